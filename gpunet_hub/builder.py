@@ -154,8 +154,10 @@ def _distill_block(layer: LayerSpec) -> nn.Module:
     )
 
 
-def _stem(layer: LayerSpec, eps: float) -> nn.Sequential:
-    act = _ACTS[layer.effective_act]
+def _stem(layer: LayerSpec, distill: bool) -> nn.Sequential:
+    # The distill family's PrologueD/PrologueLargeD use ReLU whatever the JSON says.
+    act = nn.ReLU if distill else _ACTS[layer.effective_act]
+    eps = 1e-5 if distill else 1e-3
     conv = partial(ConvNormAct, kernel_size=3, norm_layer=_norm(eps), act_layer=act)
     out = layer.num_out_channels
     stem = [conv(layer.num_in_channels, out, stride=2)]
@@ -194,7 +196,7 @@ class GPUNet(nn.Module):
         layers = arch.layers
         head, body, tail = layers[0], layers[1:-1], layers[-1]
         eps = 1e-5 if arch.distill else 1e-3
-        self.stem = _stem(head, eps)
+        self.stem = _stem(head, arch.distill)
         if arch.distill:
             blocks = [_distill_block(layer) for layer in body]
         else:

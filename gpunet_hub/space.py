@@ -367,11 +367,6 @@ def encode(spec: ArchSpec, space: str | SearchSpace = "release") -> list[int]:
             f"entry 1 (head): act {head.effective_act!r}, but the encoding's head is always swish; "
             "this network has no 41-integer encoding"
         )
-    if tail.num_out_channels != space.tail_channels:
-        raise EncodingError(
-            f"entry {len(spec.layers)} (tail): {tail.num_out_channels} channels, but space "
-            f"{space.name!r} fixes the tail at {space.tail_channels}"
-        )
     by_stage: dict[int, list[tuple[int, LayerSpec]]] = {}
     for index, layer in enumerate(spec.layers[1:-1], start=2):
         if layer.stage not in (1, *BLOCK_STAGES):
@@ -406,6 +401,11 @@ def encode(spec: ArchSpec, space: str | SearchSpace = "release") -> list[int]:
             ACT_NAMES.index(ref.effective_act),
             len(members),
         ]
+    if tail.num_out_channels != space.tail_channels:
+        raise EncodingError(
+            f"entry {len(spec.layers)} (tail): {tail.num_out_channels} channels, but space "
+            f"{space.name!r} fixes the tail at {space.tail_channels}"
+        )
     return validate(vector, space)
 
 
