@@ -11,6 +11,7 @@ import io
 import json
 import sys
 from enum import Enum
+from functools import lru_cache
 from typing import Optional
 
 import typer
@@ -28,7 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one error, one line
 
 
 class Format(str, Enum):
@@ -159,6 +160,7 @@ def download(name: str = typer.Argument(..., help="Model name or alias.")) -> No
     out.print(f"weights of {hub.resolve_name(name)} ready: {path}")
 
 
+@lru_cache(maxsize=1)
 def _register_optional() -> None:
     """Adds the bench/export and search commands when their modules are present."""
     try:

@@ -263,7 +263,8 @@ def _hf_hub(repo: str, card: ModelCard) -> Path:
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     try:
-        return Path(hf_hub_download(repo_id=repo, filename="model.safetensors"))
+        # huggingface_hub reads HF_HUB_OFFLINE once at import; ask for the cache explicitly instead.
+        return Path(hf_hub_download(repo_id=repo, filename="model.safetensors", local_files_only=_offline()))
     except LocalEntryNotFoundError as exc:  # offline, or the Hub unreachable, and nothing cached
         raise WeightsUnavailableError(f"cannot fetch {repo!r} from the Hugging Face Hub: {exc}. {_ways_out(card)}") from None
     except (RepositoryNotFoundError, EntryNotFoundError) as exc:

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -6,7 +7,7 @@ import pytest
 
 import gpunet_hub
 from gpunet_hub import InputError, NoModelWithinBudgetError, UnknownGPUError, UnknownModelError
-from gpunet_hub.cards_io import PACKAGE_INDEX, REPO_CARDS, build_index
+from gpunet_hub.cards_io import PACKAGE_INDEX, build_index
 
 
 def test_import_and_lookup_do_not_import_torch():
@@ -81,6 +82,6 @@ def test_load_by_budget_returns_p1_in_eval_mode():
 
 
 def test_package_index_is_in_sync_with_model_cards():
-    assert build_index(REPO_CARDS) == json.loads(PACKAGE_INDEX.read_text()), (
+    assert build_index(Path(__file__).parents[1] / "model_cards") == json.loads(PACKAGE_INDEX.read_text()), (
         "model_cards/ changed: run `python -m gpunet_hub.cards_io` to regenerate the package index"
     )
