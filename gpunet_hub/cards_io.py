@@ -21,7 +21,7 @@ from typing import Any
 
 from ._io import atomic_write_text
 from .arch import from_list
-from .card import LatencyRow, ModelCard, WeightsSource
+from .card import ModelCard
 from .errors import InputError
 
 INDEX_VERSION = 1
@@ -114,27 +114,21 @@ def read_card(folder: Path) -> ModelCard:
         result = meta["model-index"][0]["results"][0]
         metric = result["metrics"][0]
         pre = config["preprocessing"]
-        weights = hub.get("weights")
-        return ModelCard(
-            name=hub["name"],
-            display_name=hub["display_name"],
-            aliases=tuple(hub.get("aliases", ())),
-            top1=float(metric["value"]),
-            top1_source=result.get("source", {}).get("name", ""),
-            params=int(hub["params"]),
-            resolution=int(pre["input_size"][-1]),
-            crop_pct=float(pre["crop_pct"]),
-            interpolation=pre["interpolation"],
-            mean=tuple(pre["mean"]),
-            std=tuple(pre["std"]),
-            teacher=hub.get("teacher"),
-            tier=dict(hub.get("tier") or {}),
-            latency=tuple(LatencyRow(**row) for row in hub.get("latency", [])),
-            weights=WeightsSource(**weights) if weights else None,
-            arch=from_list(config["architecture"]),
-            encoding=tuple(config["encoding"]) if config.get("encoding") else None,
-            space=config.get("space"),
-            top1_source_url=result.get("source", {}).get("url"),
+        return ModelCard.from_dict(
+            {
+                **hub,
+                "top1": metric["value"],
+                "top1_source": result.get("source", {}).get("name", ""),
+                "top1_source_url": result.get("source", {}).get("url"),
+                "resolution": pre["input_size"][-1],
+                "crop_pct": pre["crop_pct"],
+                "interpolation": pre["interpolation"],
+                "mean": pre["mean"],
+                "std": pre["std"],
+                "arch": config["architecture"],
+                "encoding": config.get("encoding"),
+                "space": config.get("space"),
+            }
         )
     except (KeyError, IndexError, TypeError) as exc:
         raise InputError(f"model card {folder}: missing or malformed field {exc}") from None
