@@ -6,7 +6,8 @@ from the JSON list position *i* (1-based, the ``data`` entry is 1). RELEASED_GPU
 * standard family: ``head: {i}`` (``net.0`` conv, ``net.1`` BN), ``stage: {s} layer{i}`` (timm block
   names, identical to ours), ``" layer{i}"`` for the tail (``net.0`` conv, ``net.1`` BN, ``net.6`` Linear);
 * distill family: ``head:`` (``PrologueD``: ``net.0``/``net.1``; ``PrologueLargeD``: ``net.0, 1, 3, 4, 6,
-  7``), ``stage: {s} irb{i}`` (``body.0, 1, 3, 4, 6, 7``), ``tail:`` (``net.0`` conv, ``net.1`` BN,
+  7``), ``stage: {s} irb{i}`` (``body.0, 1, 3, 4, 6, 7``), ``stage: {s} fused_irb{i}`` (``body.0, 1, 3,
+  4``), ``tail:`` (``net.0`` conv, ``net.1`` BN,
   ``net.4`` projection conv, ``net.8`` Linear).
 """
 
@@ -24,6 +25,7 @@ _STEM = {"net.0": "stem.0.conv", "net.1": "stem.0.bn"}
 _STEM_LARGE = _STEM | {"net.3": "stem.1.conv", "net.4": "stem.1.bn", "net.6": "stem.2.conv", "net.7": "stem.2.bn"}
 _TAIL = {"net.0": "conv_head", "net.1": "bn2", "net.6": "classifier"}
 _TAIL_DISTILL = {"net.0": "conv_head", "net.1": "bn2", "net.4": "head_proj.0", "net.8": "classifier"}
+_DISTILL_FUSED = {"body.0": "conv_exp", "body.1": "bn1", "body.3": "conv_pwl", "body.4": "bn2"}
 _DISTILL_IRB = {"body.0": "conv_pw", "body.1": "bn1", "body.3": "conv_dw", "body.4": "bn2", "body.6": "conv_pwl", "body.7": "bn3"}
 
 
@@ -40,11 +42,8 @@ def module_map(arch: ArchSpec) -> dict[str, tuple[str, dict[str, str] | None]]:
                 table["tail:"] = ("", _TAIL_DISTILL)
             elif layer.layer_type == "irb":
                 table[f"stage: {layer.stage} irb{position}"] = (f"blocks.{block}", _DISTILL_IRB)
-            else:
-                raise CheckpointError(
-                    f"entry {position - 1}: no released checkpoint has a distill-family {layer.layer_type!r} "
-                    "layer, so its NVIDIA module names are unknown; load weights saved by gpunet-hub instead"
-                )
+            else:  # Fused_IRB: no released network has one, names as in the release's module file
+                table[f"stage: {layer.stage} fused_irb{position}"] = (f"blocks.{block}", _DISTILL_FUSED)
         elif layer.layer_type == "head":
             table[f"head: {position}"] = ("", _STEM)
         elif layer.layer_type == "tail":
