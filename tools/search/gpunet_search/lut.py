@@ -1,0 +1,365 @@
+"""The latency look-up table: an SQLite file (WAL mode) shared by concurrent measuring processes.
+
+One table, ``measurements``, holds finished measurements keyed by ``(kind, device, backend,
+precision, batch, item)``: ``kind`` is ``layer`` (the LUT proper; ``item`` is the layer key) or
+``net`` (whole networks measured for calibration). A row stores the minimum over rounds of the
+per-round medians, the spread between rounds, the CV, the counts, the software versions and the date.
+
+Crash safety and concurrency:
+
+* every round of every item is committed on its own (``rounds``), so a killed build loses at most
+  the one timing in progress, and a resumed build reuses the rounds already taken;
+* a worker *claims* items before measuring them (``claims``; ``BEGIN IMMEDIATE`` serialises the
+  claimers); a claim whose owner died (same host, pid gone) or went silent for ``lease`` seconds is
+  taken over, so two processes never measure the same item and a crashed one never blocks it;
+* the final row is written with ``INSERT OR IGNORE`` on the primary key: an item is never stored
+  (or measured) twice.
+
+Calibrations live in the same file (``calibrations``), keyed by device fingerprint, with the LUT
+*revision* they were fitted on: importing replacement rows bumps the revision and makes older
+calibrations stale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpunet_hub._io import atomic_write_text
+from gpunet_hub.errors import InputError
+
+from .fingerprint import DeviceInfo
+
+SCHEMA_VERSION = 1
+EXPORT_FORMAT = "gpunet-search-lut/1"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (device TEXT PRIMARY KEY, info TEXT NOT NULL, added TEXT NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS measurements (
+    kind TEXT NOT NULL, device TEXT NOT NULL, backend TEXT NOT NULL, precision TEXT NOT NULL,
+    batch INTEGER NOT NULL, item TEXT NOT NULL, code INTEGER,
+    median_ms REAL NOT NULL, spread_ms REAL NOT NULL, cv REAL, rounds INTEGER NOT NULL, runs INTEGER NOT NULL,
+    warmup INTEGER NOT NULL, remeasured INTEGER NOT NULL DEFAULT 0, versions TEXT, measured_at TEXT NOT NULL,
+    worker TEXT, PRIMARY KEY (kind, device, backend, precision, batch, item));
+CREATE INDEX IF NOT EXISTS measurements_code ON measurements (kind, device, precision, batch, code);
+CREATE TABLE IF NOT EXISTS rounds (
+    kind TEXT NOT NULL, device TEXT NOT NULL, item TEXT NOT NULL, round INTEGER NOT NULL,
+    median_ms REAL NOT NULL, cv REAL NOT NULL, runs INTEGER NOT NULL, attempts INTEGER NOT NULL, owner TEXT,
+    PRIMARY KEY (kind, device, item, round));
+CREATE TABLE IF NOT EXISTS claims (
+    kind TEXT NOT NULL, device TEXT NOT NULL, item TEXT NOT NULL, owner TEXT NOT NULL, host TEXT NOT NULL,
+    pid INTEGER NOT NULL, claimed_at REAL NOT NULL, PRIMARY KEY (kind, device, item));
+CREATE TABLE IF NOT EXISTS calibrations (
+    device TEXT NOT NULL, precision TEXT NOT NULL, batch INTEGER NOT NULL, res_scale REAL NOT NULL,
+    model TEXT NOT NULL, coef TEXT NOT NULL, metrics TEXT NOT NULL, revision INTEGER NOT NULL,
+    created TEXT NOT NULL, PRIMARY KEY (device, precision, batch, res_scale));
+"""
+_COLUMNS = ("kind", "device", "backend", "precision", "batch", "item", "code", "median_ms", "spread_ms", "cv",
+            "rounds", "runs", "warmup", "remeasured", "versions", "measured_at", "worker")
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def make_owner() -> str:
+    """A worker identity: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A finished measurement (one row of ``measurements``)."""
+
+    kind: str
+    device: str
+    backend: str
+    precision: str
+    batch: int
+    item: str
+    code: int | None
+    median_ms: float
+    spread_ms: float
+    cv: float | None
+    rounds: int
+    runs: int
+    warmup: int
+    remeasured: int = 0
+    versions: str | None = None
+    measured_at: str = ""
+    worker: str | None = None
+
+    def astuple(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, c) for c in _COLUMNS)
+
+
+class LatencyLUT:
+    """An SQLite latency LUT. One instance per process (the connection is not shared).
+
+    Args:
+        path: The ``.sqlite`` file (created with its schema when missing).
+        create: Create the file if it does not exist (else a missing file is an error).
+        timeout: Seconds to wait for another writer's lock.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True, timeout: float = 120.0) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise InputError(f"no LUT at {self.path}; build one with `gpunet-hub search lut build --lut {self.path}`")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        with self.transaction():
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(statement)
+            got = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+            if got is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?), ('lut_id', ?), ('created', ?)",
+                                 (str(SCHEMA_VERSION), uuid.uuid4().hex[:16], now_iso()))
+            elif int(got[0]) != SCHEMA_VERSION:
+                raise InputError(f"{self.path} has LUT schema {got[0]}; this gpunet_search reads schema {SCHEMA_VERSION}")
+        self.lut_id = self._db.execute("SELECT value FROM meta WHERE name = 'lut_id'").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> LatencyLUT:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # devices ---------------------------------------------------------------------------------
+    def register_device(self, info: DeviceInfo) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO devices (device, info, added) VALUES (?, ?, ?)",
+                       (info.fingerprint, json.dumps(info.to_dict(), sort_keys=True), now_iso()))
+
+    def devices(self) -> dict[str, dict[str, Any]]:
+        """Device fingerprint -> description (with its ``revision``)."""
+        rows = self._db.execute("SELECT device, info, revision FROM devices").fetchall()
+        return {d: json.loads(info) | {"revision": rev} for d, info, rev in rows}
+
+    def device(self, fingerprint: str | None) -> dict[str, Any]:
+        """The description of one device; ``None`` picks the only one.
+
+        Raises:
+            InputError: Unknown fingerprint, or several devices and none named.
+        """
+        known = self.devices()
+        if fingerprint is None and len(known) == 1:
+            return next(iter(known.values()))
+        if fingerprint in known:
+            return known[fingerprint]
+        listing = "; ".join(f"{d} ({v.get('backend')} on {v.get('device')})" for d, v in known.items()) or "none"
+        what = f"device {fingerprint!r} is not in" if fingerprint else "name a --device: several devices are in"
+        raise InputError(f"{what} {self.path}; devices: {listing}")
+
+    def revision(self, device: str) -> int:
+        row = self._db.execute("SELECT revision FROM devices WHERE device = ?", (device,)).fetchone()
+        return int(row[0]) if row else 0
+
+    # reading ---------------------------------------------------------------------------------
+    def lookup(self, items: Sequence[str], device: str, *, kind: str = "layer") -> np.ndarray:
+        """Median latency (ms) of each item, NaN where not measured."""
+        out = np.full(len(items), np.nan)
+        known = dict(self._db.execute("SELECT item, median_ms FROM measurements WHERE kind = ? AND device = ?", (kind, device)))
+        for i, item in enumerate(items):
+            out[i] = known.get(str(item), np.nan)
+        return out
+
+    def lookup_codes(self, codes: np.ndarray, device: str, precision: str, batch: int) -> np.ndarray:
+        """Median latency of each packed layer code (fast path of the estimate), NaN where missing."""
+        rows = self._db.execute(
+            "SELECT code, median_ms FROM measurements WHERE kind = 'layer' AND device = ? AND precision = ? AND batch = ? "
+            "AND code IS NOT NULL", (device, precision, batch)).fetchall()
+        out = np.full(len(codes), np.nan)
+        if rows:
+            have = np.array(rows, dtype=np.float64)
+            order = np.argsort(have[:, 0], kind="stable")
+            known, values = have[order, 0].astype(np.int64), have[order, 1]
+            pos = np.clip(np.searchsorted(known, codes), 0, len(known) - 1)
+            hit = known[pos] == codes
+            out[hit] = values[pos[hit]]
+        return out
+
+    def done(self, items: Iterable[str], device: str, *, kind: str = "layer") -> set[str]:
+        """The items among ``items`` that already have a finished measurement."""
+        known = {r[0] for r in self._db.execute("SELECT item FROM measurements WHERE kind = ? AND device = ?", (kind, device))}
+        return {str(i) for i in items} & known
+
+    def rows(self, device: str | None = None, *, kind: str | None = None) -> list[Measurement]:
+        sql, args = "SELECT " + ", ".join(_COLUMNS) + " FROM measurements WHERE 1", []
+        if device:
+            sql, args = sql + " AND device = ?", [*args, device]
+        if kind:
+            sql, args = sql + " AND kind = ?", [*args, kind]
+        return [Measurement(*r) for r in self._db.execute(sql + " ORDER BY kind, device, item", args)]
+
+    def counts(self) -> list[tuple[str, str, str, int, int]]:
+        """``(device, kind, precision, batch, n)`` for every group of rows."""
+        return self._db.execute("SELECT device, kind, precision, batch, COUNT(*) FROM measurements "
+                                "GROUP BY device, kind, precision, batch").fetchall()
+
+    def pending(self) -> tuple[int, int]:
+        """``(claims, rounds)`` rows of unfinished work (left by running or crashed builds)."""
+        return (self._db.execute("SELECT COUNT(*) FROM claims").fetchone()[0],
+                self._db.execute("SELECT COUNT(*) FROM rounds").fetchone()[0])
+
+    # measuring -------------------------------------------------------------------------------
+    def claim(self, candidates: Iterable[str], device: str, owner: str, *, kind: str = "layer", limit: int = 32,
+              lease: float = 900.0) -> list[str]:
+        """Claims up to ``limit`` unfinished items not held by a live worker, in candidate order."""
+        host, pid, now = socket.gethostname(), os.getpid(), time.time()
+        got: list[str] = []
+        with self.transaction() as db:
+            for item in candidates:
+                if len(got) >= limit:
+                    break
+                if db.execute("SELECT 1 FROM measurements WHERE kind = ? AND device = ? AND item = ?",
+                              (kind, device, item)).fetchone():
+                    continue
+                held = db.execute("SELECT owner, host, pid, claimed_at FROM claims WHERE kind = ? AND device = ? AND item = ?",
+                                  (kind, device, item)).fetchone()
+                if held and held[0] != owner:
+                    dead = held[1] == host and not _pid_alive(int(held[2]))
+                    if not dead and now - float(held[3]) < lease:
+                        continue
+                db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?)", (kind, device, item, owner, host, pid, now))
+                got.append(item)
+        return got
+
+    def release(self, items: Iterable[str], device: str, owner: str, *, kind: str = "layer") -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM claims WHERE kind = ? AND device = ? AND item = ? AND owner = ?",
+                           [(kind, device, i, owner) for i in items])
+
+    def partial_rounds(self, items: Sequence[str], device: str, *, kind: str = "layer") -> dict[str, dict[int, tuple[float, float, int, int]]]:
+        """Rounds already committed for each item: ``{item: {round: (median, cv, runs, attempts)}}``."""
+        wanted = set(items)
+        out: dict[str, dict[int, tuple[float, float, int, int]]] = {i: {} for i in items}
+        for item, rnd, med, cv, runs, attempts in self._db.execute(
+                "SELECT item, round, median_ms, cv, runs, attempts FROM rounds WHERE kind = ? AND device = ?", (kind, device)):
+            if item in wanted:
+                out[item][int(rnd)] = (med, cv, runs, attempts)
+        return out
+
+    def add_round(self, item: str, device: str, rnd: int, median_ms: float, cv: float, runs: int, attempts: int, owner: str,
+                  *, kind: str = "layer") -> None:
+        """Commits one round of one item and refreshes the owner's claim."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (kind, device, item, rnd, median_ms, cv, runs, attempts, owner))
+            db.execute("UPDATE claims SET claimed_at = ? WHERE kind = ? AND device = ? AND item = ? AND owner = ?",
+                       (time.time(), kind, device, item, owner))
+
+    def finish(self, row: Measurement, owner: str) -> bool:
+        """Stores a finished measurement (never overwriting one) and clears its rounds and claim.
+
+        Returns:
+            True if the row was inserted, False if the item already had one.
+        """
+        with self.transaction() as db:
+            cur = db.execute(f"INSERT OR IGNORE INTO measurements VALUES ({', '.join('?' * len(_COLUMNS))})", row.astuple())
+            db.execute("DELETE FROM rounds WHERE kind = ? AND device = ? AND item = ?", (row.kind, row.device, row.item))
+            db.execute("DELETE FROM claims WHERE kind = ? AND device = ? AND item = ?", (row.kind, row.device, row.item))
+        return cur.rowcount == 1
+
+    # calibration -----------------------------------------------------------------------------
+    def save_calibration(self, device: str, precision: str, batch: int, res_scale: float, model: str,
+                         coef: dict[str, float], metrics: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO calibrations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (device, precision, batch, float(res_scale), model, json.dumps(coef), json.dumps(metrics),
+                        self.revision(device), now_iso()))
+
+    def calibration(self, device: str, precision: str, batch: int, res_scale: float) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT model, coef, metrics, revision, created FROM calibrations WHERE device = ? AND "
+                               "precision = ? AND batch = ? AND res_scale = ?", (device, precision, batch, float(res_scale))).fetchone()
+        if row is None:
+            return None
+        return {"model": row[0], "coef": json.loads(row[1]), "metrics": json.loads(row[2]), "revision": row[3],
+                "created": row[4], "device": device, "precision": precision, "batch": batch, "res_scale": res_scale}
+
+    # sharing ---------------------------------------------------------------------------------
+    def export_json(self, path: str | Path, device: str | None = None) -> int:
+        """Writes the finished rows (and their devices) as JSON atomically; returns the row count."""
+        rows = self.rows(device)
+        devices = {d: v for d, v in self.devices().items() if device is None or d == device}
+        payload = {"format": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION, "lut_id": self.lut_id, "exported": now_iso(),
+                   "devices": devices, "columns": list(_COLUMNS), "rows": [list(r.astuple()) for r in rows]}
+        atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
+        return len(rows)
+
+    def import_json(self, path: str | Path, *, replace: bool = False) -> tuple[int, int]:
+        """Adds the rows of an exported LUT.
+
+        Args:
+            path: A file written by :meth:`export_json`.
+            replace: Overwrite rows that exist here (bumps the devices' revision, so calibrations fitted on
+                the old rows become stale); by default existing rows win.
+
+        Returns:
+            ``(inserted_or_replaced, skipped)``.
+        """
+        try:
+            payload = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"cannot read LUT export {path}: {exc}") from None
+        if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT or payload.get("columns") != list(_COLUMNS):
+            raise InputError(f"{path} is not a {EXPORT_FORMAT} export with columns {list(_COLUMNS)}")
+        added = skipped = 0
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        touched: set[str] = set()
+        with self.transaction() as db:
+            for fp, info in payload["devices"].items():
+                info = {k: v for k, v in info.items() if k != "revision"}
+                db.execute("INSERT OR IGNORE INTO devices (device, info, added) VALUES (?, ?, ?)", (fp, json.dumps(info, sort_keys=True), now_iso()))
+            for row in payload["rows"]:
+                exists = db.execute("SELECT 1 FROM measurements WHERE kind = ? AND device = ? AND backend = ? AND "
+                                    "precision = ? AND batch = ? AND item = ?", row[:6]).fetchone()
+                if exists and not replace:
+                    skipped += 1
+                    continue
+                db.execute(f"{verb} INTO measurements VALUES ({', '.join('?' * len(_COLUMNS))})", row)
+                added += 1
+                if exists:
+                    touched.add(row[1])
+            for fp in touched:
+                db.execute("UPDATE devices SET revision = revision + 1 WHERE device = ?", (fp,))
+        return added, skipped

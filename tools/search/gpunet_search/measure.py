@@ -1,0 +1,316 @@
+"""Measuring LUT layers and whole networks with the robust protocol of LATENCY_MEASUREMENT.md (4.3).
+
+One *timing* is ``warmup`` untimed runs then the median of ``runs`` timed runs (one session, fixed
+threads). A timing whose robust CV (``1.4826 * MAD / median`` of the runs) exceeds ``cv_max`` is
+redone up to ``retries`` times and the steadiest attempt kept. Items are measured in chunks: every
+item of a chunk is exported and given a session once, then timed in ``rounds`` interleaved rounds
+(round 1 over all items, then round 2, ...), so machine drift spreads across items; the stored value
+is the **minimum over rounds of the per-round medians**, the spread is max - min of those medians.
+
+Export (``gpunet_hub.export.export_onnx``) and the ORT session and timing loop
+(``gpunet_hub.bench.ort``) are the bench backends'; this module only builds the module to export
+and runs the protocol. Every round is committed to the LUT as soon as it is taken (see ``lut``), so a
+killed build resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol as TypingProtocol
+
+import numpy as np
+
+from gpunet_hub.errors import InputError
+
+from .fingerprint import DeviceInfo, software_versions
+from .layer_keys import LayerKey, build_layer
+from .lut import LatencyLUT, Measurement, make_owner, now_iso
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class TimingProtocol:
+    """The robust protocol's knobs.
+
+    Attributes:
+        warmup: Untimed runs before each timing.
+        runs: Timed runs per timing (the timing's value is their median).
+        rounds: Interleaved rounds; the stored value is the minimum of the round medians.
+        cv_max: Robust CV above which a timing is redone.
+        retries: Extra attempts for a timing above ``cv_max``.
+        max_seconds: Cap on one timing's duration.
+    """
+
+    warmup: int = 10
+    runs: int = 100
+    rounds: int = 3
+    cv_max: float = 0.10
+    retries: int = 2
+    max_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.runs < 3 or self.rounds < 1 or self.warmup < 0 or self.retries < 0 or self.cv_max <= 0:
+            raise InputError(f"invalid timing protocol {self}: need runs >= 3, rounds >= 1, cv_max > 0")
+
+
+class Backend(TypingProtocol):
+    """Turns an item into something timeable, and times it."""
+
+    def prepare(self, item: str, workdir: Path) -> Any: ...
+
+    def time(self, handle: Any, *, warmup: int, runs: int, max_seconds: float) -> np.ndarray: ...
+
+    def close(self, handle: Any) -> None: ...
+
+
+def robust_cv(times: np.ndarray) -> float:
+    """``1.4826 * MAD / median``: the spread of the bulk of the runs, blind to rare spikes."""
+    median = float(np.median(times))
+    return float(1.4826 * np.median(np.abs(times - median)) / median) if median > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class OrtBackend:
+    """onnxruntime timing of layers (items are layer keys) or of whole networks (items from :func:`net_item`).
+
+    Attributes:
+        threads: Intra-op threads of every session (1 is the steadiest on small machines).
+        provider: ``cpu``, ``cuda`` or ``tensorrt`` (the bench backend's provider names).
+        opset: ONNX opset of the exports.
+    """
+
+    threads: int = 1
+    provider: str = "cpu"
+    opset: int = 17
+
+    def prepare(self, item: str, workdir: Path) -> Any:
+        import torch
+
+        from gpunet_hub.bench.ort import create_session
+        from gpunet_hub.export import export_onnx
+
+        torch.manual_seed(0)
+        if item.startswith("net:"):
+            module, batch, shape, precision = _net_module(item)
+        else:
+            key = LayerKey.parse(item)
+            module, batch, shape, precision = build_layer(key), key.batch, (key.cin, key.h, key.w), key.precision
+        path = workdir / (hashlib.sha1(item.encode()).hexdigest()[:16] + ".onnx")
+        export_onnx(module, path, batch_size=batch, input_size=shape, check=False, precision=precision, opset=self.opset)
+        return create_session(path, provider=self.provider, threads=self.threads)
+
+    def time(self, handle: Any, *, warmup: int, runs: int, max_seconds: float) -> np.ndarray:
+        from gpunet_hub.bench.ort import time_onnx
+        from gpunet_hub.bench.stats import TimingPlan
+
+        plan = TimingPlan(warmup_runs=warmup, warmup_seconds=0.0, min_runs=runs, min_seconds=0.0, max_runs=runs, max_seconds=max_seconds)
+        return np.asarray(time_onnx(handle, threads=self.threads, provider=self.provider, plan=plan).times_ms)
+
+    def close(self, handle: Any) -> None:
+        del handle
+
+
+def net_item(encoding: Sequence[int], space: str, resolution: int, tag: str = "") -> str:
+    """The LUT item naming a whole network: ``net:<space>:r<resolution>:<41 digits>[#tag]``."""
+    return f"net:{space}:r{int(resolution)}:" + "-".join(str(int(v)) for v in encoding) + (f"#{tag}" if tag else "")
+
+
+def _net_module(item: str) -> tuple[Any, int, tuple[int, int, int], str]:
+    from dataclasses import replace
+
+    from gpunet_hub.builder import build_model
+    from gpunet_hub.space import decode
+
+    body = item.split("#", 1)[0]
+    _, space, res, digits = body.split(":")
+    arch = decode([int(v) for v in digits.split("-")], space)
+    arch = replace(arch, resolution=int(res[1:]))
+    return build_model(arch), 1, (3, arch.resolution, arch.resolution), "fp32"
+
+
+def time_once(backend: Backend, handle: Any, protocol: TimingProtocol) -> tuple[float, float, int, int]:
+    """One guarded timing: ``(median_ms, robust_cv, runs, attempts)`` of the steadiest attempt."""
+    best = (float("nan"), float("inf"), 0)
+    attempts = 0
+    while attempts <= protocol.retries:
+        attempts += 1
+        times = backend.time(handle, warmup=protocol.warmup, runs=protocol.runs, max_seconds=protocol.max_seconds)
+        cv = robust_cv(times)
+        if cv < best[1]:
+            best = (float(np.median(times)), cv, int(len(times)))
+        if cv <= protocol.cv_max:
+            break
+    return best[0], best[1], best[2], attempts
+
+
+def run_worker(
+    lut_path: str | Path,
+    items: Sequence[str],
+    device: DeviceInfo,
+    backend: Backend,
+    protocol: TimingProtocol,
+    *,
+    kind: str = "layer",
+    chunk: int = 32,
+    codes: dict[str, int] | None = None,
+    on_done: Callable[[int], None] | None = None,
+    lease: float = 900.0,
+) -> int:
+    """Measures every unfinished item (claiming them first), chunk by chunk; returns how many it stored."""
+    import torch
+
+    torch.set_num_threads(1)  # idle torch threads (left by the exports) must not compete with the timed session
+    owner = make_owner()
+    versions = json.dumps(software_versions(), sort_keys=True)
+    stored = 0
+    fp = device.fingerprint
+    with LatencyLUT(lut_path) as lut:
+        lut.register_device(device)
+        candidates = iter(items)
+        while True:
+            batch = lut.claim(candidates, fp, owner, kind=kind, limit=chunk, lease=lease)
+            if not batch:
+                break
+            try:
+                stored += _measure_chunk(lut, batch, device, backend, protocol, kind, owner, versions, codes or {}, on_done)
+            finally:
+                lut.release(batch, fp, owner, kind=kind)
+    return stored
+
+
+def _measure_chunk(lut: LatencyLUT, batch: list[str], device: DeviceInfo, backend: Backend, protocol: TimingProtocol,
+                   kind: str, owner: str, versions: str, codes: dict[str, int], on_done: Callable[[int], None] | None) -> int:
+    fp = device.fingerprint
+    taken = lut.partial_rounds(batch, fp, kind=kind)
+    stored = 0
+    with tempfile.TemporaryDirectory(prefix="gpunet-lut-") as tmp:
+        handles = {item: backend.prepare(item, Path(tmp)) for item in batch}
+        try:
+            for rnd in range(protocol.rounds):
+                for item in batch:
+                    if rnd in taken[item]:
+                        continue
+                    median, cv, runs, attempts = time_once(backend, handles[item], protocol)
+                    lut.add_round(item, fp, rnd, median, cv, runs, attempts, owner, kind=kind)
+                    taken[item][rnd] = (median, cv, runs, attempts)
+        finally:
+            for handle in handles.values():
+                backend.close(handle)
+    for item in batch:
+        rounds = [taken[item][r] for r in range(protocol.rounds)]
+        medians = [r[0] for r in rounds]
+        key_parts = _precision_batch(item)
+        row = Measurement(
+            kind=kind, device=fp, backend=device.backend, precision=key_parts[0], batch=key_parts[1], item=item,
+            code=codes.get(item), median_ms=min(medians), spread_ms=max(medians) - min(medians),
+            cv=float(np.median([r[1] for r in rounds])), rounds=protocol.rounds, runs=int(sum(r[2] for r in rounds)),
+            warmup=protocol.warmup, remeasured=int(sum(r[3] - 1 for r in rounds)), versions=versions,
+            measured_at=now_iso(), worker=owner,
+        )
+        stored += int(lut.finish(row, owner))
+        if on_done:
+            on_done(1)
+    return stored
+
+
+def _precision_batch(item: str) -> tuple[str, int]:
+    if item.startswith("net:"):
+        return "fp32", 1
+    key = LayerKey.parse(item)
+    return key.precision, key.batch
+
+
+def _worker_entry(*args: Any, **kwargs: Any) -> None:
+    run_worker(*args, **kwargs)
+
+
+def measure_items(
+    lut_path: str | Path,
+    items: Sequence[str],
+    device: DeviceInfo,
+    backend: Backend,
+    protocol: TimingProtocol,
+    *,
+    kind: str = "layer",
+    workers: int = 1,
+    chunk: int = 32,
+    codes: dict[str, int] | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Measures the items missing from the LUT, in this process or in ``workers`` processes.
+
+    Args:
+        lut_path: The SQLite LUT.
+        items: Layer keys (``str(LayerKey)``) or network items (:func:`net_item`).
+        device: Where the timings run (its fingerprint keys the rows).
+        backend: The timing backend (picklable when ``workers > 1``).
+        protocol: The robust protocol.
+        kind: ``layer`` or ``net``.
+        workers: Processes measuring in parallel (one per GPU on a multi-GPU node; on a 2-core CPU
+            parallel timing distorts the numbers: use 1 for figures you report).
+        chunk: Items claimed, exported and interleaved together.
+        codes: Packed codes of layer items (stored for the fast estimate path).
+        progress: Called with ``(done, total)`` as items finish.
+
+    Returns:
+        ``{"total", "already", "measured", "seconds"}``.
+    """
+    if workers < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}")
+    items = list(dict.fromkeys(str(i) for i in items))
+    start = time.perf_counter()
+    with LatencyLUT(lut_path) as lut:
+        lut.register_device(device)
+        done = lut.done(items, device.fingerprint, kind=kind)
+    todo = [i for i in items if i not in done]
+    already = len(done)
+    count = [already]
+
+    def tick(n: int) -> None:
+        count[0] += n
+        if progress:
+            progress(count[0], len(items))
+
+    if progress:
+        progress(already, len(items))
+    if workers == 1:
+        run_worker(lut_path, todo, device, backend, protocol, kind=kind, chunk=chunk, codes=codes, on_done=tick)
+    else:
+        _run_pool(lut_path, todo, device, backend, protocol, kind, workers, chunk, codes, progress, len(items))
+    with LatencyLUT(lut_path) as lut:
+        finished = len(lut.done(items, device.fingerprint, kind=kind))
+    return {"total": len(items), "already": already, "measured": finished - already, "missing": len(items) - finished,
+            "seconds": round(time.perf_counter() - start, 2)}
+
+
+def _done_set(lut_path: str | Path, items: Iterable[str], device: DeviceInfo, kind: str) -> set[str]:
+    with LatencyLUT(lut_path) as lut:
+        return lut.done(items, device.fingerprint, kind=kind)
+
+
+def _run_pool(lut_path: str | Path, todo: list[str], device: DeviceInfo, backend: Backend, protocol: TimingProtocol, kind: str,
+              workers: int, chunk: int, codes: dict[str, int] | None, progress: ProgressFn | None, total: int) -> None:
+    context = multiprocessing.get_context("spawn")
+    procs = []
+    for w in range(workers):
+        # Stagger the starting points so the workers do not queue on the same claims.
+        order = todo[w * len(todo) // workers:] + todo[: w * len(todo) // workers]
+        proc = context.Process(target=_worker_entry, args=(lut_path, order, device, backend, protocol),
+                               kwargs={"kind": kind, "chunk": chunk, "codes": codes}, daemon=True)
+        proc.start()
+        procs.append(proc)
+    while any(p.is_alive() for p in procs):
+        time.sleep(1.0)
+        if progress:
+            progress(total - len(todo) + len(_done_set(lut_path, todo, device, kind)), total)
+    failed = [p.exitcode for p in procs if p.exitcode != 0]
+    if failed:
+        raise InputError(f"{len(failed)} of {workers} measuring workers failed (exit codes {failed}); re-run to resume")
