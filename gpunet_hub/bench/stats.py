@@ -125,7 +125,8 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
     n = len(sorted_values)
     if n == 0:
         return math.nan
-    index = n - 1 - int(math.floor((1 - p / 100.0) * n))
+    # round() keeps decimal percentiles exact ((1 - 0.9) * 100 is 9.999... in binary floating point)
+    index = n - 1 - int(math.floor(round((1 - p / 100.0) * n, 9)))
     return float(sorted_values[max(0, min(n - 1, index))])
 
 

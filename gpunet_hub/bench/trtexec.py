@@ -46,7 +46,7 @@ _METRIC_RE = re.compile(
     r"(?P<metric>Latency|End-to-End Host Latency|Enqueue Time|H2D Latency|GPU Compute Time|D2H Latency):\s*(?P<body>min.*)$"
 )
 _FIELD_RE = re.compile(r"(min|max|mean|median)\s*=?\s*" + NUMBER + r"\s*ms")
-_PCT_RE = re.compile(r"percentile\((" + NUMBER + r")%\)\s*=?\s*" + NUMBER + r"\s*ms")
+_PCT_RE = re.compile(r"percentile\(" + NUMBER + r"%\)\s*=?\s*" + NUMBER + r"\s*ms")
 _THROUGHPUT_RE = re.compile(r"Throughput:\s*" + NUMBER + r"\s*qps")
 _UNSTABLE_RE = re.compile(r"GPU compute time is unstable, with coefficient of variance = " + NUMBER + r"\s*%")
 _WARMUP_RE = re.compile(r"Warmup completed (\d+) queries over " + NUMBER + r" ms")
