@@ -63,7 +63,7 @@ def export_cmd(
         path = export_onnx(model, out_path, batch_size=batch_size, opset=opset, dynamic_batch=dynamic_batch, check=check, precision=precision)
         progress.advance(task)
     checks = "onnx.checker passed" + (", onnxruntime output matches PyTorch" if check else "")
-    out.print(f"wrote {path} ({card.name}, input {batch_size}x3x{card.resolution}x{card.resolution}, opset {opset}, {precision}; {checks})", highlight=False)
+    out.print(f"wrote {path} ({card.name}, input {batch_size}x3x{card.resolution}x{card.resolution}, opset {opset}, {precision}; {checks})", highlight=False, soft_wrap=True)
 
 
 def _targets(models: list[str], all_models: bool, gpu: str | None, max_latency_ms: float | None, batch: int) -> list[Any]:
@@ -163,7 +163,7 @@ def bench_cmd(
     )
     config = BenchConfig(backend=choice.name, precision=prec, batch=batch_size, threads=threads, plan=plan)
     device = device_for(choice.name, threads)
-    err.print(f"[dim]{choice.explain()}; device {device.label}[/]", highlight=False)
+    err.print(f"[dim]{choice.explain()}; device {device.label}[/]", highlight=False, soft_wrap=True)
 
     records = []
     with _progress() as progress:
@@ -210,9 +210,9 @@ def bench_cmd(
     _print_table(records, verdicts, device, choice, prec, batch_size, gpu)
     if saved:
         out.print(f"saved {sum(r.kind == 'hub' for r in records)} hub rows (and {sum(r.kind != 'hub' for r in records)} baseline rows) to {saved}; "
-                  "use gpu='local' in load()/select() or `gpunet-hub list --gpu local`", highlight=False)
+                  "use gpu='local' in load()/select() or `gpunet-hub list --gpu local`", highlight=False, soft_wrap=True)
     if plot is not None:
-        out.print(f"plot written to {plot}", highlight=False)
+        out.print(f"plot written to {plot}", highlight=False, soft_wrap=True)
 
 
 def _print_table(records: list[Any], verdicts: dict[str, Any], device: Any, choice: Any, prec: str, batch: int, gpu: str | None) -> None:
@@ -250,13 +250,14 @@ def _print_table(records: list[Any], verdicts: dict[str, Any], device: Any, choi
             f"Note: the hub's {where}rows are TensorRT FP16 GPU rows (GPUs: {', '.join(hub.list_gpus())}); this device is a CPU "
             "and cannot verify them. The figures above are local CPU figures only and are never compared with GPU rows.",
             highlight=False,
+            soft_wrap=True,
         )
     else:
         for v in verdicts.values():
-            out.print(f"{v.model}: {v.message}", highlight=False)
+            out.print(f"{v.model}: {v.message}", highlight=False, soft_wrap=True)
     notes = [f"{r.model}: {n}" for r in records for n in r.notes]
     for note in notes:
-        err.print(f"[yellow]warning:[/] {note}", highlight=False)
+        err.print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
