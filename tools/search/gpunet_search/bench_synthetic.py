@@ -1,0 +1,256 @@
+"""The synthetic benchmark of the searcher (issue 5): runs, one (problem, method, seed) at a time.
+
+Every run spends ``budget`` evaluations in rounds of ``batch``; the model-based methods (LA-MCTS+BO,
+BO without the tree, Optuna TPE) start from the same ``n_init`` Sobol points, which are also the
+head of the Sobol baseline. On the tier problem the searchers get the tier's pool members and the
+tier as feasibility predicate; TPE's proposals that are infeasible or already evaluated are snapped
+to the nearest unevaluated tier pool member (charged, and counted). Summaries and files:
+:mod:`gpunet_search.bench_report`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gpunet_hub.errors import InputError
+
+from .grid import LevelGrid
+from .searcher import LamctsBoSearcher, SearcherConfig
+from .synthetic import FUNCTIONS, GridFunction, TierProblem
+
+METHODS = ("lamcts_bo", "bo", "tpe", "random", "sobol")
+PROBLEMS = (*FUNCTIONS, "tier")
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """Settings of one benchmark.
+
+    Attributes:
+        problems: Problem names (the four functions and/or ``tier``).
+        methods: Method names.
+        seeds: Seeds (each draws a problem instance and the methods' randomness).
+        budget: Evaluations per run.
+        batch: Proposals per round.
+        n_init: Shared Sobol initial points of the model-based methods.
+        tier_pool_bits: The tier problem's pool has ``2**tier_pool_bits`` Sobol networks.
+        config: Overrides of :class:`SearcherConfig` for both searchers.
+    """
+
+    problems: tuple[str, ...] = PROBLEMS
+    methods: tuple[str, ...] = METHODS
+    seeds: tuple[int, ...] = tuple(range(10))
+    budget: int = 128
+    batch: int = 8
+    n_init: int = 16
+    tier_pool_bits: int = 16
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raises :class:`InputError` on unknown names or an inconsistent budget."""
+        for name in self.problems:
+            if name not in PROBLEMS:
+                raise InputError(f"unknown problem {name!r}; choose from {', '.join(PROBLEMS)}")
+        for name in self.methods:
+            if name not in METHODS:
+                raise InputError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+        if self.batch < 1 or self.budget < self.n_init or self.n_init < 2:
+            raise InputError(f"need batch >= 1 and budget >= n_init >= 2 (got {self.batch}, {self.budget}, {self.n_init})")
+
+
+class _Problem:
+    """Common face of a function and the tier problem: minimised ``loss`` and a regret."""
+
+    def __init__(self, name: str, seed: int, pool_bits: int) -> None:
+        self.name = name
+        self.grid = LevelGrid("table1")
+        if name == "tier":
+            self.tier: TierProblem | None = TierProblem(seed, pool_bits=pool_bits)
+            self.fn: GridFunction | None = None
+            self.pool = self.tier.tier_vectors
+            self.pool_levels = self.grid.to_levels(self.pool)
+        else:
+            self.tier, self.fn = None, GridFunction(name, seed)
+            self.pool = None
+
+    def loss(self, vectors: np.ndarray) -> np.ndarray:
+        if self.tier is not None:
+            return -self.tier.accuracy(vectors)
+        return self.fn(vectors)  # type: ignore[misc]
+
+    def regret(self, loss: np.ndarray) -> np.ndarray:
+        if self.tier is not None:
+            return np.maximum(self.tier.best + np.asarray(loss), 0.0)
+        return self.fn.regret(loss)  # type: ignore[union-attr]
+
+    def feasible(self, vectors: np.ndarray) -> np.ndarray:
+        if self.tier is not None:
+            return self.tier.feasible(vectors)
+        return np.ones(len(vectors), dtype=bool)
+
+    def sobol(self, n: int, seed: int) -> np.ndarray:
+        if self.tier is not None:
+            return self.pool[:n]  # type: ignore[index]
+        return self.grid.to_vectors(self.grid.sobol(n, seed))
+
+
+def run_one(problem_name: str, method: str, seed: int, settings: BenchSettings) -> dict[str, Any]:
+    """Runs one method on one problem instance.
+
+    Returns:
+        A JSON-able record: the loss of each evaluation in order, the best-so-far regret trace,
+        duplicates, infeasible proposals, snapped proposals (TPE on the tier), seconds per proposal,
+        and for the tier problem the best-so-far rank trace.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    problem = _Problem(problem_name, seed, settings.tier_pool_bits)
+    init = problem.sobol(settings.budget, seed)[: settings.n_init]
+    record: dict[str, Any] = {"problem": problem_name, "method": method, "seed": seed, "snapped": 0}
+    start = time.perf_counter()
+    if method in ("lamcts_bo", "bo"):
+        vectors, ask_seconds = _run_searcher(problem, method, seed, init, settings)
+    elif method == "tpe":
+        vectors, ask_seconds, record["snapped"] = _run_tpe(problem, seed, init, settings)
+    elif method == "sobol":
+        vectors, ask_seconds = problem.sobol(settings.budget, seed), 0.0
+    else:
+        vectors, ask_seconds = _run_random(problem, seed, settings), 0.0
+    losses = problem.loss(vectors)
+    regret = problem.regret(np.minimum.accumulate(losses))
+    keys = problem.grid.keys(problem.grid.to_levels(vectors))
+    n_proposed = len(vectors) - (settings.n_init if method in ("lamcts_bo", "bo", "tpe") else 0)
+    record.update(
+        losses=losses.tolist(),
+        regret=regret.tolist(),
+        duplicates=len(keys) - len(set(keys)),
+        infeasible=int((~problem.feasible(vectors)).sum()),
+        seconds_per_proposal=ask_seconds / max(n_proposed, 1),
+        wall_seconds=time.perf_counter() - start,
+    )
+    if problem.tier is not None:
+        record["rank"] = problem.tier.rank(-np.minimum.accumulate(losses)).tolist()
+    return record
+
+
+def _run_searcher(problem: _Problem, method: str, seed: int, init: np.ndarray, settings: BenchSettings) -> tuple[np.ndarray, float]:
+    config = SearcherConfig(**{**settings.config, "use_tree": method == "lamcts_bo", "n_init": settings.n_init})
+    searcher = LamctsBoSearcher(
+        "table1",
+        mode="min",
+        feasible=problem.tier.feasible if problem.tier is not None else None,
+        pool=problem.pool,
+        seed=seed,
+        config=config,
+    )
+    searcher.tell(init, problem.loss(init))
+    seconds = 0.0
+    while searcher.n_observations < settings.budget:
+        t0 = time.perf_counter()
+        batch = searcher.ask(min(settings.batch, settings.budget - searcher.n_observations))
+        seconds += time.perf_counter() - t0
+        if not batch:
+            break
+        searcher.tell(batch, problem.loss(np.array(batch)))
+    return searcher.observations()[0], seconds
+
+
+def _run_random(problem: _Problem, seed: int, settings: BenchSettings) -> np.ndarray:
+    rng = np.random.default_rng([seed, 31337])
+    if problem.tier is not None:
+        return problem.pool[rng.choice(len(problem.pool), settings.budget, replace=False)]  # type: ignore[index]
+    return problem.grid.to_vectors(problem.grid.random(settings.budget, rng))
+
+
+def _run_tpe(problem: _Problem, seed: int, init: np.ndarray, settings: BenchSettings) -> tuple[np.ndarray, float, int]:
+    import optuna
+    from optuna.distributions import IntDistribution
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    grid = problem.grid
+    dists = {f"d{i:02d}": IntDistribution(0, int(n) - 1) for i, n in enumerate(grid.n_levels)}
+    sampler = optuna.samplers.TPESampler(
+        multivariate=True, constant_liar=True, n_startup_trials=settings.n_init, seed=seed
+    )
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    init_levels = grid.to_levels(init)
+    losses = problem.loss(init)
+    for row, loss in zip(init_levels, losses):
+        params = {name: int(v) for name, v in zip(dists, row)}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(loss)))
+    evaluated = list(init_levels)
+    seen = set(grid.keys(init_levels))
+    pool_free = None
+    if problem.tier is not None:
+        pool_free = np.ones(len(problem.pool_levels), dtype=bool)
+        pool_index = {k: i for i, k in enumerate(grid.keys(problem.pool_levels))}
+        for key in seen:
+            if key in pool_index:
+                pool_free[pool_index[key]] = False
+        pool_x = grid.normalise(problem.pool_levels)
+    seconds, snapped = 0.0, 0
+    while len(evaluated) < settings.budget:
+        size = min(settings.batch, settings.budget - len(evaluated))
+        t0 = time.perf_counter()
+        trials = [study.ask(dists) for _ in range(size)]
+        rows = grid.canonical(np.array([[t.params[name] for name in dists] for t in trials]))
+        if problem.tier is not None and pool_free is not None:
+            for j, row in enumerate(rows):
+                key = grid.keys(row)[0]
+                if key in seen or not problem.feasible(grid.to_vectors(row))[0]:
+                    free = np.flatnonzero(pool_free)
+                    nearest = free[np.argmin(((pool_x[free] - grid.normalise(row)) ** 2).sum(1))]
+                    rows[j] = problem.pool_levels[nearest]
+                    key = grid.keys(rows[j])[0]
+                    snapped += 1
+                seen.add(key)
+                if key in pool_index:
+                    pool_free[pool_index[key]] = False
+        seconds += time.perf_counter() - t0
+        vectors = grid.to_vectors(rows)
+        for trial, loss in zip(trials, problem.loss(vectors)):
+            study.tell(trial, float(loss))
+        evaluated.extend(rows)
+    return grid.to_vectors(np.array(evaluated)), seconds, snapped
+
+
+def run_all(settings: BenchSettings, workers: int = 2, progress: Any = None) -> list[dict[str, Any]]:
+    """Runs every (problem, method, seed) of ``settings``, in up to ``workers`` processes.
+
+    Args:
+        settings: What to run.
+        workers: Processes (1 runs in this process).
+        progress: Optional callable ``progress(record)`` called as each run finishes.
+
+    Returns:
+        The run records, in a deterministic order (problem, method, seed).
+    """
+    settings.validate()
+    tasks = [(p, m, s, settings) for p in settings.problems for m in settings.methods for s in settings.seeds]
+    records: list[dict[str, Any]] = []
+    if workers <= 1:
+        for task in tasks:
+            records.append(run_one(*task))
+            if progress:
+                progress(records[-1])
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers, maxtasksperchild=20) as pool:
+            for record in pool.imap_unordered(_run_task, tasks):
+                records.append(record)
+                if progress:
+                    progress(record)
+    order = {(p, m, s): i for i, (p, m, s, _) in enumerate(tasks)}
+    return sorted(records, key=lambda r: order[(r["problem"], r["method"], r["seed"])])
+
+
+def _run_task(task: tuple[str, str, int, BenchSettings]) -> dict[str, Any]:
+    return run_one(*task)

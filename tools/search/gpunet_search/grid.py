@@ -1,0 +1,166 @@
+"""Level-index view of a 41-digit search space, the representation every searcher works in.
+
+A network is a row of 41 *level indices*: ``levels[i]`` indexes ``space.digits[i].values``. The
+empty-stage convention of the space carries over: a block stage whose ``layers`` value is 0 has all
+its other digits written as 0 in the vector, and as level 0 here, so every network has exactly one
+canonical level row. Normalised coordinates (``level / (n_levels - 1)``, in ``[0, 1]``) feed the
+surrogate models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpunet_hub.errors import InputError
+from gpunet_hub.space import BLOCK_STAGES, SearchSpace, check_many, get_space
+
+
+@dataclass(frozen=True)
+class StageSlots:
+    """Digit positions of one block stage: its ``layers`` digit and the five others."""
+
+    stage: int
+    layers: int
+    others: tuple[int, ...]
+
+
+class LevelGrid:
+    """Maps between 41-int vectors and level indices of a search space.
+
+    Args:
+        space: A space name (``table1``, ``release``) or a :class:`SearchSpace`.
+    """
+
+    def __init__(self, space: str | SearchSpace = "table1") -> None:
+        self.space = get_space(space)
+        digits = self.space.digits
+        self.n_digits = len(digits)
+        self.n_levels = np.array([len(d.values) for d in digits], dtype=np.int64)
+        width = int(self.n_levels.max())
+        # values[i, l] = value of level l of digit i (padded with -1).
+        self.values = np.full((self.n_digits, width), -1, dtype=np.int64)
+        for d in digits:
+            self.values[d.index, : len(d.values)] = d.values
+        self.stages: tuple[StageSlots, ...] = tuple(
+            StageSlots(s, 5 + 6 * (s - 2) + 5, tuple(range(5 + 6 * (s - 2), 5 + 6 * (s - 2) + 5)))
+            for s in BLOCK_STAGES
+        )
+        # Stages that may be empty: level of value 0 in their layers digit (or -1).
+        self._empty_level = np.array(
+            [int(np.flatnonzero(self.values[st.layers] == 0)[0]) if 0 in digits[st.layers].values else -1 for st in self.stages]
+        )
+
+    # -- conversions -------------------------------------------------------------------------------
+    def canonical(self, levels: np.ndarray) -> np.ndarray:
+        """Returns a copy of ``levels`` (N, 41) with the digits of empty stages set to level 0."""
+        out = np.array(levels, dtype=np.int64, copy=True)
+        for st, empty_level in zip(self.stages, self._empty_level):
+            if empty_level < 0:
+                continue
+            empty = out[:, st.layers] == empty_level
+            out[np.ix_(empty, list(st.others))] = 0
+        return out
+
+    def to_vectors(self, levels: np.ndarray) -> np.ndarray:
+        """Level rows (N, 41) -> 41-int vectors (N, 41), following the empty-stage convention."""
+        lv = self.canonical(np.atleast_2d(levels))
+        if np.any(lv < 0) or np.any(lv >= self.n_levels):
+            raise InputError("level index out of range for this search space")
+        vectors = self.values[np.arange(self.n_digits), lv]
+        for st, empty_level in zip(self.stages, self._empty_level):
+            if empty_level >= 0:
+                empty = lv[:, st.layers] == empty_level
+                vectors[np.ix_(empty, list(st.others))] = 0
+        return vectors
+
+    def to_levels(self, vectors: np.ndarray) -> np.ndarray:
+        """41-int vectors (N, 41) -> level rows (N, 41).
+
+        Raises:
+            InputError: If a row is not a valid encoding of the space (names the first bad row).
+        """
+        array = np.atleast_2d(np.asarray(vectors, dtype=np.int64))
+        ok = check_many(array, self.space)
+        if not ok.all():
+            row = int(np.flatnonzero(~ok)[0])
+            raise InputError(
+                f"row {row} is not a valid encoding of space {self.space.name!r}: {array[row].tolist()}"
+            )
+        levels = np.zeros_like(array)
+        for i in range(self.n_digits):
+            n = int(self.n_levels[i])
+            column = array[:, i]
+            idx = np.searchsorted(self.values[i, :n], column)
+            idx = np.clip(idx, 0, n - 1)
+            levels[:, i] = np.where(self.values[i, idx] == column, idx, 0)  # 0 for empty-stage zeros
+        return levels
+
+    def normalise(self, levels: np.ndarray) -> np.ndarray:
+        """Level rows -> floats in ``[0, 1]`` per digit (a digit with one level maps to 0)."""
+        scale = np.maximum(self.n_levels - 1, 1)
+        return np.atleast_2d(levels).astype(np.float64) / scale
+
+    def keys(self, levels: np.ndarray) -> list[bytes]:
+        """Hashable keys of level rows (canonical rows only; identity of networks)."""
+        lv = np.ascontiguousarray(np.atleast_2d(levels), dtype=np.int8)
+        return [row.tobytes() for row in lv]
+
+    # -- sampling ----------------------------------------------------------------------------------
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        """Points of ``[0, 1)^41`` -> canonical level rows (each digit's levels equally likely)."""
+        lv = np.floor(np.atleast_2d(u) * self.n_levels).astype(np.int64)
+        return self.canonical(np.minimum(lv, self.n_levels - 1))
+
+    def sobol(self, n: int, seed: int) -> np.ndarray:
+        """``n`` canonical level rows from a scrambled Sobol sequence (scipy), in sequence order."""
+        from scipy.stats import qmc
+
+        m = max(int(np.ceil(np.log2(max(n, 1)))), 0)
+        u = qmc.Sobol(d=self.n_digits, scramble=True, seed=seed).random_base2(m)[:n]
+        return self.from_unit(u)
+
+    def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` uniformly random canonical level rows."""
+        return self.from_unit(rng.random((n, self.n_digits)))
+
+    def neighbours(self, centres: np.ndarray, n_per_centre: int, rng: np.random.Generator, max_digits: int = 3) -> np.ndarray:
+        """Local moves: each centre with 1..``max_digits`` digits shifted by one level.
+
+        Only digits that matter are moved (not the hidden digits of an empty stage), shifts stay in
+        range, and results are canonical. Duplicates and the centres themselves may occur; callers
+        filter them.
+
+        Args:
+            centres: Level rows (C, 41).
+            n_per_centre: Moves drawn per centre.
+            rng: Random generator.
+            max_digits: Most digits shifted in one move.
+
+        Returns:
+            Level rows (C * n_per_centre, 41).
+        """
+        centres = np.atleast_2d(centres)
+        if centres.shape[0] == 0 or n_per_centre <= 0:
+            return np.zeros((0, self.n_digits), dtype=np.int64)
+        out = np.repeat(centres, n_per_centre, axis=0).astype(np.int64)
+        movable = (self.n_levels > 1)[None, :].repeat(len(out), axis=0)
+        for st, empty_level in zip(self.stages, self._empty_level):
+            if empty_level >= 0:
+                empty = out[:, st.layers] == empty_level
+                movable[np.ix_(empty, list(st.others))] = False
+        n_moves = rng.integers(1, max_digits + 1, size=len(out))
+        scores = np.where(movable, rng.random(out.shape), -1.0)
+        order = np.argsort(-scores, axis=1)
+        for k in range(max_digits):
+            rows = np.flatnonzero(n_moves > k)
+            cols = order[rows, k]
+            ok = movable[rows, cols]
+            rows, cols = rows[ok], cols[ok]
+            step = np.where(rng.random(len(rows)) < 0.5, -1, 1)
+            new = out[rows, cols] + step
+            top = self.n_levels[cols] - 1
+            new = np.where(new < 0, 1, np.where(new > top, top - 1, new))  # bounce at the ends
+            out[rows, cols] = np.clip(new, 0, top)
+        return self.canonical(out)

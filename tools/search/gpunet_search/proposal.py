@@ -1,0 +1,99 @@
+"""One model-based ``ask``: candidates, GP scores, tree regions, and the batch loop.
+
+Internal to :class:`gpunet_search.searcher.LamctsBoSearcher`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .bo import GPSurrogate
+from .lamcts import PartitionTree
+
+if TYPE_CHECKING:
+    from .searcher import LamctsBoSearcher
+
+
+def candidates(searcher: LamctsBoSearcher, centres: np.ndarray) -> np.ndarray:
+    """Unseen feasible candidates: free pool members (a random subset) plus local moves.
+
+    Args:
+        searcher: The searcher (its pool, used set, feasibility, config and RNG).
+        centres: Level rows that local moves start from.
+
+    Returns:
+        Level rows, unique, none evaluated or pending.
+    """
+    cfg, grid, rng = searcher.config, searcher.grid, searcher._rng
+    free = np.flatnonzero(searcher._pool_free)
+    if len(free) > cfg.max_pool_candidates:
+        free = np.sort(rng.choice(free, cfg.max_pool_candidates, replace=False))
+    moves = grid.neighbours(centres, cfg.n_local_per_centre, rng, cfg.local_max_digits)
+    if len(moves):
+        _, first = np.unique(np.ascontiguousarray(moves, dtype=np.int8), axis=0, return_index=True)
+        moves = moves[np.sort(first)]
+        taken = searcher._observed.union(searcher._pending, grid.keys(searcher._pool[free]))
+        moves = moves[np.array([k not in taken for k in grid.keys(moves)], dtype=bool)]
+        moves = moves[searcher._is_feasible(moves)]
+    return np.concatenate([searcher._pool[free], moves]) if len(moves) else searcher._pool[free]
+
+
+def propose(searcher: LamctsBoSearcher, n: int) -> np.ndarray:
+    """Chooses ``n`` level rows by LogEI, each inside a UCB-selected leaf when the tree is on.
+
+    Returns:
+        Up to ``n`` level rows.
+    """
+    cfg, grid, rng = searcher.config, searcher.grid, searcher._rng
+    obs = np.array(searcher._obs_levels)
+    x = grid.normalise(obs)
+    y = searcher._signed(searcher._obs_values)
+    gp = GPSurrogate(x, y, max_iter=cfg.gp_max_iter, fit_subsample=cfg.fit_subsample, init=searcher._hyper, rng=rng)
+    searcher._hyper = gp.hyper_state()
+    pending = np.array(list(searcher._pending.values())) if searcher._pending else np.zeros((0, grid.n_digits), np.int64)
+
+    order = np.argsort(-y, kind="stable")
+    centres = [obs[order[: cfg.n_local_centres]]]
+    tree = None
+    if cfg.use_tree:
+        tree = PartitionTree(leaf_size=cfg.leaf_size, cp=cfg.cp, kernel=cfg.kernel, max_depth=cfg.max_depth)
+        tree.fit(x, y, seed=int(rng.integers(2**31)))
+        for leaf in tree.leaves:  # the best observation of every leaf seeds local moves too
+            rows = tree.nodes[leaf].rows
+            centres.append(obs[rows[np.argmax(y[rows])]][None, :])
+    cands = candidates(searcher, np.concatenate(centres))
+    if len(cands) == 0:
+        return cands
+    cx = grid.normalise(cands)
+    scorer = gp.scorer(cx)
+    if len(pending):
+        scorer.condition(grid.normalise(pending), cfg.liar)
+    leaf_of = None
+    if tree is not None:
+        leaf_of = tree.route(cx)
+        if len(pending):
+            for path in tree.paths(tree.route(grid.normalise(pending))):
+                tree.visit(path)
+
+    free = np.ones(len(cands), dtype=bool)
+    picks: list[int] = []
+    for _ in range(n):
+        if not free.any():
+            break
+        region = free
+        if tree is not None and leaf_of is not None:
+            live = set(np.unique(leaf_of[free]).tolist())
+            allowed = set().union(*(set(p) for p in tree.paths(np.array(sorted(live)))))
+            path = tree.select(allowed)
+            inside = np.isin(leaf_of, list(tree.descendants(path[-1]) & live))
+            region = free & inside
+        rows = np.flatnonzero(region)
+        best = rows[int(np.argmax(scorer.log_ei(rows)))]
+        picks.append(int(best))
+        free[best] = False
+        scorer.condition(cx[best][None, :], cfg.liar)
+        if tree is not None and leaf_of is not None:
+            tree.visit(tree.paths(np.array([leaf_of[best]]))[0])
+    return cands[picks]

@@ -1,0 +1,294 @@
+"""Ask/tell searcher: LA-MCTS-boosted Bayesian optimisation over a pool of networks plus local moves.
+
+The searcher proposes 41-int vectors of a search space. Candidates are the members of a finite pool
+(pre-sampled feasible networks, e.g. the Sobol networks of one latency tier) that are neither
+evaluated nor pending, plus local moves around the best networks so far (one to three digits
+shifted by one level, kept only if feasible). A GP (:mod:`gpunet_search.bo`) scores them by LogEI;
+with the tree on (:mod:`gpunet_search.lamcts`) each proposal is restricted to the region of a leaf
+chosen by UCB. Pending points are fantasised in the GP and visit the tree virtually, so a batch is
+diverse. ``use_tree=False`` is the plain-BO ablation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+from gpunet_hub.errors import InputError
+from gpunet_hub.space import SearchSpace
+
+from .grid import LevelGrid
+from .lamcts import PartitionTree
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+Feasibility = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class SearcherConfig:
+    """Parameters of :class:`LamctsBoSearcher`; the defaults are the benchmark's choice.
+
+    Attributes:
+        use_tree: LA-MCTS on (False: plain BO, the ablation).
+        leaf_size: A tree node with more observations is split.
+        cp: UCB exploration constant (values scaled to [0, 1]).
+        kernel: SVM kernel of the tree.
+        max_depth: Deepest tree level.
+        n_init: Observations before the model is used; until then the pool is taken in order.
+        pool_size: Size of the Sobol pool generated when none is given.
+        max_pool_candidates: Pool members scored per ``ask`` (a random subset when more remain).
+        n_local_centres: Best observations that local moves start from.
+        n_local_per_centre: Local moves drawn per centre.
+        local_max_digits: Most digits one local move shifts.
+        liar: Fantasy value of pending points: ``mean`` (kriging believer), ``min``, ``max``.
+        gp_max_iter: L-BFGS cap of the GP hyper-parameter fit.
+        fit_subsample: Most observations the GP hyper-parameters are fitted on.
+    """
+
+    use_tree: bool = True
+    leaf_size: int = 20
+    cp: float = 0.1
+    kernel: str = "rbf"
+    max_depth: int = 5
+    n_init: int = 16
+    pool_size: int = 8192
+    max_pool_candidates: int = 4096
+    n_local_centres: int = 8
+    n_local_per_centre: int = 64
+    local_max_digits: int = 3
+    liar: str = "mean"
+    gp_max_iter: int = 30
+    fit_subsample: int = 256
+
+
+def vector_id(vector: Sequence[int]) -> str:
+    """The id of a network: its digits joined by dashes (used for pending entries in the state)."""
+    return "-".join(str(int(v)) for v in vector)
+
+
+class LamctsBoSearcher:
+    """LA-MCTS + BO ask/tell searcher over a 41-digit search space.
+
+    Args:
+        space: Space name or object.
+        mode: ``max`` or ``min``.
+        feasible: Optional vectorised predicate ``f(vectors (N, 41) int) -> bool (N,)``; every
+            proposal satisfies it (e.g. "LUT latency within the tier").
+        pool: Optional (N, 41) array of candidate vectors (invalid or infeasible rows are dropped,
+            duplicates too). Default: ``config.pool_size`` scrambled Sobol networks (seeded).
+        seed: Seeds every random choice; the same seed and the same tells give the same proposals.
+        config: Algorithm parameters.
+
+    Raises:
+        InputError: On a bad mode, config or pool, or when no feasible pool member exists.
+    """
+
+    def __init__(
+        self,
+        space: str | SearchSpace = "table1",
+        *,
+        mode: str = "max",
+        feasible: Feasibility | None = None,
+        pool: np.ndarray | None = None,
+        seed: int = 0,
+        config: SearcherConfig | None = None,
+    ) -> None:
+        if mode not in ("max", "min"):
+            raise InputError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.grid = LevelGrid(space)
+        self.mode = mode
+        self.seed = int(seed)
+        self.config = config or SearcherConfig()
+        PartitionTree(leaf_size=self.config.leaf_size, cp=self.config.cp, kernel=self.config.kernel)  # validates
+        self._feasible = feasible
+        self._pool_source = "given" if pool is not None else "sobol"
+        if pool is None:
+            pool_levels = self.grid.sobol(self.config.pool_size, self.seed)
+        else:
+            pool_levels = self.grid.to_levels(np.asarray(pool))
+        pool_levels = self._dedupe(pool_levels[self._is_feasible(pool_levels)])
+        if len(pool_levels) == 0:
+            raise InputError("no pool member is feasible; widen the pool or the feasibility predicate")
+        self._pool = pool_levels
+        self._pool_index = {k: i for i, k in enumerate(self.grid.keys(pool_levels))}
+        self._pool_fingerprint = hashlib.sha256(np.ascontiguousarray(pool_levels, dtype=np.int8).tobytes()).hexdigest()[:16]
+        self._reset()
+
+    def _reset(self) -> None:
+        self._rng = np.random.default_rng(self.seed)
+        self._obs_levels: list[np.ndarray] = []
+        self._obs_values: list[float] = []
+        self._observed: set[bytes] = set()
+        self._pending: dict[bytes, np.ndarray] = {}
+        self._pool_free = np.ones(len(self._pool), dtype=bool)
+        self._hyper: dict[str, list[float]] | None = None
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _is_feasible(self, levels: np.ndarray) -> np.ndarray:
+        if self._feasible is None or len(levels) == 0:
+            return np.ones(len(levels), dtype=bool)
+        ok = np.asarray(self._feasible(self.grid.to_vectors(levels)), dtype=bool).reshape(-1)
+        if ok.shape != (len(levels),):
+            raise InputError(f"the feasibility predicate must return one bool per row; got shape {ok.shape}")
+        return ok
+
+    def _dedupe(self, levels: np.ndarray) -> np.ndarray:
+        _, first = np.unique(np.ascontiguousarray(levels, dtype=np.int8), axis=0, return_index=True)
+        return levels[np.sort(first)]
+
+    def _mark(self, key: bytes, free: bool) -> None:
+        index = self._pool_index.get(key)
+        if index is not None:
+            self._pool_free[index] = free
+
+    def _signed(self, values: Sequence[float]) -> np.ndarray:
+        y = np.asarray(values, dtype=np.float64)
+        return y if self.mode == "max" else -y
+
+    # -- public API --------------------------------------------------------------------------------
+    @property
+    def n_observations(self) -> int:
+        """Number of told observations."""
+        return len(self._obs_values)
+
+    @property
+    def pending(self) -> list[list[int]]:
+        """Vectors asked but not yet told (or cancelled)."""
+        return [v.tolist() for v in self.grid.to_vectors(np.array(list(self._pending.values())))] if self._pending else []
+
+    def best(self) -> tuple[list[int], float]:
+        """The best observation so far as ``(vector, value)``.
+
+        Raises:
+            InputError: Before the first observation.
+        """
+        if not self._obs_values:
+            raise InputError("no observation yet")
+        i = int(np.argmax(self._signed(self._obs_values)))
+        return self.grid.to_vectors(self._obs_levels[i])[0].tolist(), self._obs_values[i]
+
+    def observations(self) -> tuple[np.ndarray, np.ndarray]:
+        """All observations as ``(vectors (N, 41), values (N,))`` in the order told."""
+        if not self._obs_values:
+            return np.zeros((0, self.grid.n_digits), dtype=np.int64), np.zeros(0)
+        return self.grid.to_vectors(np.array(self._obs_levels)), np.array(self._obs_values)
+
+    def tell(self, vectors: Sequence[Sequence[int]] | np.ndarray, values: Sequence[float]) -> None:
+        """Records evaluated networks. They need not have been asked (e.g. shared initial points).
+
+        Raises:
+            InputError: On an invalid vector, a non-finite value, mismatched lengths, or a network
+                already told.
+        """
+        array = np.atleast_2d(np.asarray(vectors, dtype=np.int64))
+        vals = [float(v) for v in values]
+        if len(array) != len(vals):
+            raise InputError(f"got {len(array)} vectors but {len(vals)} values")
+        if not all(np.isfinite(vals)):
+            raise InputError("values must be finite; cancel() a failed evaluation instead")
+        levels = self.grid.to_levels(array)
+        keys = self.grid.keys(levels)
+        for key in keys:
+            if key in self._observed:
+                raise InputError(f"network {vector_id(self.grid.to_vectors(np.frombuffer(key, np.int8))[0])} was already told")
+        if len(set(keys)) != len(keys):
+            raise InputError("the same network appears twice in one tell")
+        for key, row, value in zip(keys, levels, vals):
+            self._pending.pop(key, None)
+            self._observed.add(key)
+            self._mark(key, False)
+            self._obs_levels.append(row)
+            self._obs_values.append(value)
+
+    def cancel(self, vectors: Sequence[Sequence[int]] | np.ndarray) -> None:
+        """Forgets pending networks (failed or abandoned trials); unknown vectors are ignored."""
+        for row in self.grid.to_levels(np.atleast_2d(np.asarray(vectors, dtype=np.int64))):
+            key = self.grid.keys(row)[0]
+            if self._pending.pop(key, None) is not None:
+                self._mark(key, True)
+
+    def ask(self, n: int = 1) -> list[list[int]]:
+        """Proposes up to ``n`` new networks (fewer only when no unseen feasible candidate is left).
+
+        Returns:
+            41-int vectors, each feasible, valid, and neither evaluated nor pending; they become
+            pending.
+        """
+        if n < 1:
+            raise InputError(f"n must be at least 1, got {n}")
+        if self.n_observations < max(self.config.n_init, 2):
+            picks = self._pool[np.flatnonzero(self._pool_free)[:n]]
+        else:
+            from .proposal import propose
+
+            picks = propose(self, n)
+        for row in picks:
+            key = self.grid.keys(row)[0]
+            self._pending[key] = row
+            self._mark(key, False)
+        if len(picks) < n:
+            log.warning("only %d of %d proposals: the candidate set is exhausted", len(picks), n)
+        return [v.tolist() for v in self.grid.to_vectors(picks)] if len(picks) else []
+
+    # -- state -------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The full state (history, pending set, GP warm start, RNG), JSON-able, with a version."""
+        vectors, values = self.observations()
+        return {
+            "version": STATE_VERSION,
+            "kind": "gpunet_search.LamctsBoSearcher",
+            "space": self.grid.space.name,
+            "space_fingerprint": self.grid.space.fingerprint(),
+            "mode": self.mode,
+            "seed": self.seed,
+            "config": asdict(self.config),
+            "pool": {"source": self._pool_source, "size": len(self._pool), "fingerprint": self._pool_fingerprint},
+            "observations": {"vectors": vectors.tolist(), "values": values.tolist()},
+            "pending": [{"id": vector_id(v), "vector": v} for v in self.pending],
+            "rng": self._rng.bit_generator.state,
+            "gp_hyper": self._hyper,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores a state saved by :meth:`state_dict` (constructed with the same space and pool).
+
+        Pending entries that are malformed, invalid in the space or already observed are skipped
+        with a warning (a driver may have lost or finished them meanwhile).
+
+        Raises:
+            InputError: On an unknown version or a different space, mode or pool.
+        """
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise InputError(f"unsupported searcher state version {state.get('version') if isinstance(state, dict) else state!r}; expected {STATE_VERSION}")
+        if state.get("space_fingerprint") != self.grid.space.fingerprint():
+            raise InputError(f"the state is for space {state.get('space')!r}, this searcher uses {self.grid.space.name!r}")
+        if state.get("pool", {}).get("fingerprint") != self._pool_fingerprint:
+            raise InputError("the state was saved with a different candidate pool; pass the same pool and feasibility predicate")
+        known = {f.name for f in fields(SearcherConfig)}
+        self.config = replace(SearcherConfig(), **{k: v for k, v in state.get("config", {}).items() if k in known})
+        self.mode = state.get("mode", self.mode)
+        self.seed = int(state.get("seed", self.seed))
+        self._reset()
+        obs = state.get("observations", {})
+        if obs.get("vectors"):
+            self.tell(obs["vectors"], obs["values"])
+        for entry in state.get("pending", []):
+            try:
+                row = self.grid.to_levels(np.asarray([entry["vector"]], dtype=np.int64))[0]
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("skipping pending entry %r: %s", entry.get("id") if isinstance(entry, dict) else entry, exc)
+                continue
+            key = self.grid.keys(row)[0]
+            if key in self._observed:
+                continue
+            self._pending[key] = row
+            self._mark(key, False)
+        self._rng.bit_generator.state = state["rng"]
+        self._hyper = state.get("gp_hyper")
