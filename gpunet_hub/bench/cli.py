@@ -86,7 +86,7 @@ def _targets(models: list[str], all_models: bool, gpu: str | None, max_latency_m
 def _plot(path: Path, records: list[Any], title: str) -> Path:
     from ..errors import require
     from ..hub import model_card
-    from .baselines import get_baseline, source
+    from .baselines import get_baseline
 
     matplotlib = require("matplotlib", "bench", "--plot")
     matplotlib.use("Agg")
@@ -111,7 +111,7 @@ def _plot(path: Path, records: list[Any], title: str) -> Path:
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    fig.text(0.01, 0.01, "top-1: model cards (GPUNet) and " + source().split(":")[0] + " (baselines; random-weight timm models timed)", fontsize=6)
+    fig.text(0.01, 0.01, "top-1: GPUNet model cards; baselines from the GPUNet paper, Table 3 (timm architectures timed with random weights)", fontsize=6)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
@@ -170,7 +170,7 @@ def bench_cmd(
         overall = progress.add_task("benchmarking", total=len(targets))
         for target in targets:
             def stage(name: str, t: Any = target) -> None:
-                label = {"build": "building", "export": "exporting ONNX of", "time": f"timing ({choice.name})"}[name]
+                label = {"build": "building", "export": "exporting ONNX of", "time": ("building the engine and timing" if choice.name in ("tensorrt", "trtexec") else "timing") + f" ({choice.name})"}[name]
                 progress.update(overall, description=f"{label} {t.name}")
 
             records.append(bench_target(target, config, device=device, on_stage=stage))
