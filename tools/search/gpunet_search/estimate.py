@@ -191,6 +191,12 @@ def index_encodings(
         first = _pack(type=t, cin=channels, cout=f, k=k, s=stride, e4=4 * e, se=se, act=act, h=h)
         pad = np.zeros_like(k) if (fused and stride == 2) else ((stride - 1) + (k - 1)) // 2
         h_out = (h + 2 * pad - k) // stride + 1
+        too_small = present & (h + 2 * pad < k)
+        if too_small.any():
+            raise InputError(
+                f"{int(too_small.sum())} of {n} networks have a stage-{stage} input smaller than its kernel at resolution "
+                f"scale {res_scale:g} (e.g. {int(h[too_small][0])} px for kernel {int(k[too_small][0])}); use a larger --res-scale"
+            )
         rest = _pack(type=t, cin=f, cout=f, k=k, s=1, e4=4 * e, se=se, act=act, h=h_out)
         kinds += [(first, present.astype(np.int64)), (rest, np.maximum(count - 1, 0))]
         h = np.where(present, h_out, h)

@@ -141,6 +141,10 @@ def arch_layer_keys(
     keys = []
     for layer in arch.layers:
         key = _key_of(layer, h, w, batch, precision)
+        pad = layer_padding(key.layer_type, key.kernel, key.stride)
+        if min(h, w) + 2 * pad < key.kernel:
+            raise InputError(f"layer {len(keys) + 1} ({key.layer_type}, kernel {key.kernel}) gets a {h}x{w} input at "
+                             f"resolution {resolution or arch.resolution}: smaller than its kernel; use a larger resolution")
         keys.append(key)
         h, w = key.output_hw
     return keys

@@ -249,8 +249,6 @@ class LatencyLUT:
         got: list[str] = []
         with self.transaction() as db:
             for item in candidates:
-                if len(got) >= limit:
-                    break
                 if db.execute("SELECT 1 FROM measurements WHERE kind = ? AND device = ? AND item = ?",
                               (kind, device, item)).fetchone():
                     continue
@@ -262,6 +260,8 @@ class LatencyLUT:
                         continue
                 db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?)", (kind, device, item, owner, host, pid, now))
                 got.append(item)
+                if len(got) >= limit:  # stop before pulling another item: the caller's iterator keeps it
+                    break
         return got
 
     def release(self, items: Iterable[str], device: str, owner: str, *, kind: str = "layer") -> None:
@@ -300,6 +300,14 @@ class LatencyLUT:
             db.execute("DELETE FROM claims WHERE kind = ? AND device = ? AND item = ?", (row.kind, row.device, row.item))
         return cur.rowcount == 1
 
+    def add_rows(self, rows: Iterable[Measurement]) -> int:
+        """Stores many finished rows in one transaction (existing rows win); returns how many were new."""
+        with self.transaction() as db:
+            before = db.total_changes
+            db.executemany(f"INSERT OR IGNORE INTO measurements VALUES ({', '.join('?' * len(_COLUMNS))})",
+                           (r.astuple() for r in rows))
+            return db.total_changes - before
+
     # calibration -----------------------------------------------------------------------------
     def save_calibration(self, device: str, precision: str, batch: int, res_scale: float, model: str,
                          coef: dict[str, float], metrics: dict[str, Any]) -> None:
@@ -315,6 +323,11 @@ class LatencyLUT:
             return None
         return {"model": row[0], "coef": json.loads(row[1]), "metrics": json.loads(row[2]), "revision": row[3],
                 "created": row[4], "device": device, "precision": precision, "batch": batch, "res_scale": res_scale}
+
+    def calibrations(self, device: str) -> list[dict[str, Any]]:
+        """Every calibration stored for a device."""
+        keys = self._db.execute("SELECT precision, batch, res_scale FROM calibrations WHERE device = ?", (device,)).fetchall()
+        return [c for c in (self.calibration(device, p, b, s) for p, b, s in keys) if c]
 
     # sharing ---------------------------------------------------------------------------------
     def export_json(self, path: str | Path, device: str | None = None) -> int:

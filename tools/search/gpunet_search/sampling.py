@@ -26,6 +26,7 @@ from gpunet_hub.space import BLOCK_STAGES, NUM_DIGITS, SearchSpace, check_many, 
 from .fingerprint import file_sha256
 
 SAMPLE_FORMAT = "gpunet-search-samples/1"
+TIER_FORMAT = "gpunet-search-tier/1"  # a tier file (tiers.py) is a sample file with estimates
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def save_samples(samples: SampleSet, path: str | Path) -> Path:
 
 
 def load_samples(path: str | Path, *, check: bool = True) -> SampleSet:
-    """Reads a sample file written by :func:`save_samples`.
+    """Reads a sample file written by :func:`save_samples` (or a tier file written by ``tiers.write_tiers``).
 
     Args:
         path: The ``.npz`` file.
@@ -206,11 +207,11 @@ def load_samples(path: str | Path, *, check: bool = True) -> SampleSet:
             header = json.loads(str(data["meta"]))
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{path} is not a gpunet-search sample file: {exc}") from None
-    if header.get("format") != SAMPLE_FORMAT:
-        raise InputError(f"{path} has format {header.get('format')!r}, expected {SAMPLE_FORMAT!r}")
+    if header.get("format") not in (SAMPLE_FORMAT, TIER_FORMAT):
+        raise InputError(f"{path} has format {header.get('format')!r}, expected {SAMPLE_FORMAT!r} or {TIER_FORMAT!r}")
     space_name = header.pop("space")
     fingerprint = header.pop("space_fingerprint")
-    header.pop("format")
+    header["file_format"] = header.pop("format")
     samples = SampleSet(encodings, space_name, fingerprint, header, path, file_sha256(path))
     if check:
         space = samples.check_space()

@@ -1,0 +1,178 @@
+"""Stage 1 glue shared by the CLI and the benchmarks: build, estimate, calibrate.
+
+Every function takes explicit inputs (sample set, LUT path, device, protocol) and returns plain
+results; the CLI adds progress bars and files, the benchmarks add tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpunet_hub.errors import InputError
+
+from .calibration import Calibration, evaluate
+from .estimate import KeyIndex, index_encodings, pack_keys, scaled_resolution
+from .fingerprint import DeviceInfo, onnxruntime_cpu_device
+from .lut import LatencyLUT
+from .measure import Backend, ProgressFn, TimingProtocol, measure_items, net_item
+from .sampling import SampleSet
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the keys are computed at: batch, precision and resolution scale."""
+
+    batch: int = 1
+    precision: str = "fp32"
+    res_scale: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch, "precision": self.precision, "res_scale": self.res_scale}
+
+
+def key_index(samples: SampleSet, setting: Setting) -> KeyIndex:
+    """The distinct layer keys of a sample set (and each row's index into them)."""
+    space = samples.check_space()
+    return index_encodings(samples.encodings, space, batch=setting.batch, precision=setting.precision,
+                           res_scale=setting.res_scale)
+
+
+def build_lut(
+    lut_path: str | Path,
+    samples: SampleSet,
+    device: DeviceInfo,
+    backend: Backend,
+    protocol: TimingProtocol,
+    setting: Setting,
+    *,
+    workers: int = 1,
+    chunk: int = 32,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Measures every layer key of ``samples`` missing from the LUT (resumable, concurrent-safe)."""
+    index = key_index(samples, setting)
+    keys = index.keys
+    items = [str(k) for k in keys]
+    codes = dict(zip(items, pack_keys(keys).tolist()))
+    result = measure_items(lut_path, items, device, backend, protocol, kind="layer", workers=workers, chunk=chunk,
+                           codes=codes, progress=progress)
+    return result | {"networks": len(samples)}
+
+
+def pick_device(lut: LatencyLUT, device: str | None, threads: int = 1) -> str:
+    """The device fingerprint to read: the one named, else this machine's (ORT CPU), else the only one."""
+    if device:
+        lut.device(device)
+        return device
+    known = lut.devices()
+    here = onnxruntime_cpu_device(threads).fingerprint if _have_ort() else None
+    if here in known:
+        return here
+    return str(lut.device(None)["fingerprint"])
+
+
+def _have_ort() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def lut_sums(lut: LatencyLUT, index: KeyIndex, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row LUT sums and the per-key latency vector (NaN where a key is missing)."""
+    from .estimate import estimate_sums
+
+    latency = lut.lookup_codes(index.codes, device, index.precision, index.batch)
+    return estimate_sums(index, latency), latency
+
+
+def require_complete(sums: np.ndarray, latency: np.ndarray, index: KeyIndex, lut: LatencyLUT, device: str, hint: str) -> None:
+    """Raises a clear error when some rows use keys the LUT lacks."""
+    missing_rows = int(np.isnan(sums).sum())
+    if missing_rows:
+        missing_keys = int((np.isnan(latency) & index.used()).sum())
+        raise InputError(
+            f"{missing_rows} of {len(sums)} networks use {missing_keys} layer keys that {lut.path} lacks for device "
+            f"{device}; measure them with `gpunet-hub search lut build {hint}` (it resumes where it stopped)"
+        )
+
+
+def load_calibration(lut: LatencyLUT, device: str, setting: Setting) -> Calibration:
+    """The device's stored calibration, refusing a stale one.
+
+    Raises:
+        InputError: None stored for this (device, precision, batch, res_scale), or fitted on an older
+            revision of the LUT rows.
+    """
+    record = lut.calibration(device, setting.precision, setting.batch, setting.res_scale)
+    if record is None:
+        raise InputError(
+            f"no calibration for device {device} ({setting.precision}, batch {setting.batch}, res-scale {setting.res_scale:g}) "
+            f"in {lut.path}; run `gpunet-hub search calibrate --lut {lut.path} ...` first, or pass --raw for uncalibrated sums"
+        )
+    if record["revision"] != lut.revision(device):
+        raise InputError(
+            f"the calibration of device {device} was fitted on LUT revision {record['revision']}, but rows were replaced "
+            f"since (revision {lut.revision(device)}); re-run `gpunet-hub search calibrate`"
+        )
+    return Calibration.from_record(record["model"], record["coef"])
+
+
+def measure_networks(
+    lut_path: str | Path,
+    samples: SampleSet,
+    device: DeviceInfo,
+    backend: Backend,
+    protocol: TimingProtocol,
+    setting: Setting,
+    *,
+    tag: str = "",
+    progress: ProgressFn | None = None,
+) -> np.ndarray:
+    """Measures every row of ``samples`` whole (stored in the LUT file as ``net`` rows); returns ms per row."""
+    if setting.batch != 1 or setting.precision != "fp32":
+        raise InputError("whole-network calibration measurements are implemented for batch 1, fp32")
+    space = samples.check_space()
+    items = [net_item(row, space.name, scaled_resolution(int(row[0]), setting.res_scale), tag) for row in samples.encodings.tolist()]
+    measure_items(lut_path, items, device, backend, protocol, kind="net", progress=progress, chunk=max(1, len(items)))
+    with LatencyLUT(lut_path) as lut:
+        return lut.lookup(items, device.fingerprint, kind="net")
+
+
+def calibrate(
+    lut_path: str | Path,
+    samples: SampleSet,
+    device: DeviceInfo,
+    backend: Backend,
+    protocol: TimingProtocol,
+    setting: Setting,
+    *,
+    model: str = "linear",
+    train_fraction: float = 0.5,
+    seed: int = 0,
+    progress_layers: ProgressFn | None = None,
+    progress_nets: ProgressFn | None = None,
+) -> tuple[Calibration, dict[str, Any]]:
+    """Measures the networks' missing layers and the networks whole, fits and stores a calibration.
+
+    Returns:
+        The calibration (fitted on the train split; stored in the LUT for this device) and the report
+        (held-out raw and calibrated metrics, bias, coefficients).
+    """
+    build_lut(lut_path, samples, device, backend, protocol, setting, progress=progress_layers)
+    measured = measure_networks(lut_path, samples, device, backend, protocol, setting, progress=progress_nets)
+    index = key_index(samples, setting)
+    with LatencyLUT(lut_path) as lut:
+        sums, latency = lut_sums(lut, index, device.fingerprint)
+        require_complete(sums, latency, index, lut, device.fingerprint, f"--lut {lut_path}")
+        calibration, report = evaluate(sums, measured, index.num_layers, model=model, train_fraction=train_fraction, seed=seed)
+        report |= {"coef": calibration.coef(), "formula": calibration.describe(), "device": device.fingerprint,
+                   "device_label": device.label, **setting.to_dict(), "samples_sha256": samples.sha256}
+        lut.save_calibration(device.fingerprint, setting.precision, setting.batch, setting.res_scale, model,
+                             calibration.coef(), report)
+    return calibration, report

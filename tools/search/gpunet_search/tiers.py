@@ -1,0 +1,130 @@
+"""Latency tiers: binning networks by their calibrated estimate (paper, section 3.2).
+
+Tiers are given either as edges (``0.5,0.65,0.85`` gives ``[0.5, 0.65)`` and ``[0.65, 0.85)``) or
+as centres with a width (``0.5,0.65,0.85`` with ``10%`` gives ``0.5 +/- 0.05`` and so on; a width
+without ``%`` is in ms). Centre tiers may overlap; a network then belongs to each.
+
+Each tier is written as an ``.npz`` in the sample-file layout (``encodings`` + JSON ``meta``, format
+``gpunet-search-tier/1``) plus ``estimate_ms``, ``sum_ms`` and ``rows`` (indices into the sample
+file), so a tier file can be fed back to ``search lut build`` or to the searcher; ``meta`` carries the
+fingerprints of every input (space, sample file, LUT id and revision, device, calibration).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpunet_hub._io import atomic_path, atomic_write_text
+from gpunet_hub.errors import InputError
+
+from .sampling import TIER_FORMAT, SampleSet
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A latency interval ``[lo, hi)`` in ms.
+
+    Attributes:
+        lo: Lower bound (inclusive).
+        hi: Upper bound (exclusive).
+        name: Label, e.g. ``0.65ms`` for a centre tier or ``0.5-0.65ms`` for an edge tier.
+    """
+
+    lo: float
+    hi: float
+    name: str
+
+    @property
+    def filename(self) -> str:
+        return f"tier_{self.name}.npz"
+
+
+def _numbers(text: str, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise InputError(f"{what} must be comma-separated numbers in ms, got {text!r}") from None
+    if not values or any(v < 0 or not np.isfinite(v) for v in values):
+        raise InputError(f"{what} must be non-negative numbers in ms, got {text!r}")
+    return values
+
+
+def parse_tiers(*, centres: str | None = None, width: str = "10%", edges: str | None = None) -> list[Tier]:
+    """Tiers from ``--tiers`` centres (+ ``--width``) or from ``--edges``.
+
+    Raises:
+        InputError: Both or neither given, unsorted edges, a bad width.
+    """
+    if (centres is None) == (edges is None):
+        raise InputError("give tiers either as centres (--tiers 0.5,0.65 --width 10%) or as edges (--edges 0.5,0.65,0.85)")
+    if edges is not None:
+        bounds = _numbers(edges, "--edges")
+        if len(bounds) < 2 or any(b <= a for a, b in zip(bounds, bounds[1:])):
+            raise InputError(f"--edges needs at least two strictly increasing values, got {edges!r}")
+        return [Tier(a, b, f"{a:g}-{b:g}ms") for a, b in zip(bounds, bounds[1:])]
+    points = _numbers(centres or "", "--tiers")
+    relative = width.strip().endswith("%")
+    try:
+        amount = float(width.strip().rstrip("%"))
+    except ValueError:
+        raise InputError(f"--width must be like 10% or 0.05 (ms), got {width!r}") from None
+    if amount <= 0:
+        raise InputError(f"--width must be positive, got {width!r}")
+    tiers = []
+    for c in points:
+        half = c * amount / 100 if relative else amount
+        tiers.append(Tier(c - half, c + half, f"{c:g}ms"))
+    return tiers
+
+
+def assign(estimates: np.ndarray, tiers: list[Tier]) -> list[np.ndarray]:
+    """Row indices of the estimates that fall in each tier (NaN estimates fall in none)."""
+    estimates = np.asarray(estimates, dtype=np.float64)
+    return [np.flatnonzero((estimates >= t.lo) & (estimates < t.hi)) for t in tiers]
+
+
+def write_tiers(
+    out_dir: str | Path,
+    tiers: list[Tier],
+    samples: SampleSet,
+    estimates: np.ndarray,
+    sums: np.ndarray,
+    meta: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Writes one file per tier and a ``tiers.json`` summary (all atomically).
+
+    Args:
+        out_dir: Folder for the files.
+        tiers: The tiers.
+        samples: The networks (their rows are the estimates' rows).
+        estimates: Calibrated estimates (ms), one per row.
+        sums: Raw LUT sums (ms), one per row.
+        meta: Fingerprints of the inputs (stored in every file).
+
+    Returns:
+        One summary dict per tier: name, bounds, count, file.
+    """
+    out_dir = Path(out_dir)
+    members = assign(estimates, tiers)
+    summary = []
+    for tier, rows in zip(tiers, members):
+        header = {"format": TIER_FORMAT, "space": samples.space, "space_fingerprint": samples.space_fingerprint,
+                  "tier": {"name": tier.name, "lo_ms": tier.lo, "hi_ms": tier.hi}, **meta}
+        path = out_dir / tier.filename
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, encodings=samples.encodings[rows], estimate_ms=estimates[rows], sum_ms=sums[rows],
+                     rows=rows.astype(np.int64), meta=np.array(json.dumps(header)))
+        summary.append({"name": tier.name, "lo_ms": tier.lo, "hi_ms": tier.hi, "count": int(len(rows)), "file": str(path)})
+    finite = np.isfinite(estimates)
+    report = {"format": "gpunet-search-tiers/1", "tiers": summary, "networks": int(len(estimates)),
+              "estimate_ms": {"min": float(np.min(estimates[finite])) if finite.any() else None,
+                              "median": float(np.median(estimates[finite])) if finite.any() else None,
+                              "max": float(np.max(estimates[finite])) if finite.any() else None},
+              **meta}
+    atomic_write_text(out_dir / "tiers.json", json.dumps(report, indent=2) + "\n")
+    return summary
