@@ -221,6 +221,36 @@ def _run_tpe(problem: _Problem, seed: int, init: np.ndarray, settings: BenchSett
     return grid.to_vectors(np.array(evaluated)), seconds, snapped
 
 
+def time_ask(n_obs: int = 500, batch: int = 8, repeats: int = 5, use_tree: bool = True, seed: int = 0) -> dict[str, Any]:
+    """Wall time of one ``ask(batch)`` with ``n_obs`` observations (Ackley values, random networks).
+
+    Each repeat asks a batch and cancels it, so every ask sees the same history.
+
+    Returns:
+        ``{"n_obs", "batch", "use_tree", "seconds": [...], "median", "max"}``.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    problem = GridFunction("ackley", seed)
+    grid = problem.grid
+    searcher = LamctsBoSearcher("table1", mode="min", seed=seed, config=SearcherConfig(use_tree=use_tree))
+    levels = grid.random(n_obs * 2, np.random.default_rng(seed))
+    _, first = np.unique(np.ascontiguousarray(levels, dtype=np.int8), axis=0, return_index=True)
+    vectors = grid.to_vectors(levels[np.sort(first)][:n_obs])
+    searcher.tell(vectors, problem(vectors))
+    seconds = []
+    for _ in range(repeats + 1):  # the first ask also pays imports and warm-up; not counted
+        t0 = time.perf_counter()
+        proposals = searcher.ask(batch)
+        seconds.append(time.perf_counter() - t0)
+        searcher.cancel(proposals)
+    seconds = seconds[1:]
+    return {"n_obs": n_obs, "batch": batch, "use_tree": use_tree, "seconds": seconds,
+            "median": float(np.median(seconds)), "max": float(np.max(seconds))}
+
+
 def run_all(settings: BenchSettings, workers: int = 2, progress: Any = None) -> list[dict[str, Any]]:
     """Runs every (problem, method, seed) of ``settings``, in up to ``workers`` processes.
 

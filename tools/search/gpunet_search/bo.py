@@ -71,7 +71,9 @@ class GPSurrogate:
             rest = rng.choice(order[fit_subsample // 2 :], fit_subsample - len(best), replace=False)
             fit_rows = np.sort(np.concatenate([best, rest]))
         index = torch.as_tensor(fit_rows)
-        model = SingleTaskGP(self._x[index], self._y[index].unsqueeze(-1), outcome_transform=None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # BoTorch warns that a subset is not exactly standardised
+            model = SingleTaskGP(self._x[index], self._y[index].unsqueeze(-1), outcome_transform=None)
         if init:
             params = dict(model.named_parameters())
             with torch.no_grad():

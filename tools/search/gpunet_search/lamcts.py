@@ -7,8 +7,9 @@ the observed values labels each sample good or bad, an SVM learns the boundary b
 labels in input space, and the SVM's own predictions assign the samples (and any future point) to
 the good or the bad child. A leaf is chosen by walking down from the root, taking at each node the
 child with the larger UCB score ``mean + 2 Cp sqrt(2 ln n_parent / n_child)`` over values normalised
-to ``[0, 1]``. Pending points add *virtual visits* along their path, so the proposals of one batch
-spread over leaves. The tree is re-learned from all observations at every ``ask``.
+to ``[0, 1]``. Pending points add *virtual visits* along their path (counted as visits of value 0,
+the "virtual loss" of parallel MCTS), so the proposals of one batch spread over leaves. The tree is
+re-learned from all observations at every ``ask``.
 
 Only the tree is written here; k-means and the SVM are scikit-learn's.
 """
@@ -64,6 +65,9 @@ class PartitionTree:
         kernel: SVM kernel (``rbf``, ``linear`` or ``poly``).
         max_depth: Deepest level of the tree.
         svm_c: SVM regularisation.
+        virtual_loss: Count pending points as visits of value 0 (the worst) in a node's mean, not
+            only in its visit count, as parallel MCTS does; without it a clearly better leaf takes
+            the whole batch.
     """
 
     leaf_size: int = 20
@@ -71,6 +75,7 @@ class PartitionTree:
     kernel: str = "rbf"
     max_depth: int = 6
     svm_c: float = 1.0
+    virtual_loss: bool = True
     nodes: list[Node] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -146,7 +151,8 @@ class PartitionTree:
         parent = self.nodes[node.parent]
         if node.visits == 0:
             return float("inf")
-        return node.mean + 2.0 * self.cp * float(np.sqrt(2.0 * np.log(max(parent.visits, 1)) / node.visits))
+        mean = node.mean * len(node.rows) / node.visits if self.virtual_loss else node.mean
+        return mean + 2.0 * self.cp * float(np.sqrt(2.0 * np.log(max(parent.visits, 1)) / node.visits))
 
     def select(self, allowed: set[int] | None = None) -> list[int]:
         """Walks from the root to a leaf by UCB (ties go to the good child).

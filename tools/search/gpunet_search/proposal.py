@@ -40,11 +40,12 @@ def candidates(searcher: LamctsBoSearcher, centres: np.ndarray) -> np.ndarray:
     return np.concatenate([searcher._pool[free], moves]) if len(moves) else searcher._pool[free]
 
 
-def propose(searcher: LamctsBoSearcher, n: int) -> np.ndarray:
+def propose(searcher: LamctsBoSearcher, n: int) -> tuple[np.ndarray, dict[str, object]]:
     """Chooses ``n`` level rows by LogEI, each inside a UCB-selected leaf when the tree is on.
 
     Returns:
-        Up to ``n`` level rows.
+        Up to ``n`` level rows, and diagnostics: the number of candidates, of tree leaves, and the
+        leaf of each pick (-1 without a tree).
     """
     cfg, grid, rng = searcher.config, searcher.grid, searcher._rng
     obs = np.array(searcher._obs_levels)
@@ -58,14 +59,15 @@ def propose(searcher: LamctsBoSearcher, n: int) -> np.ndarray:
     centres = [obs[order[: cfg.n_local_centres]]]
     tree = None
     if cfg.use_tree:
-        tree = PartitionTree(leaf_size=cfg.leaf_size, cp=cfg.cp, kernel=cfg.kernel, max_depth=cfg.max_depth)
+        tree = PartitionTree(leaf_size=cfg.leaf_size, cp=cfg.cp, kernel=cfg.kernel, max_depth=cfg.max_depth, virtual_loss=cfg.virtual_loss)
         tree.fit(x, y, seed=int(rng.integers(2**31)))
         for leaf in tree.leaves:  # the best observation of every leaf seeds local moves too
             rows = tree.nodes[leaf].rows
             centres.append(obs[rows[np.argmax(y[rows])]][None, :])
     cands = candidates(searcher, np.concatenate(centres))
+    info: dict[str, object] = {"n_candidates": len(cands), "n_leaves": len(tree.leaves) if tree else 1, "leaves": []}
     if len(cands) == 0:
-        return cands
+        return cands, info
     cx = grid.normalise(cands)
     scorer = gp.scorer(cx)
     if len(pending):
@@ -96,4 +98,5 @@ def propose(searcher: LamctsBoSearcher, n: int) -> np.ndarray:
         scorer.condition(cx[best][None, :], cfg.liar)
         if tree is not None and leaf_of is not None:
             tree.visit(tree.paths(np.array([leaf_of[best]]))[0])
-    return cands[picks]
+    info["leaves"] = [int(leaf_of[p]) if leaf_of is not None else -1 for p in picks]
+    return cands[picks], info

@@ -41,6 +41,7 @@ class SearcherConfig:
         cp: UCB exploration constant (values scaled to [0, 1]).
         kernel: SVM kernel of the tree.
         max_depth: Deepest tree level.
+        virtual_loss: Pending points count as visits of the worst value in the tree's UCB.
         n_init: Observations before the model is used; until then the pool is taken in order.
         pool_size: Size of the Sobol pool generated when none is given.
         max_pool_candidates: Pool members scored per ``ask`` (a random subset when more remain).
@@ -57,6 +58,7 @@ class SearcherConfig:
     cp: float = 0.1
     kernel: str = "rbf"
     max_depth: int = 5
+    virtual_loss: bool = True
     n_init: int = 16
     pool_size: int = 8192
     max_pool_candidates: int = 4096
@@ -129,6 +131,7 @@ class LamctsBoSearcher:
         self._pending: dict[bytes, np.ndarray] = {}
         self._pool_free = np.ones(len(self._pool), dtype=bool)
         self._hyper: dict[str, list[float]] | None = None
+        self.last_info: dict[str, object] = {}  # diagnostics of the last ask (not part of the state)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _is_feasible(self, levels: np.ndarray) -> np.ndarray:
@@ -225,10 +228,11 @@ class LamctsBoSearcher:
             raise InputError(f"n must be at least 1, got {n}")
         if self.n_observations < max(self.config.n_init, 2):
             picks = self._pool[np.flatnonzero(self._pool_free)[:n]]
+            self.last_info = {"initial_design": True, "n_candidates": int(self._pool_free.sum())}
         else:
             from .proposal import propose
 
-            picks = propose(self, n)
+            picks, self.last_info = propose(self, n)
         for row in picks:
             key = self.grid.keys(row)[0]
             self._pending[key] = row

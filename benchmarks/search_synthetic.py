@@ -1,0 +1,75 @@
+"""Is LA-MCTS + BO worth it? The searcher on synthetic problems, beside what a user would pick instead.
+
+Issue 5, item 5. Budget 128 evaluations = 16 rounds x batch 8; every model-based method starts from
+the same 16 Sobol points; 10 seeds by default. Problems: Ackley, Levy, Rosenbrock and Rastrigin on
+the 41-digit grid (Table 1 ranges) with a planted optimum and a random digit permutation per seed,
+and a latency-tier problem over a 2^16 Sobol pool (``gpunet_search.synthetic``). Methods: LA-MCTS+BO,
+the same BO without the tree, Optuna TPE (multivariate, constant liar, ask/tell; on the tier its
+infeasible or repeated proposals are snapped to the nearest unevaluated tier network and counted),
+random and Sobol.
+
+Reports median and IQR of simple regret at 32/64/128 evaluations, the tier problem's best-found rank,
+duplicates, infeasible proposals and seconds per proposal; checks the issue's targets. Writes
+``benchmarks/results/search_synthetic.{json,md,png}`` atomically. Timings are per-process with one
+torch thread; run it alone for clean seconds-per-proposal figures::
+
+    flock /tmp/gpunet-timing.lock /work/venv/bin/python benchmarks/search_synthetic.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from gpunet_search.bench_report import markdown_table, summarise, targets, targets_text, write_results
+from gpunet_search.bench_synthetic import METHODS, PROBLEMS, BenchSettings, run_all
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0..N-1)")
+    parser.add_argument("--budget", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--n-init", type=int, default=16)
+    parser.add_argument("--problems", default=",".join(PROBLEMS))
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    settings = BenchSettings(
+        problems=tuple(args.problems.split(",")),
+        methods=tuple(args.methods.split(",")),
+        seeds=tuple(range(args.seeds)),
+        budget=args.budget,
+        batch=args.batch,
+        n_init=args.n_init,
+    )
+    settings.validate()
+    total = len(settings.problems) * len(settings.methods) * len(settings.seeds)
+    done = 0
+    start = time.perf_counter()
+
+    def progress(record: dict) -> None:
+        nonlocal done
+        done += 1
+        print(f"[{done}/{total}] {record['problem']} {record['method']} seed {record['seed']}: "
+              f"regret {record['regret'][-1]:.4g} ({record['wall_seconds']:.1f} s)", file=sys.stderr, flush=True)
+
+    records = run_all(settings, workers=args.workers, progress=progress)
+    elapsed = time.perf_counter() - start
+    command = "python benchmarks/search_synthetic.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    paths = write_results(records, settings, args.out, meta={"command": command.strip(), "wall_seconds": elapsed, "workers": args.workers})
+    summary = summarise(records, settings)
+    print(markdown_table(summary))
+    print()
+    print(targets_text(targets(summary)))
+    print(f"\nwall time {elapsed:.0f} s; wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Summaries, the results table, the issue's targets and the convergence plot of the benchmark."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpunet_hub._io import atomic_path, atomic_write_text
+
+from .bench_synthetic import BenchSettings
+
+LABELS = {"lamcts_bo": "LA-MCTS+BO", "bo": "BO (no tree)", "tpe": "Optuna TPE", "random": "random", "sobol": "Sobol"}
+
+
+def checkpoints(budget: int) -> list[int]:
+    """Evaluation counts the table reports (32/64/128 for the full budget, always the last)."""
+    points = [c for c in (32, 64, 128) if c < budget]
+    return [*points, budget]
+
+
+def summarise(records: list[dict[str, Any]], settings: BenchSettings) -> dict[str, dict[str, Any]]:
+    """Median and IQR of simple regret at the checkpoints, ranks, duplicates, timings.
+
+    Returns:
+        ``summary[problem][method]`` dicts.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for problem in settings.problems:
+        out[problem] = {}
+        for method in settings.methods:
+            runs = [r for r in records if r["problem"] == problem and r["method"] == method]
+            if not runs:
+                continue
+            regret = np.array([r["regret"] for r in runs])
+            row: dict[str, Any] = {"runs": len(runs), "regret": {}}
+            for c in checkpoints(regret.shape[1]):
+                q25, q50, q75 = np.percentile(regret[:, c - 1], [25, 50, 75])
+                row["regret"][str(c)] = {"median": float(q50), "q25": float(q25), "q75": float(q75)}
+            if "rank" in runs[0]:
+                ranks = np.array([r["rank"][-1] for r in runs])
+                q25, q50, q75 = np.percentile(ranks, [25, 50, 75])
+                row["rank"] = {"median": float(q50), "q25": float(q25), "q75": float(q75), "max": int(ranks.max())}
+            row["duplicates"] = int(sum(r["duplicates"] for r in runs))
+            row["infeasible"] = int(sum(r["infeasible"] for r in runs))
+            row["snapped"] = int(sum(r["snapped"] for r in runs))
+            row["seconds_per_proposal"] = float(np.median([r["seconds_per_proposal"] for r in runs]))
+            out[problem][method] = row
+    return out
+
+
+def targets(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Checks the issue's targets on whatever problems and methods were run.
+
+    Returns:
+        ``{"functions": {...}, "tier": {...}}`` with per-function comparisons and pass flags.
+    """
+    result: dict[str, Any] = {"functions": {}}
+    beats_baselines = beats_ablation = n_functions = 0
+    for problem, rows in summary.items():
+        if problem == "tier" or "lamcts_bo" not in rows:
+            continue
+        last = max(rows["lamcts_bo"]["regret"], key=int)
+        ours = rows["lamcts_bo"]["regret"][last]["median"]
+        others = {m: rows[m]["regret"][last]["median"] for m in ("random", "sobol", "tpe") if m in rows}
+        below_all = all(ours < v for v in others.values())
+        below_bo = "bo" in rows and ours < rows["bo"]["regret"][last]["median"]
+        result["functions"][problem] = {"lamcts_bo": ours, **others, "bo": rows.get("bo", {}).get("regret", {}).get(last, {}).get("median"),
+                                        "below_random_sobol_tpe": below_all, "below_no_tree": bool(below_bo)}
+        n_functions += 1
+        beats_baselines += below_all
+        beats_ablation += bool(below_bo)
+    result["below_baselines_count"] = beats_baselines
+    result["below_no_tree_count"] = beats_ablation
+    result["n_functions"] = n_functions
+    result["baselines_target_met"] = n_functions == 4 and beats_baselines >= 3
+    result["ablation_target_met"] = n_functions == 4 and beats_ablation >= 2
+    tier = summary.get("tier", {}).get("lamcts_bo")
+    if tier:
+        result["tier"] = {
+            "median_rank": tier["rank"]["median"],
+            "duplicates": tier["duplicates"],
+            "infeasible": tier["infeasible"],
+            "target_met": tier["rank"]["median"] <= 5 and tier["duplicates"] == 0 and tier["infeasible"] == 0,
+        }
+    return result
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}" if abs(x) < 1e4 else f"{x:.3e}"
+
+
+def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
+    """The results as a markdown table: one row per (problem, method)."""
+    some = next(iter(next(iter(summary.values())).values()))
+    cps = list(some["regret"])
+    head = ["problem", "method", *[f"regret@{c} median [IQR]" for c in cps], "best rank (tier)", "dups", "infeasible", "snapped", "s/proposal"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for problem, rows in summary.items():
+        for method, row in rows.items():
+            cells = [problem, LABELS.get(method, method)]
+            for c in cps:
+                r = row["regret"][c]
+                cells.append(f"{_fmt(r['median'])} [{_fmt(r['q25'])}, {_fmt(r['q75'])}]")
+            rank = row.get("rank")
+            cells.append(f"{rank['median']:g} [{rank['q25']:g}, {rank['q75']:g}]" if rank else "")
+            cells += [str(row["duplicates"]), str(row["infeasible"]), str(row["snapped"]), f"{row['seconds_per_proposal']:.3f}"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def targets_text(result: dict[str, Any]) -> str:
+    """Human-readable verdicts on the issue's targets."""
+    lines = []
+    for name, row in result["functions"].items():
+        lines.append(
+            f"- {name}: LA-MCTS+BO median {_fmt(row['lamcts_bo'])}; below random/Sobol/TPE: "
+            f"{'yes' if row['below_random_sobol_tpe'] else 'NO'}; below its no-tree ablation "
+            f"({_fmt(row['bo']) if row['bo'] is not None else 'n/a'}): {'yes' if row['below_no_tree'] else 'NO'}"
+        )
+    n = result["n_functions"]
+    lines.append(f"- below random, Sobol and TPE on {result['below_baselines_count']} of {n} functions (target >= 3 of 4): "
+                 f"{'MET' if result['baselines_target_met'] else 'MISSED'}")
+    lines.append(f"- below the no-tree ablation on {result['below_no_tree_count']} of {n} functions (target >= 2 of 4): "
+                 f"{'MET' if result['ablation_target_met'] else 'MISSED'}")
+    if "tier" in result:
+        t = result["tier"]
+        lines.append(f"- tier: median best rank {t['median_rank']:g}, duplicates {t['duplicates']}, infeasible {t['infeasible']} "
+                     f"(target rank <= 5, none of either): {'MET' if t['target_met'] else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def plot(records: list[dict[str, Any]], settings: BenchSettings, path: Path) -> None:
+    """Convergence plot: median best-so-far regret (IQR band) per method, one panel per problem."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    problems = list(settings.problems)
+    fig, axes = plt.subplots(1, len(problems), figsize=(4.2 * len(problems), 3.6), squeeze=False)
+    for ax, problem in zip(axes[0], problems):
+        for method in settings.methods:
+            runs = [r["regret"] for r in records if r["problem"] == problem and r["method"] == method]
+            if not runs:
+                continue
+            regret = np.array(runs)
+            x = np.arange(1, regret.shape[1] + 1)
+            q25, q50, q75 = np.percentile(regret, [25, 50, 75], axis=0)
+            (line,) = ax.plot(x, q50, label=LABELS.get(method, method))
+            ax.fill_between(x, q25, q75, color=line.get_color(), alpha=0.15)
+        ax.set_title(problem)
+        ax.set_xlabel("evaluations")
+        ax.set_yscale("symlog" if problem == "tier" else "log")
+        ax.axvline(settings.n_init, color="grey", lw=0.6, ls=":")
+    axes[0][0].set_ylabel("simple regret (median, IQR)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def write_results(
+    records: list[dict[str, Any]], settings: BenchSettings, out_dir: Path, stem: str = "search_synthetic", meta: dict[str, Any] | None = None
+) -> dict[str, Path]:
+    """Writes ``<stem>.json`` (settings, summary, targets, every run), ``<stem>.md`` and ``<stem>.png``.
+
+    Each file is written to a temporary name in ``out_dir`` and renamed, so readers never see a
+    partial file.
+
+    Returns:
+        The paths written, by kind.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarise(records, settings)
+    verdicts = targets(summary)
+    paths = {"json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md", "png": out_dir / f"{stem}.png"}
+    payload = {"settings": asdict(settings), "meta": meta or {}, "summary": summary, "targets": verdicts, "runs": records}
+    atomic_write_text(paths["json"], json.dumps(payload, indent=1) + "\n")
+    md = f"# Synthetic benchmark of the searcher\n\n{markdown_table(summary)}\n\n## Targets\n\n{targets_text(verdicts)}\n"
+    if meta and meta.get("command"):
+        md += f"\nCommand: `{meta['command']}`\n"
+    atomic_write_text(paths["md"], md)
+    plot(records, settings, paths["png"])
+    return paths

@@ -1,0 +1,83 @@
+"""``gpunet-hub search bench-synthetic``: the searcher's synthetic benchmark (pipeline stage 2).
+
+The defaults are a small budget (2 seeds x 48 evaluations) that finishes in about a minute; the full
+benchmark of issue 5 is ``--seeds 10 --budget 128`` (or ``benchmarks/search_synthetic.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from gpunet_hub.errors import InputError
+
+
+def _split(text: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    for name in names:
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise InputError(f"unknown {what} {name!r}; known: {', '.join(known)}.{hint}")
+    if not names:
+        raise InputError(f"give at least one {what}")
+    return names
+
+
+def bench_synthetic_cmd(
+    seeds: int = typer.Option(2, "--seeds", min=1, help="Seeds 0..N-1 (the full benchmark uses 10)."),
+    budget: int = typer.Option(48, "--budget", min=4, help="Evaluations per run (the full benchmark: 128)."),
+    batch: int = typer.Option(8, "--batch", min=1, help="Proposals per round."),
+    n_init: int = typer.Option(16, "--n-init", min=2, help="Shared Sobol initial points."),
+    problems: str = typer.Option("ackley,levy,rosenbrock,rastrigin,tier", "--problems", help="Comma-separated problems."),
+    methods: str = typer.Option("lamcts_bo,bo,tpe,random,sobol", "--methods", help="Comma-separated methods."),
+    workers: int = typer.Option(2, "--workers", min=1, max=64, help="Worker processes."),
+    output: Path = typer.Option(Path("bench_synthetic"), "--out", help="Output folder for search_synthetic.{json,md,png}."),
+) -> None:
+    """Benchmark LA-MCTS+BO against plain BO, Optuna TPE, random and Sobol on synthetic problems."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .bench_report import markdown_table, summarise, targets, targets_text, write_results
+    from .bench_synthetic import METHODS, PROBLEMS, BenchSettings, run_all
+
+    settings = BenchSettings(
+        problems=_split(problems, PROBLEMS, "problem"),
+        methods=_split(methods, METHODS, "method"),
+        seeds=tuple(range(seeds)),
+        budget=budget,
+        batch=batch,
+        n_init=n_init,
+    )
+    settings.validate()
+    out, err = Console(), Console(stderr=True)
+    total = len(settings.problems) * len(settings.methods) * len(settings.seeds)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    start = time.perf_counter()
+    with Progress(*columns, console=err) as bar:
+        task = bar.add_task("runs", total=total)
+
+        def progress(record: dict) -> None:
+            bar.update(task, advance=1, description=f"{record['problem']}/{record['method']}/{record['seed']}")
+
+        records = run_all(settings, workers=workers, progress=progress)
+    elapsed = time.perf_counter() - start
+    command = (
+        f"gpunet-hub search bench-synthetic --seeds {seeds} --budget {budget} --batch {batch} --n-init {n_init} "
+        f"--problems {','.join(settings.problems)} --methods {','.join(settings.methods)} --workers {workers} --out {output}"
+    )
+    paths = write_results(records, settings, output, meta={"command": command, "wall_seconds": elapsed, "workers": workers})
+    summary = summarise(records, settings)
+    out.print(Markdown(markdown_table(summary)))
+    out.print(targets_text(targets(summary)), highlight=False)
+    out.print(f"[{elapsed:.0f} s] wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the stage-2 commands to the ``gpunet-hub search`` app."""
+    app.command("bench-synthetic")(bench_synthetic_cmd)
