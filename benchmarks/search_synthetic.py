@@ -8,7 +8,7 @@ the same BO without the tree, Optuna TPE (multivariate, constant liar, ask/tell;
 infeasible or repeated proposals are snapped to the nearest unevaluated tier network and counted),
 random and Sobol.
 
-Reports median and IQR of simple regret at 32/64/128 evaluations, the tier problem's best-found rank,
+Also times one ``ask(8)`` with 500 observations (target < 1 s). Reports median and IQR of simple regret at 32/64/128 evaluations, the tier problem's best-found rank,
 duplicates, infeasible proposals and seconds per proposal; checks the issue's targets. Writes
 ``benchmarks/results/search_synthetic.{json,md,png}`` atomically. Timings are per-process with one
 torch thread; run it alone for clean seconds-per-proposal figures::
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from gpunet_search.bench_report import markdown_table, summarise, targets, targets_text, write_results
-from gpunet_search.bench_synthetic import METHODS, PROBLEMS, BenchSettings, run_all
+from gpunet_search.bench_synthetic import METHODS, PROBLEMS, BenchSettings, run_all, time_ask
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--ask-obs", type=int, default=500, help="history size of the ask(8) timing (0 skips it)")
     args = parser.parse_args(argv)
     settings = BenchSettings(
         problems=tuple(args.problems.split(",")),
@@ -61,12 +62,16 @@ def main(argv: list[str] | None = None) -> int:
 
     records = run_all(settings, workers=args.workers, progress=progress)
     elapsed = time.perf_counter() - start
+    ask_timing = [time_ask(args.ask_obs, 8, repeats=5, use_tree=tree) for tree in (True, False)] if args.ask_obs else []
     command = "python benchmarks/search_synthetic.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    paths = write_results(records, settings, args.out, meta={"command": command.strip(), "wall_seconds": elapsed, "workers": args.workers})
+    paths = write_results(records, settings, args.out, meta={"command": command.strip(), "wall_seconds": elapsed, "workers": args.workers, "ask_timing": ask_timing})
     summary = summarise(records, settings)
     print(markdown_table(summary))
     print()
-    print(targets_text(targets(summary)))
+    print(targets_text(targets(summary, settings)))
+    for t in ask_timing:
+        print(f"- ask({t['batch']}) with {t['n_obs']} observations, {'LA-MCTS+BO' if t['use_tree'] else 'BO (no tree)'}: "
+              f"median {t['median']:.3f} s, max {t['max']:.3f} s over {len(t['seconds'])} asks (target < 1 s)")
     print(f"\nwall time {elapsed:.0f} s; wrote {', '.join(str(p) for p in paths.values())}")
     return 0
 

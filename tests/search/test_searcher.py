@@ -96,7 +96,7 @@ def test_virtual_visits_move_the_ucb_walk_to_another_leaf() -> None:
 
 
 def test_batches_spread_over_leaves_and_pending_points_repel() -> None:
-    s = _searcher(seed=3, config=SearcherConfig(**{**SMALL.__dict__, "cp": 0.5}))
+    s = _searcher(seed=3)  # default Cp with virtual loss
     init = s.ask(8) + s.ask(8)
     s.tell(init, _objective(init))
     s.ask(8)  # leaves 8 pending points

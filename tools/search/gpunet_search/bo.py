@@ -45,7 +45,7 @@ class GPSurrogate:
         y: np.ndarray,
         *,
         max_iter: int = 30,
-        fit_subsample: int = 256,
+        fit_subsample: int = 128,
         init: dict[str, Any] | None = None,
         rng: np.random.Generator | None = None,
     ) -> None:
@@ -143,7 +143,8 @@ class CandidateScorer:
         self._cands = cands
         self.mean = mean
         self.var = var
-        self._v = v  # L^-1 k(X, C): one row per training point or fantasy
+        self._v = v  # L^-1 k(X, C) of the training points
+        self._v_extra: list[np.ndarray] = []  # one row per fantasy (no copy of the big block)
         self._train = gp._x.numpy().copy()
         self._chol = gp._chol.numpy().copy()
         self._white = solve_triangular(self._chol, gp._y.numpy() - gp._const, lower=True)  # L^-1 (y - m)
@@ -169,10 +170,14 @@ class CandidateScorer:
         if liar not in LIARS:
             raise InputError(f"unknown liar {liar!r}; choose one of {', '.join(LIARS)}")
         gp = self._gp
+        n_base = len(self._v)
         for f in np.atleast_2d(np.asarray(x, dtype=np.float64)):
             l = solve_triangular(self._chol, gp.kernel(self._train, f[None, :]).ravel(), lower=True)
             d = float(np.sqrt(max(gp._prior_var + gp._noise - float(l @ l), 1e-12)))
-            w = (gp.kernel(f[None, :], self._cands).ravel() - l @ self._v) / d
+            projected = l[:n_base] @ self._v
+            for coef, row in zip(l[n_base:], self._v_extra):
+                projected += coef * row
+            w = (gp.kernel(f[None, :], self._cands).ravel() - projected) / d
             mean_f = gp._const + float(l @ self._white)
             residual = {"mean": mean_f, "min": gp.worst_f, "max": gp.best_f}[liar] - mean_f
             self.mean = self.mean + w * residual / d
@@ -185,7 +190,7 @@ class CandidateScorer:
             self._chol = chol
             self._train = np.vstack([self._train, f[None, :]])
             self._white = np.append(self._white, residual / d)
-            self._v = np.vstack([self._v, w[None, :]])
+            self._v_extra.append(w)
 
 
 def log_ei(mean: np.ndarray, std: np.ndarray, best_f: float) -> np.ndarray:

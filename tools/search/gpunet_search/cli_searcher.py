@@ -40,10 +40,9 @@ def bench_synthetic_cmd(
 ) -> None:
     """Benchmark LA-MCTS+BO against plain BO, Optuna TPE, random and Sobol on synthetic problems."""
     from rich.console import Console
-    from rich.markdown import Markdown
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from .bench_report import markdown_table, summarise, targets, targets_text, write_results
+    from .bench_report import summarise, targets, targets_text, write_results
     from .bench_synthetic import METHODS, PROBLEMS, BenchSettings, run_all
 
     settings = BenchSettings(
@@ -73,9 +72,27 @@ def bench_synthetic_cmd(
     )
     paths = write_results(records, settings, output, meta={"command": command, "wall_seconds": elapsed, "workers": workers})
     summary = summarise(records, settings)
-    out.print(Markdown(markdown_table(summary)))
-    out.print(targets_text(targets(summary)), highlight=False)
+    out.print(_table(summary))
+    out.print(targets_text(targets(summary, settings)), highlight=False)
     out.print(f"[{elapsed:.0f} s] wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
+
+
+def _table(summary: dict) -> object:
+    from rich.table import Table
+
+    from .bench_report import LABELS
+
+    first = next(iter(next(iter(summary.values())).values()))
+    table = Table(title="median simple regret [IQR]", show_lines=False)
+    for name in ("problem", "method", *[f"@{c}" for c in first["regret"]], "rank", "dups", "infeas.", "snapped", "s/prop"):
+        table.add_column(name, justify="left" if name in ("problem", "method") else "right")
+    for problem, rows in summary.items():
+        for method, row in rows.items():
+            cells = [f"{r['median']:.3g} [{r['q25']:.3g}, {r['q75']:.3g}]" for r in row["regret"].values()]
+            rank = row.get("rank")
+            table.add_row(problem, LABELS.get(method, method), *cells, f"{rank['median']:g}" if rank else "",
+                          str(row["duplicates"]), str(row["infeasible"]), str(row["snapped"]), f"{row['seconds_per_proposal']:.3f}")
+    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -71,7 +71,7 @@ class PartitionTree:
     """
 
     leaf_size: int = 20
-    cp: float = 0.1
+    cp: float = 0.05
     kernel: str = "rbf"
     max_depth: int = 6
     svm_c: float = 1.0
@@ -192,6 +192,31 @@ class PartitionTree:
             good = node.classifier.predict(x[here]) == 1  # type: ignore[union-attr]
             where[here] = np.where(good, node.children[0], node.children[1])
         return where
+
+    def region(self, index: int, x: np.ndarray, cache: dict[int, np.ndarray]) -> np.ndarray:
+        """Mask of the rows of ``x`` inside node ``index``'s region, evaluating only the SVMs on its path.
+
+        Args:
+            index: The node.
+            x: Candidate points (C, D), the same array for every call sharing ``cache``.
+            cache: Masks computed so far, by node (start with an empty dict per candidate set).
+        """
+        if index in cache:
+            return cache[index]
+        node = self.nodes[index]
+        if node.parent < 0:
+            mask = np.ones(len(x), dtype=bool)
+        else:
+            parent_mask = self.region(node.parent, x, cache)
+            rows = np.flatnonzero(parent_mask)
+            good = self.nodes[node.parent].classifier.predict(x[rows]) == 1 if len(rows) else np.zeros(0, bool)  # type: ignore[union-attr]
+            for child, side in zip(self.nodes[node.parent].children, (True, False)):
+                child_mask = np.zeros(len(x), dtype=bool)
+                child_mask[rows[good == side]] = True
+                cache[child] = child_mask
+            mask = cache[index]
+        cache[index] = mask
+        return mask
 
     def paths(self, leaves: np.ndarray) -> list[list[int]]:
         """Root-to-leaf paths for leaf indices."""

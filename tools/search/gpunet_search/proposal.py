@@ -72,31 +72,34 @@ def propose(searcher: LamctsBoSearcher, n: int) -> tuple[np.ndarray, dict[str, o
     scorer = gp.scorer(cx)
     if len(pending):
         scorer.condition(grid.normalise(pending), cfg.liar)
-    leaf_of = None
-    if tree is not None:
-        leaf_of = tree.route(cx)
-        if len(pending):
-            for path in tree.paths(tree.route(grid.normalise(pending))):
-                tree.visit(path)
+    if tree is not None and len(pending):
+        for path in tree.paths(tree.route(grid.normalise(pending))):
+            tree.visit(path)
 
     free = np.ones(len(cands), dtype=bool)
+    regions: dict[int, np.ndarray] = {}  # node -> candidates in its region, computed along chosen paths
+    exhausted: set[int] = set()
     picks: list[int] = []
-    for _ in range(n):
-        if not free.any():
-            break
-        region = free
-        if tree is not None and leaf_of is not None:
-            live = set(np.unique(leaf_of[free]).tolist())
-            allowed = set().union(*(set(p) for p in tree.paths(np.array(sorted(live)))))
+    leaves: list[int] = []
+    while len(picks) < n and free.any():
+        region, node = free, -1
+        if tree is not None:
+            allowed = set(range(len(tree.nodes))) - exhausted
             path = tree.select(allowed)
-            inside = np.isin(leaf_of, list(tree.descendants(path[-1]) & live))
-            region = free & inside
+            node = path[-1]
+            region = free & tree.region(node, cx, regions)
+            if not region.any():  # nothing left in this region: never select it again
+                exhausted.add(node)
+                if node == 0:
+                    break
+                continue
         rows = np.flatnonzero(region)
         best = rows[int(np.argmax(scorer.log_ei(rows)))]
         picks.append(int(best))
+        leaves.append(node)
         free[best] = False
         scorer.condition(cx[best][None, :], cfg.liar)
-        if tree is not None and leaf_of is not None:
-            tree.visit(tree.paths(np.array([leaf_of[best]]))[0])
-    info["leaves"] = [int(leaf_of[p]) if leaf_of is not None else -1 for p in picks]
+        if tree is not None:
+            tree.visit(path)
+    info["leaves"] = leaves
     return cands[picks], info
