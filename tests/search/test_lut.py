@@ -203,3 +203,17 @@ def test_real_onnxruntime_measurement(tmp_path):
         rows = store.rows(device.fingerprint)
         assert len(rows) == 2 and all(0 < r.median_ms < 50 and r.rounds == 2 for r in rows)
         assert rows[0].backend == "onnxruntime-cpu" and "onnxruntime" in json.loads(rows[0].versions)
+
+
+def test_parallel_workers_share_a_build(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from gpunet_search.fingerprint import onnxruntime_cpu_device
+
+    device = onnxruntime_cpu_device(1)
+    keys = [str(LayerKey("conv", c, c, 3, 1, 0.0, False, "relu", 6, 6)) for c in (8, 16, 24, 32)]
+    result = measure_items(tmp_path / "l.sqlite", keys, device, OrtBackend(threads=1), TimingProtocol(warmup=1, runs=3, rounds=1),
+                           workers=2, chunk=1)
+    assert result["measured"] == 4 and result["missing"] == 0
+    with LatencyLUT(tmp_path / "l.sqlite") as store:
+        rows = store.rows(device.fingerprint)
+        assert sorted(r.item for r in rows) == sorted(keys) and store.pending() == (0, 0)

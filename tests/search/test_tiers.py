@@ -48,6 +48,14 @@ def test_calibration_fit_and_metrics():
     lin = fit(sums, 2 * sums + 1)
     assert (lin.a, lin.b) == pytest.approx((2.0, 1.0)) and fit(sums, 3 * sums, model="scale").a == pytest.approx(3.0)
     assert Calibration.from_record("linear", lin.coef()) == lin
+    params = rng.uniform(5, 100, 60)
+    weights = fit(sums, 1.02 * sums + 0.14 * params + 1.2, model="linear+weights", params_m=params)
+    assert (weights.a, weights.b, weights.d) == pytest.approx((1.02, 1.2, 0.14))
+    both = fit(sums, 1.02 * sums + 0.14 * params + 0.03 * layers + 0.2, layers, "linear+weights+layers", params)
+    assert (both.a, both.b, both.c, both.d) == pytest.approx((1.02, 0.2, 0.03, 0.14))
+    assert "Mparams" in both.describe() and Calibration.from_record(both.model, both.coef()) == both
+    with pytest.raises(InputError, match="parameter count"):
+        weights.apply(sums)
     with pytest.raises(InputError):
         fit(sums[:2], measured[:2])
     with pytest.raises(InputError):
@@ -92,7 +100,7 @@ def test_cli_tiers_end_to_end(tmp_path, capsys):
         store.save_calibration(device.fingerprint, "fp32", 1, 0.25, "linear", {"a": 2.0, "b": 1.0, "c": 0.0}, {})
     assert main(args + ["--limit", "2000", "--out-dir", str(tmp_path / "t")]) == 0
     summary = json.loads((tmp_path / "t" / "tiers.json").read_text())
-    assert summary["device"] == device.fingerprint and summary["calibration"] == {"model": "linear", "a": 2.0, "b": 1.0, "c": 0.0}
+    assert summary["device"] == device.fingerprint and summary["calibration"] == {"model": "linear", "a": 2.0, "b": 1.0, "c": 0.0, "d": 0.0}
     assert summary["samples_sha256"] == samples.sha256 and summary["lut_id"]
     counts = {t["name"]: t["count"] for t in summary["tiers"]}
     with LatencyLUT(lut) as store:
@@ -130,7 +138,7 @@ def test_cli_calibrate_real_measurement(tmp_path, capsys):
     save_samples(samples, tmp_path / "s.npz")
     lut = tmp_path / "lut.sqlite"
     code = main(["search", "calibrate", "--samples", str(tmp_path / "s.npz"), "--lut", str(lut), "--nets", "6",
-                 "--res-scale", "0.125", "--runs", "3", "--rounds", "1", "--warmup", "1", "--report", str(tmp_path / "cal.json")])
+                 "--res-scale", "0.125", "--model", "linear", "--runs", "3", "--rounds", "1", "--warmup", "1", "--report", str(tmp_path / "cal.json")])
     assert code == 0
     report = json.loads((tmp_path / "cal.json").read_text())
     assert report["n_train"] == 3 and report["n_test"] == 3 and report["res_scale"] == 0.125

@@ -8,7 +8,12 @@ same backend. Models:
 * ``linear``: ``a * sum + b`` (least squares); the baseline LATENCY_MEASUREMENT.md recommends;
 * ``scale``: ``a * sum``;
 * ``linear+layers``: ``a * sum + c * n_layers + b``: the per-layer term models what fusing layers
-  into one graph removes (per-layer launch/session overhead on CPU, cross-layer fusion on TensorRT).
+  into one graph removes (per-layer launch/session overhead on CPU, cross-layer fusion on TensorRT);
+* ``linear+weights``: ``a * sum + d * params_M + b``: a lone layer timed in a tight loop keeps its
+  weights in cache, a whole network streams all of them from memory on every run, so the sum misses
+  a term proportional to the weights (on onnxruntime CPU at reduced resolution this term is most of
+  the LUT error: held-out MAPE 16 % -> 5 %, see ``benchmarks/lut_accuracy.py``);
+* ``linear+weights+layers``: both terms.
 
 Metrics follow LATENCY_MEASUREMENT.md (appendix): Spearman and Kendall (tau-b) from scipy, MAPE
 ``mean(|pred - true| / true)``, +/-5% and +/-10% accuracy ``mean(|pred - true| / true <= th)`` (as
@@ -24,33 +29,44 @@ import numpy as np
 
 from gpunet_hub.errors import InputError
 
-MODELS = ("linear", "scale", "linear+layers")
+MODELS = ("linear", "scale", "linear+layers", "linear+weights", "linear+weights+layers")
+# The features each model uses besides the LUT sum (and whether it has an offset).
+_TERMS = {
+    "scale": ((), False),
+    "linear": ((), True),
+    "linear+layers": (("layers",), True),
+    "linear+weights": (("weights",), True),
+    "linear+weights+layers": (("weights", "layers"), True),
+}
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """A fitted calibration: ``a * sum + c * n_layers + b``.
+    """A fitted calibration: ``a * sum + c * n_layers + d * params_M + b`` (ms).
 
     Attributes:
         model: One of :data:`MODELS`.
         a: Scale of the LUT sum.
         b: Offset in ms.
-        c: Per-layer term in ms (``linear+layers`` only).
+        c: Per-layer term in ms (``+layers`` models).
+        d: Per-million-parameter term in ms (``+weights`` models): a lone layer is timed with its
+            weights hot in cache, a whole network streams them from memory on every run.
     """
 
     model: str
     a: float
     b: float = 0.0
     c: float = 0.0
+    d: float = 0.0
 
-    def apply(self, sums: np.ndarray, num_layers: np.ndarray | None = None) -> np.ndarray:
-        """Calibrated estimates (ms) of LUT sums (``num_layers`` is needed by ``linear+layers``)."""
-        sums = np.asarray(sums, dtype=np.float64)
-        out = self.a * sums + self.b
-        if self.c:
-            if num_layers is None:
-                raise InputError("the linear+layers calibration needs each network's layer count")
-            out = out + self.c * np.asarray(num_layers, dtype=np.float64)
+    def apply(self, sums: np.ndarray, num_layers: np.ndarray | None = None, params_m: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated estimates (ms) of LUT sums (with each network's layer count / parameters in millions)."""
+        out = self.a * np.asarray(sums, dtype=np.float64) + self.b
+        for coef, values, name in ((self.c, num_layers, "layer count"), (self.d, params_m, "parameter count")):
+            if coef:
+                if values is None:
+                    raise InputError(f"the {self.model} calibration needs each network's {name}")
+                out = out + coef * np.asarray(values, dtype=np.float64)
         return out
 
     def coef(self) -> dict[str, float]:
@@ -58,40 +74,47 @@ class Calibration:
 
     @classmethod
     def from_record(cls, model: str, coef: dict[str, float]) -> Calibration:
-        return cls(model, float(coef["a"]), float(coef.get("b", 0.0)), float(coef.get("c", 0.0)))
+        return cls(model, *(float(coef.get(k, 0.0)) for k in ("a", "b", "c", "d")))
 
     def describe(self) -> str:
         text = f"{self.a:.4g} * sum"
         if self.c:
             text += f" {self.c:+.4g} ms * layers"
+        if self.d:
+            text += f" {self.d:+.4g} ms * Mparams"
         return text + (f" {self.b:+.4g} ms" if self.model != "scale" else "")
 
 
-def fit(sums: np.ndarray, measured: np.ndarray, num_layers: np.ndarray | None = None, model: str = "linear") -> Calibration:
+def fit(
+    sums: np.ndarray,
+    measured: np.ndarray,
+    num_layers: np.ndarray | None = None,
+    model: str = "linear",
+    params_m: np.ndarray | None = None,
+) -> Calibration:
     """Least-squares fit of a calibration model.
 
     Raises:
-        InputError: Unknown model, too few networks, or missing layer counts.
+        InputError: Unknown model, too few networks, or a missing feature.
     """
     if model not in MODELS:
         raise InputError(f"unknown calibration model {model!r}; choose one of {', '.join(MODELS)}")
+    terms, offset = _TERMS[model]
     sums, measured = np.asarray(sums, dtype=np.float64), np.asarray(measured, dtype=np.float64)
-    needed = {"scale": 1, "linear": 2, "linear+layers": 3}[model]
+    needed = 1 + len(terms) + int(offset)
     if len(sums) < needed + 1:
         raise InputError(f"a {model} calibration needs at least {needed + 1} networks, got {len(sums)}")
+    features = {"layers": num_layers, "weights": params_m}
     columns = [sums]
-    if model == "linear+layers":
-        if num_layers is None:
-            raise InputError("the linear+layers calibration needs each network's layer count")
-        columns.append(np.asarray(num_layers, dtype=np.float64))
-    if model != "scale":
+    for term in terms:
+        if features[term] is None:
+            raise InputError(f"the {model} calibration needs each network's {'layer count' if term == 'layers' else 'parameter count'}")
+        columns.append(np.asarray(features[term], dtype=np.float64))
+    if offset:
         columns.append(np.ones_like(sums))
     solution, *_ = np.linalg.lstsq(np.stack(columns, axis=1), measured, rcond=None)
-    if model == "scale":
-        return Calibration(model, float(solution[0]))
-    if model == "linear":
-        return Calibration(model, float(solution[0]), float(solution[1]))
-    return Calibration(model, float(solution[0]), float(solution[2]), float(solution[1]))
+    values = dict(zip(("sum", *terms, "offset" if offset else "none"), solution.tolist()))
+    return Calibration(model, values["sum"], values.get("offset", 0.0), values.get("layers", 0.0), values.get("weights", 0.0))
 
 
 def accuracy_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
@@ -133,6 +156,7 @@ def evaluate(
     measured: np.ndarray,
     num_layers: np.ndarray | None = None,
     *,
+    params_m: np.ndarray | None = None,
     model: str = "linear",
     train_fraction: float = 0.5,
     seed: int = 0,
@@ -145,15 +169,16 @@ def evaluate(
     """
     sums, measured = np.asarray(sums, dtype=np.float64), np.asarray(measured, dtype=np.float64)
     train, test = split(len(sums), train_fraction, seed)
-    layers_train = None if num_layers is None else np.asarray(num_layers)[train]
-    layers_test = None if num_layers is None else np.asarray(num_layers)[test]
-    calibration = fit(sums[train], measured[train], layers_train, model)
+    def part(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+        return None if values is None else np.asarray(values)[rows]
+
+    calibration = fit(sums[train], measured[train], part(num_layers, train), model, part(params_m, train))
     report = {
         "model": model,
         "n_train": int(len(train)),
         "n_test": int(len(test)),
         "raw": accuracy_metrics(sums[test], measured[test]),
-        "calibrated": accuracy_metrics(calibration.apply(sums[test], layers_test), measured[test]),
+        "calibrated": accuracy_metrics(calibration.apply(sums[test], part(num_layers, test), part(params_m, test)), measured[test]),
         "bias": raw_bias(sums, measured),
     }
     return calibration, report

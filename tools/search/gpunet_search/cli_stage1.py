@@ -184,7 +184,7 @@ def calibrate_cmd(
     lut: Path = LUT_OPT,
     nets: int = typer.Option(40, "--nets", help="Networks (the first N of the file) to measure whole."),
     res_scale: float = RES_OPT,
-    model: str = typer.Option("linear", "--model", help="linear | scale | linear+layers."),
+    model: str = typer.Option("linear+weights", "--model", help="linear+weights | linear | scale | linear+layers | linear+weights+layers."),
     train_fraction: float = typer.Option(0.5, "--train-fraction", help="Share of the networks the fit sees; the rest is held out."),
     seed: int = typer.Option(0, "--seed", help="Seed of the train/held-out split."),
     threads: int = THREADS_OPT,
@@ -259,7 +259,7 @@ def tiers_cmd(
                 "lut_revision": store.revision(fp), "device": fp, "device_info": store.device(fp), **setting.to_dict(),
                 "calibration": None if calibration is None else {"model": calibration.model, **calibration.coef()},
                 "estimate": "raw LUT sum (uncalibrated)" if raw else "calibrated LUT sum"}
-    estimates = sums if calibration is None else calibration.apply(sums, index.num_layers)
+    estimates = sums if calibration is None else calibration.apply(sums, index.num_layers, index.params_m)
     t_est = time.perf_counter()
     summary = write_tiers(out_dir, bins, samples, estimates, sums, meta)
     table = Table(title=f"{len(samples):,} networks by {meta['estimate']} (device {fp}; ms, min {estimates.min():.3f}, "

@@ -19,7 +19,7 @@ import numpy as np
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import BLOCK_STAGES, NUM_DIGITS, SearchSpace, get_space
 
-from .layer_keys import KEY_LAYER_TYPES, PRECISIONS, LayerKey
+from .layer_keys import KEY_LAYER_TYPES, PRECISIONS, LayerKey, params_from_fields
 
 # Bit layout of a packed key (square inputs; batch, precision and classifier width are per index).
 _FIELDS = (("type", 3), ("cin", 12), ("cout", 12), ("k", 4), ("s", 2), ("e4", 7), ("se", 1), ("act", 1), ("h", 11))
@@ -112,6 +112,18 @@ class KeyIndex:
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
+
+    @cached_property
+    def key_params(self) -> np.ndarray:
+        """``(K,)`` parameter count of each distinct key's layer."""
+        c = self.codes
+        return params_from_fields(_field(c, "type"), _field(c, "cin"), _field(c, "cout"), _field(c, "k"),
+                                  _field(c, "e4") / 4, _field(c, "se"), self.classes)
+
+    @property
+    def params_m(self) -> np.ndarray:
+        """Parameters of each network, in millions (the ``+weights`` calibration feature)."""
+        return estimate_sums(self, self.key_params.astype(np.float64)) / 1e6
 
     @property
     def num_layers(self) -> np.ndarray:

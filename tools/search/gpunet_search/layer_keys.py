@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from gpunet_hub.arch import ArchSpec, LayerSpec
 from gpunet_hub.errors import InputError
 
@@ -161,6 +163,51 @@ def _key_of(layer: LayerSpec, h: int, w: int, batch: int, precision: str) -> Lay
     return LayerKey(
         t, layer.num_in_channels, layer.num_out_channels, int(layer.kernel_size), int(layer.stride), expansion,
         bool(layer.use_se) and t != "conv", layer.effective_act, **common,
+    )
+
+
+def _make_divisible(v: np.ndarray, divisor: int = 8) -> np.ndarray:
+    """timm's ``make_divisible`` (round to a multiple of 8, never below 90 % of ``v``), vectorised."""
+    out = np.maximum(divisor, (v + divisor / 2).astype(np.int64) // divisor * divisor)
+    return np.where(out < 0.9 * v, out + divisor, out)
+
+
+def params_from_fields(
+    layer_type: np.ndarray, cin: np.ndarray, cout: np.ndarray, kernel: np.ndarray, expansion: np.ndarray, se: np.ndarray,
+    classes: np.ndarray | int,
+) -> np.ndarray:
+    """Parameter counts (conv/linear weights and biases, BN weight and bias) of layers, vectorised.
+
+    ``layer_type`` holds indices into :data:`KEY_LAYER_TYPES`. The counts equal those of
+    :func:`build_layer`'s modules (timm rounds the expanded width to a multiple of 8; SE reduces to
+    ``round(mid * 0.25 / expansion)`` channels). They feed the ``+weights`` calibration: a lone layer
+    is timed with its weights hot in cache, a whole network streams them from memory.
+    """
+    t = np.asarray(layer_type)
+    cin, cout, kernel = (np.asarray(a, dtype=np.int64) for a in (cin, cout, kernel))
+    e = np.maximum(np.asarray(expansion, dtype=np.float64), 1e-9)
+    mid = _make_divisible(cin * e)
+    rd = np.round(mid * (0.25 / e)).astype(np.int64)
+    se_params = np.where(np.asarray(se, dtype=bool), 2 * mid * rd + rd + mid, 0)
+    head = cin * cout * 9 + 2 * cout
+    out = np.zeros(t.shape, dtype=np.int64)
+    types = {name: t == i for i, name in enumerate(KEY_LAYER_TYPES)}
+    out = np.where(types["head"], head, out)
+    out = np.where(types["head_large"], head + 2 * (cout * cout * 9 + 2 * cout), out)
+    out = np.where(types["conv"], cin * cout * kernel**2 + 2 * cout, out)
+    out = np.where(types["fused_irb"], cin * mid * kernel**2 + 2 * mid + se_params + mid * cout + 2 * cout, out)
+    out = np.where(types["irb"], cin * mid + 2 * mid + mid * kernel**2 + 2 * mid + se_params + mid * cout + 2 * cout, out)
+    classes = np.asarray(classes, dtype=np.int64)
+    return np.where(types["tail"], cin * cout + 2 * cout + cout * classes + classes, out)
+
+
+def layer_params(keys: Iterable[LayerKey]) -> np.ndarray:
+    """Parameter count of each key's layer (see :func:`params_from_fields`)."""
+    keys = list(keys)
+    return params_from_fields(
+        np.array([KEY_LAYER_TYPES.index(k.layer_type) for k in keys]), np.array([k.cin for k in keys]),
+        np.array([k.cout for k in keys]), np.array([k.kernel for k in keys]), np.array([k.expansion for k in keys]),
+        np.array([k.se for k in keys]), np.array([k.classes for k in keys]),
     )
 
 

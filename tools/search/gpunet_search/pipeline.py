@@ -132,14 +132,19 @@ def measure_networks(
     setting: Setting,
     *,
     tag: str = "",
+    chunk: int = 16,
     progress: ProgressFn | None = None,
 ) -> np.ndarray:
-    """Measures every row of ``samples`` whole (stored in the LUT file as ``net`` rows); returns ms per row."""
+    """Measures every row of ``samples`` whole (stored in the LUT file as ``net`` rows); returns ms per row.
+
+    ``chunk`` networks are held in memory and interleaved at a time (Table-1 networks reach 100M+
+    parameters, so all of them at once may not fit).
+    """
     if setting.batch != 1 or setting.precision != "fp32":
         raise InputError("whole-network calibration measurements are implemented for batch 1, fp32")
     space = samples.check_space()
     items = [net_item(row, space.name, scaled_resolution(int(row[0]), setting.res_scale), tag) for row in samples.encodings.tolist()]
-    measure_items(lut_path, items, device, backend, protocol, kind="net", progress=progress, chunk=max(1, len(items)))
+    measure_items(lut_path, items, device, backend, protocol, kind="net", progress=progress, chunk=chunk)
     with LatencyLUT(lut_path) as lut:
         return lut.lookup(items, device.fingerprint, kind="net")
 
@@ -152,7 +157,7 @@ def calibrate(
     protocol: TimingProtocol,
     setting: Setting,
     *,
-    model: str = "linear",
+    model: str = "linear+weights",
     train_fraction: float = 0.5,
     seed: int = 0,
     progress_layers: ProgressFn | None = None,
@@ -170,7 +175,8 @@ def calibrate(
     with LatencyLUT(lut_path) as lut:
         sums, latency = lut_sums(lut, index, device.fingerprint)
         require_complete(sums, latency, index, lut, device.fingerprint, f"--lut {lut_path}")
-        calibration, report = evaluate(sums, measured, index.num_layers, model=model, train_fraction=train_fraction, seed=seed)
+        calibration, report = evaluate(sums, measured, index.num_layers, params_m=index.params_m, model=model,
+                                       train_fraction=train_fraction, seed=seed)
         report |= {"coef": calibration.coef(), "formula": calibration.describe(), "device": device.fingerprint,
                    "device_label": device.label, **setting.to_dict(), "samples_sha256": samples.sha256}
         lut.save_calibration(device.fingerprint, setting.precision, setting.batch, setting.res_scale, model,
