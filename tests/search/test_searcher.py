@@ -193,6 +193,8 @@ def test_state_rejects_other_versions_spaces_and_pools() -> None:
         LamctsBoSearcher("release", config=SMALL, feasible=_feasible).load_state_dict(state)
     with pytest.raises(InputError, match="pool"):
         _searcher(seed=1, feasible=_feasible).load_state_dict(state)
+    with pytest.raises(InputError, match="mode"):
+        _searcher(mode="max", feasible=_feasible).load_state_dict(state)
 
 
 def test_bad_input_raises_typed_errors() -> None:
@@ -213,5 +215,7 @@ def test_bad_input_raises_typed_errors() -> None:
         LamctsBoSearcher("table1", mode="maximise")
     with pytest.raises(InputError, match="feasible"):
         LamctsBoSearcher("table1", feasible=lambda v: np.zeros(len(v), dtype=bool), config=SMALL)
+    with pytest.raises(InputError, match="liar"):
+        LamctsBoSearcher("table1", config=SearcherConfig(liar="optimist"))
     with pytest.raises(InputError, match="kernel"):
         LamctsBoSearcher("table1", config=SearcherConfig(kernel="sigmoidal"))

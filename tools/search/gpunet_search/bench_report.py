@@ -52,13 +52,35 @@ def summarise(records: list[dict[str, Any]], settings: BenchSettings) -> dict[st
     return out
 
 
-def targets(summary: dict[str, dict[str, Any]], settings: BenchSettings | None = None) -> dict[str, Any]:
+def paired(records: list[dict[str, Any]], problem: str, a: str, b: str) -> dict[str, Any] | None:
+    """Seed-by-seed comparison of final regret, method ``a`` vs ``b`` (same problem instances).
+
+    Returns:
+        ``{"wins", "losses", "ties", "p_value"}`` (two-sided Wilcoxon signed-rank; None if all tie),
+        or None when either method is missing.
+    """
+    ra = {r["seed"]: r["regret"][-1] for r in records if r["problem"] == problem and r["method"] == a}
+    rb = {r["seed"]: r["regret"][-1] for r in records if r["problem"] == problem and r["method"] == b}
+    seeds = sorted(set(ra) & set(rb))
+    if not seeds:
+        return None
+    diff = np.array([ra[k] - rb[k] for k in seeds])
+    p_value = None
+    if np.any(diff != 0):
+        from scipy.stats import wilcoxon
+
+        p_value = float(wilcoxon(diff[diff != 0]).pvalue)
+    return {"wins": int((diff < 0).sum()), "losses": int((diff > 0).sum()), "ties": int((diff == 0).sum()), "p_value": p_value}
+
+
+def targets(summary: dict[str, dict[str, Any]], settings: BenchSettings | None = None, records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Checks the issue's targets on whatever problems and methods were run.
 
     Args:
         summary: From :func:`summarise`.
         settings: When given, ``full_settings`` records whether the run had the issue's settings
             (budget 128, batch 8, 16 initial points, >= 10 seeds).
+        records: When given, LA-MCTS+BO is also compared with its ablation seed by seed.
 
     Returns:
         ``{"functions": {...}, "tier": {...}, ...}`` with per-function comparisons and pass flags.
@@ -75,7 +97,8 @@ def targets(summary: dict[str, dict[str, Any]], settings: BenchSettings | None =
         others = {m: rows[m]["regret"][last]["median"] for m in ("random", "sobol", "tpe") if m in rows}
         below_all = all(ours < v for v in others.values())
         below_bo = "bo" in rows and ours < rows["bo"]["regret"][last]["median"]
-        result["functions"][problem] = {"lamcts_bo": ours, **others, "bo": rows.get("bo", {}).get("regret", {}).get(last, {}).get("median"),
+        versus = paired(records, problem, "lamcts_bo", "bo") if records else None
+        result["functions"][problem] = {"paired_vs_no_tree": versus, "lamcts_bo": ours, **others, "bo": rows.get("bo", {}).get("regret", {}).get(last, {}).get("median"),
                                         "below_random_sobol_tpe": below_all, "below_no_tree": bool(below_bo)}
         n_functions += 1
         beats_baselines += below_all
@@ -127,6 +150,8 @@ def targets_text(result: dict[str, Any]) -> str:
             f"- {name}: LA-MCTS+BO median {_fmt(row['lamcts_bo'])}; below random/Sobol/TPE: "
             f"{'yes' if row['below_random_sobol_tpe'] else 'NO'}; below its no-tree ablation "
             f"({_fmt(row['bo']) if row['bo'] is not None else 'n/a'}): {'yes' if row['below_no_tree'] else 'NO'}"
+            + (f"; seed by seed vs no tree: {v['wins']} wins, {v['losses']} losses, {v['ties']} ties"
+               + (f", Wilcoxon p = {v['p_value']:.2g}" if v["p_value"] is not None else "") if (v := row.get("paired_vs_no_tree")) else "")
         )
     n = result["n_functions"]
     full = result.get("full_settings", True)
@@ -191,7 +216,7 @@ def write_results(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarise(records, settings)
-    verdicts = targets(summary, settings)
+    verdicts = targets(summary, settings, records)
     paths = {"json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md", "png": out_dir / f"{stem}.png"}
     payload = {"settings": asdict(settings), "meta": meta or {}, "summary": summary, "targets": verdicts, "runs": records}
     atomic_write_text(paths["json"], json.dumps(payload, indent=1) + "\n")

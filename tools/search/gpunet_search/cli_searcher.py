@@ -73,7 +73,7 @@ def bench_synthetic_cmd(
     paths = write_results(records, settings, output, meta={"command": command, "wall_seconds": elapsed, "workers": workers})
     summary = summarise(records, settings)
     out.print(_table(summary))
-    out.print(targets_text(targets(summary, settings)), highlight=False)
+    out.print(targets_text(targets(summary, settings, records)), highlight=False)
     out.print(f"[{elapsed:.0f} s] wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
 
 

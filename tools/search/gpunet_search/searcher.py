@@ -22,6 +22,7 @@ import numpy as np
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import SearchSpace
 
+from .bo import LIARS
 from .grid import LevelGrid
 from .lamcts import PartitionTree
 
@@ -115,6 +116,8 @@ class LamctsBoSearcher:
         self.seed = int(seed)
         self.config = config or SearcherConfig()
         PartitionTree(leaf_size=self.config.leaf_size, cp=self.config.cp, kernel=self.config.kernel)  # validates
+        if self.config.liar not in LIARS:
+            raise InputError(f"unknown liar {self.config.liar!r}; choose one of {', '.join(LIARS)}")
         self._feasible = feasible
         self._pool_source = "given" if pool is not None else "sobol"
         if pool is None:
@@ -281,9 +284,10 @@ class LamctsBoSearcher:
             raise InputError(f"the state is for space {state.get('space')!r}, this searcher uses {self.grid.space.name!r}")
         if state.get("pool", {}).get("fingerprint") != self._pool_fingerprint:
             raise InputError("the state was saved with a different candidate pool; pass the same pool and feasibility predicate")
+        if state.get("mode") != self.mode:
+            raise InputError(f"the state is for mode {state.get('mode')!r}, this searcher uses {self.mode!r}")
         known = {f.name for f in fields(SearcherConfig)}
         self.config = replace(SearcherConfig(), **{k: v for k, v in state.get("config", {}).items() if k in known})
-        self.mode = state.get("mode", self.mode)
         self.seed = int(state.get("seed", self.seed))
         self._reset()
         obs = state.get("observations", {})
