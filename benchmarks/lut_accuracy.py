@@ -52,6 +52,7 @@ def _plot(path: Path, sums: np.ndarray, calibrated: np.ndarray, measured: np.nda
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
     lo, hi = float(min(measured.min(), sums.min())) * 0.9, float(max(measured.max(), sums.max(), calibrated.max())) * 1.1
@@ -65,6 +66,9 @@ def _plot(path: Path, sums: np.ndarray, calibrated: np.ndarray, measured: np.nda
         ax.plot([lo, hi], [lo * 1.1, hi * 1.1], ":", color="grey", lw=0.8)
         ax.plot([lo, hi], [lo * 0.9, hi * 0.9], ":", color="grey", lw=0.8)
         ax.set_xscale("log"), ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("measured whole network (ms)"), ax.set_ylabel(label + " (ms)"), ax.set_title(label, fontsize=9)
     axes[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=9)

@@ -97,12 +97,13 @@ class OrtBackend:
         from gpunet_hub.bench.ort import create_session
         from gpunet_hub.export import export_onnx
 
-        torch.manual_seed(0)
-        if item.startswith("net:"):
-            module, batch, shape, precision = _net_module(item)
-        else:
-            key = LayerKey.parse(item)
-            module, batch, shape, precision = build_layer(key), key.batch, (key.cin, key.h, key.w), key.precision
+        with torch.random.fork_rng(devices=[]):  # fixed weights, without touching the caller's RNG
+            torch.manual_seed(0)
+            if item.startswith("net:"):
+                module, batch, shape, precision = _net_module(item)
+            else:
+                key = LayerKey.parse(item)
+                module, batch, shape, precision = build_layer(key), key.batch, (key.cin, key.h, key.w), key.precision
         path = workdir / (hashlib.sha1(item.encode()).hexdigest()[:16] + ".onnx")
         export_onnx(module, path, batch_size=batch, input_size=shape, check=False, precision=precision, opset=self.opset)
         return create_session(path, provider=self.provider, threads=self.threads)
@@ -167,22 +168,26 @@ def run_worker(
     """Measures every unfinished item (claiming them first), chunk by chunk; returns how many it stored."""
     import torch
 
-    torch.set_num_threads(1)  # idle torch threads (left by the exports) must not compete with the timed session
     owner = make_owner()
     versions = json.dumps(software_versions(), sort_keys=True)
     stored = 0
     fp = device.fingerprint
-    with LatencyLUT(lut_path) as lut:
-        lut.register_device(device)
-        candidates = iter(items)
-        while True:
-            batch = lut.claim(candidates, fp, owner, kind=kind, limit=chunk, lease=lease)
-            if not batch:
-                break
-            try:
-                stored += _measure_chunk(lut, batch, device, backend, protocol, kind, owner, versions, codes or {}, on_done)
-            finally:
-                lut.release(batch, fp, owner, kind=kind)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # idle torch threads (left by the exports) must not compete with the timed session
+    try:
+        with LatencyLUT(lut_path) as lut:
+            lut.register_device(device)
+            candidates = iter(items)
+            while True:
+                batch = lut.claim(candidates, fp, owner, kind=kind, limit=chunk, lease=lease)
+                if not batch:
+                    break
+                try:
+                    stored += _measure_chunk(lut, batch, device, backend, protocol, kind, owner, versions, codes or {}, on_done)
+                finally:
+                    lut.release(batch, fp, owner, kind=kind)
+    finally:
+        torch.set_num_threads(threads)
     return stored
 
 
