@@ -203,10 +203,15 @@ def plot(records: list[dict[str, Any]], settings: BenchSettings, path: Path) -> 
     plt.close(fig)
 
 
+def _compact(values: list[Any]) -> list[Any]:
+    return [float(f"{v:.6g}") if isinstance(v, float) else v for v in values]
+
+
 def write_results(
     records: list[dict[str, Any]], settings: BenchSettings, out_dir: Path, stem: str = "search_synthetic", meta: dict[str, Any] | None = None
 ) -> dict[str, Path]:
-    """Writes ``<stem>.json`` (settings, summary, targets, every run), ``<stem>.md`` and ``<stem>.png``.
+    """Writes ``<stem>.json`` (settings, summary, targets, every run's best-so-far regret and rank
+    traces to 6 significant digits, one run per line), ``<stem>.md`` and ``<stem>.png``.
 
     Each file is written to a temporary name in ``out_dir`` and renamed, so readers never see a
     partial file.
@@ -218,8 +223,10 @@ def write_results(
     summary = summarise(records, settings)
     verdicts = targets(summary, settings, records)
     paths = {"json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md", "png": out_dir / f"{stem}.png"}
-    payload = {"settings": asdict(settings), "meta": meta or {}, "summary": summary, "targets": verdicts, "runs": records}
-    atomic_write_text(paths["json"], json.dumps(payload, indent=1) + "\n")
+    runs = [{k: (_compact(v) if isinstance(v, list) else v) for k, v in r.items() if k != "losses"} for r in records]
+    head = {"settings": asdict(settings), "meta": meta or {}, "summary": summary, "targets": verdicts}
+    text = json.dumps(head, indent=1)[:-2] + ',\n "runs": [\n  ' + ",\n  ".join(json.dumps(r, separators=(",", ":")) for r in runs) + "\n ]\n}\n"
+    atomic_write_text(paths["json"], text)
     md = f"# Synthetic benchmark of the searcher\n\n{markdown_table(summary)}\n\n## Targets\n\n{targets_text(verdicts)}\n"
     for t in (meta or {}).get("ask_timing", []):
         md += (f"- ask({t['batch']}) with {t['n_obs']} observations, {'LA-MCTS+BO' if t['use_tree'] else 'BO (no tree)'}: "
