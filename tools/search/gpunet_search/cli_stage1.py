@@ -35,15 +35,19 @@ THREADS_OPT = typer.Option(1, "--threads", help="onnxruntime intra-op threads (1
 
 
 @contextmanager
-def _progress(label: str) -> Iterator[ProgressFn]:
+def _progress(*labels: str) -> Iterator[list[ProgressFn]]:
+    """One rich progress display with a bar (count, elapsed, ETA) per label; yields their update callbacks."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task(label, total=None)
+        callbacks = []
+        for label in labels:
+            task = bar.add_task(label, total=None)
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            def update(done: int, total: int, task: int = task) -> None:
+                bar.update(task, completed=done, total=total)
 
-        yield update
+            callbacks.append(update)
+        yield callbacks
 
 
 def _protocol(warmup: int, runs: int, rounds: int, cv_max: float):  # noqa: ANN202 - TimingProtocol, imported lazily
@@ -113,7 +117,7 @@ def lut_build(
     if workers * threads > 1 and cores <= workers * threads:
         err.print(f"[yellow]warning:[/] {workers} worker(s) x {threads} thread(s) on {cores} CPU cores: parallel timings "
                   "compete for the cores and distort the LUT; use --workers 1 for figures you report")
-    with _progress("layers") as tick:
+    with _progress("layers") as (tick,):
         result = build_lut(lut, samples, device, OrtBackend(threads=threads), _protocol(warmup, runs, rounds, cv_max), setting,
                            workers=workers, chunk=chunk, progress=tick)
     out.print(f"{result['total']:,} layer keys for {result['networks']:,} networks: {result['already']:,} already measured, "
@@ -203,7 +207,7 @@ def calibrate_cmd(
     if len(samples) < nets:
         raise InputError(f"{samples_path} has {len(samples)} networks, fewer than --nets {nets}")
     device = onnxruntime_cpu_device(threads)
-    with _progress("layers") as tick_layers, _progress("networks") as tick_nets:
+    with _progress("layers", "networks") as (tick_layers, tick_nets):
         calibration, report = calibrate(lut, samples, device, OrtBackend(threads=threads), _protocol(warmup, runs, rounds, cv_max),
                                         Setting(1, "fp32", res_scale), model=model, train_fraction=train_fraction, seed=seed,
                                         progress_layers=tick_layers, progress_nets=tick_nets)
