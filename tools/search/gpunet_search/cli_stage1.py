@@ -126,6 +126,7 @@ def lut_build(
 
 def lut_stats(lut: Path = LUT_OPT, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Devices, row counts, latency ranges, calibrations and unfinished work of a LUT."""
+    from .calibration import Calibration
     from .lut import LatencyLUT
 
     with LatencyLUT(lut, create=False) as store:
@@ -149,11 +150,15 @@ def lut_stats(lut: Path = LUT_OPT, as_json: bool = typer.Option(False, "--json",
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
     table = Table(title=f"LUT {lut} (id {store.lut_id})")
-    for col in ("device", "what", "rows", "layer ms (min/median/max)", "calibration (held-out MAPE)"):
+    for col in ("device", "what", "rows", "layer ms (min/median/max)", "calibration"):
         table.add_column(col)
     for d in report["devices"]:
         ms = d["layer_ms"]
-        cal = "; ".join(f"{c['model']} {c['coef']} ({c['held_out']['mape']:.1%})" if c["held_out"] else c["model"] for c in d["calibrations"])
+        cal = "; ".join(
+            f"res x{c['res_scale']:g}: {Calibration.from_record(c['model'], c['coef']).describe()}"
+            + (f" (held-out MAPE {c['held_out']['mape']:.1%})" if c["held_out"] else "")
+            for c in d["calibrations"]
+        )
         table.add_row(f"{d['fingerprint']}\n{d['label']}", "\n".join(d["rows"]), "\n".join(f"{n:,}" for n in d["rows"].values()),
                       f"{ms['min']:.4f} / {ms['median']:.4f} / {ms['max']:.3f}" if ms else "-", cal or "none")
     out.print(table)
