@@ -17,7 +17,7 @@ The vector does not carry everything a network needs; these conventions of the s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .arch import ArchSpec, LayerSpec
@@ -176,25 +176,21 @@ TABLE1 = SearchSpace(
     tail_channels=1792,
 )
 
-RELEASE = SearchSpace(
+RELEASE = replace(
+    TABLE1,
     name="release",
     description=(
         "Table 1 widened to hold the released GPUNet-0/1/2: stage 4 filters up to 256, stage 5 up to "
         "288, stage 6 up to 704, and the released 1280-wide tail."
     ),
-    resolution=IntRange(224, 512, 32),
-    stem_filters=IntRange(24, 32, 8),
-    stem_kernels=(3, 5),
-    stem_layers=IntRange(1, 4),
     stages={
-        2: StageRange(IntRange(32, 80, 16), IntRange(1, 8)),
-        3: StageRange(IntRange(48, 112, 16), IntRange(1, 8)),
+        **TABLE1.stages,
         4: StageRange(IntRange(96, 256, 16), IntRange(1, 10)),
         5: StageRange(IntRange(112, 288, 16), IntRange(0, 15)),
         6: StageRange(IntRange(128, 704, 32), IntRange(1, 15)),
-        7: StageRange(IntRange(256, 832, 64), IntRange(0, 15)),
     },
     tail_channels=1280,
+    _digits=(),
 )
 
 SPACES: dict[str, SearchSpace] = {TABLE1.name: TABLE1, RELEASE.name: RELEASE}
