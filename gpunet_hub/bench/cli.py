@@ -76,7 +76,15 @@ def _targets(models: list[str], all_models: bool, gpu: str | None, max_latency_m
     if gpu is not None or max_latency_ms is not None:
         if gpu is None or max_latency_ms is None:
             raise InputError("--gpu and --max-latency-ms go together: they pick the hub's best model within the budget")
-        names.append(hub.select(gpu, max_latency_ms, batch_size=batch))
+        picked = hub.select(gpu, max_latency_ms, batch_size=batch)
+        row = next(c.row for c in hub.candidates(gpu, batch_size=batch) if c.name == picked)
+        err.print(
+            f"the hub picks {picked} for {gpu} within {max_latency_ms:g} ms: {hub.model_card(picked).top1} % top-1, "
+            f"{row.ms:g} ms {row.stat} ({row.runtime} {row.runtime_version} {row.precision}, batch {row.batch}) on {row.gpu}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        names.append(picked)
     names += [hub.resolve_name(n) for n in models]
     if not names:
         raise InputError("name a model (gpunet-hub bench gpunet_0), or use --all, or --gpu GV100 --max-latency-ms 1.0")
