@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._factory import build, create_model, load
 from .arch import ArchSpec, LayerSpec
-from .card import LatencyRow, ModelCard
 from .errors import (
     ArchSpecError,
     CheckpointError,
@@ -28,7 +28,9 @@ from .errors import (
     UnknownModelError,
     WeightsUnavailableError,
 )
-from .hub import build, create_model, list_gpus, list_models, load, model_card, select
+from .hub.cards import LatencyRow, ModelCard
+from .hub.index import list_gpus, model_card
+from .hub.select import list_models, select
 from .space import decode, encode
 
 if TYPE_CHECKING:

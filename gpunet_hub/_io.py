@@ -1,14 +1,23 @@
-"""Small file-system helpers: atomic writes and the user cache directory."""
+"""Small helpers every module shares: atomic writes, the user cache, hashes and timestamps.
+
+The search pipeline imports these too (``file_sha256``, ``json_sha256``, ``utc_now``), so files,
+fingerprints and dates are written one way across the project.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 CACHE_ENV = "GPUNET_HUB_CACHE"
+_CHUNK = 1 << 20
 
 
 def cache_dir(*parts: str) -> Path:
@@ -56,3 +65,33 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Writes ``text`` (UTF-8) to ``path`` through a temp file renamed on success."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def file_sha256(path: str | Path, length: int | None = None) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks.
+
+    Args:
+        path: The file.
+        length: Keep only this many leading hex digits (``None``: all 64).
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:length]
+
+
+def json_sha256(payload: Any, length: int | None = None) -> str:
+    """Hex SHA-256 of a JSON-serialisable value in canonical form (sorted keys, no spaces).
+
+    Args:
+        payload: The value (non-JSON leaves are written with ``str``).
+        length: Keep only this many leading hex digits (``None``: all 64).
+    """
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def utc_now() -> str:
+    """The current time in UTC, ISO 8601 with seconds precision (``2025-01-02T03:04:05+00:00``)."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()

@@ -23,9 +23,8 @@ from timm.models._efficientnet_blocks import ConvBnAct, EdgeResidual, InvertedRe
 from torch import nn
 
 from .arch import ArchSpec, LayerSpec
+from .pretrained import PretrainedCfg
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 DISTILL_TAIL_HIDDEN = 1152  # hard-coded in the release's EpilogueD
 DROP_RATE = 0.2  # classifier dropout, hard-wired in the release
 DROP_PATH_RATE = 0.2  # base stochastic-depth rate of the standard family, hard-wired in the release
@@ -179,7 +178,8 @@ class GPUNet(nn.Module):
         classifier: The final Linear.
         num_features: Channels of ``forward_features`` output.
         head_hidden_size: Width of the pre-logits vector.
-        pretrained_cfg: Data configuration that ``timm.data.resolve_data_config(model=...)`` reads.
+        pretrained_cfg: Data configuration (timm's dict form of :class:`~gpunet_hub.pretrained.PretrainedCfg`)
+            that ``timm.data.resolve_data_config(model=...)`` reads.
     """
 
     def __init__(
@@ -188,7 +188,7 @@ class GPUNet(nn.Module):
         *,
         drop_rate: float = DROP_RATE,
         drop_path_rate: float | None = None,
-        pretrained_cfg: dict[str, Any] | None = None,
+        pretrained_cfg: PretrainedCfg | None = None,
     ) -> None:
         super().__init__()
         self.arch = arch
@@ -218,8 +218,8 @@ class GPUNet(nn.Module):
         self.head_hidden_size = tail.num_out_channels
         self.num_classes = tail.num_classes
         self.classifier: nn.Module = nn.Linear(self.head_hidden_size, self.num_classes) if self.num_classes else nn.Identity()
-        self.pretrained_cfg = default_pretrained_cfg(arch) | (pretrained_cfg or {})
-        self.pretrained_cfg["num_classes"] = self.num_classes
+        cfg = pretrained_cfg or PretrainedCfg.for_arch(arch)
+        self.pretrained_cfg: dict[str, Any] = cfg.replace(num_classes=self.num_classes).to_dict()
 
     @property
     def default_cfg(self) -> dict[str, Any]:
@@ -252,28 +252,13 @@ class GPUNet(nn.Module):
         self.classifier = nn.Linear(self.head_hidden_size, num_classes) if num_classes else nn.Identity()
 
 
-def default_pretrained_cfg(arch: ArchSpec) -> dict[str, Any]:
-    """The release's evaluation preprocessing for an ArchSpec (bicubic, ImageNet mean/std)."""
-    return {
-        "input_size": (3, arch.resolution, arch.resolution),
-        "interpolation": "bicubic",
-        "mean": IMAGENET_MEAN,
-        "std": IMAGENET_STD,
-        "crop_pct": 1.0,
-        "crop_mode": "center",
-        "num_classes": arch.num_classes,
-        "first_conv": "stem.0.conv",
-        "classifier": "classifier",
-    }
-
-
 def build_model(
     arch: ArchSpec,
     *,
     num_classes: int | None = None,
     drop_rate: float = DROP_RATE,
     drop_path_rate: float | None = None,
-    pretrained_cfg: dict[str, Any] | None = None,
+    pretrained_cfg: PretrainedCfg | None = None,
 ) -> GPUNet:
     """Builds the network an ArchSpec describes (random init, train mode like any nn.Module).
 
@@ -283,11 +268,11 @@ def build_model(
         drop_rate: Classifier dropout (release: 0.2).
         drop_path_rate: Base stochastic-depth rate of the standard family (release: 0.2, scaled
             by depth); the distill family has none.
-        pretrained_cfg: Preprocessing overrides (e.g. a card's crop_pct).
+        pretrained_cfg: The preprocessing (e.g. a card's); default: the release's for ``arch``.
     """
     if num_classes is not None:
         arch = arch.with_num_classes(num_classes)
     return GPUNet(arch, drop_rate=drop_rate, drop_path_rate=drop_path_rate, pretrained_cfg=pretrained_cfg)
 
 
-__all__ = ["GPUNet", "build_model", "default_pretrained_cfg", "ExactInvertedResidual", "ExactEdgeResidual"]
+__all__ = ["GPUNet", "build_model", "ExactInvertedResidual", "ExactEdgeResidual"]

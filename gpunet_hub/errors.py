@@ -1,18 +1,31 @@
 """Typed errors raised by gpunet-hub.
 
-Every error carries a message that names what exists and what to do. The CLI maps
-:class:`InputError` subclasses to exit code 1 and :class:`EnvironmentProblem` subclasses
-to exit code 2.
+Every error carries a message that names what exists and what to do, in Python terms
+(``max_latency_ms``, ``weights=None``), and the names of the arguments it talks about in
+:attr:`GPUNetHubError.params`: the CLI says those as its flags (``--max-latency-ms``), so the
+message is written once. The CLI maps :class:`InputError` subclasses to exit code 1 and
+:class:`EnvironmentProblem` subclasses to exit code 2.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Iterable
+from types import ModuleType
 
 
 class GPUNetHubError(Exception):
-    """Base class of every error gpunet-hub raises on purpose."""
+    """Base class of every error gpunet-hub raises on purpose.
+
+    Attributes:
+        params: Python names of the arguments the message refers to (``("gpu", "max_latency_ms")``);
+            front ends that spell arguments differently (the CLI's flags) translate exactly these.
+    """
+
+    def __init__(self, *args: object, params: Iterable[str] = ()) -> None:
+        super().__init__(*args)
+        self.params: tuple[str, ...] = tuple(params)
 
 
 class InputError(GPUNetHubError, ValueError):
@@ -75,7 +88,7 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f" Did you mean {', '.join(repr(h) for h in hits)}?" if hits else ""
 
 
-def require(module: str, extra: str, feature: str):
+def require(module: str, extra: str, feature: str) -> ModuleType:
     """Imports an optional dependency or raises :class:`MissingDependencyError`.
 
     Args:
@@ -86,8 +99,6 @@ def require(module: str, extra: str, feature: str):
     Returns:
         The imported module.
     """
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError as exc:

@@ -28,7 +28,6 @@ new exporter (use ``opset >= 18`` with it); ``"auto"`` uses TorchScript while to
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -65,12 +64,14 @@ def resolve_module(model_or_name: Any, *, seed: int = 0) -> nn.Module:
     if isinstance(model_or_name, nn.Module):
         return model_or_name
     if isinstance(model_or_name, str):
-        from .hub import create_model
+        from ._factory import create_model
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return create_model(model_or_name, weights=None)
-    raise InputError(f"export_onnx needs a model name or an nn.Module, got {type(model_or_name).__name__}")
+    raise InputError(
+        f"export_onnx needs a model name or an nn.Module, got {type(model_or_name).__name__}", params=("model_or_name",)
+    )
 
 
 def resolve_input_size(module: nn.Module, input_size: Sequence[int] | None) -> tuple[int, ...]:
@@ -218,9 +219,9 @@ def export_onnx(
 
     onnx = require("onnx", "onnx", "ONNX export")
     if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}", params=("precision",))
     if int(batch_size) < 1:
-        raise InputError(f"batch_size must be >= 1, got {batch_size!r}")
+        raise InputError(f"batch_size must be >= 1, got {batch_size!r}", params=("batch_size",))
     chosen = _pick_exporter(exporter)
     path = Path(path)
     module = resolve_module(model_or_name, seed=seed)
@@ -258,13 +259,4 @@ def export_onnx(
     return path
 
 
-def onnx_sha256(path: str | Path) -> str:
-    """SHA-256 of an ONNX file (the key of cached TensorRT engines)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-__all__ = ["ExportError", "export_onnx", "onnx_sha256", "resolve_input_size", "resolve_module"]
+__all__ = ["ExportError", "export_onnx", "resolve_input_size", "resolve_module"]

@@ -11,7 +11,8 @@ from conftest import TINY_DISTILL, TINY_STANDARD
 
 import gpunet_hub
 from gpunet_hub.errors import InputError
-from gpunet_hub.export import ExportError, export_onnx, onnx_sha256
+from gpunet_hub._io import file_sha256
+from gpunet_hub.export import ExportError, export_onnx
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,7 @@ def test_bad_arguments(tiny, tmp_path):
 def test_hub_name_exports_are_reproducible(tmp_path):
     a = export_onnx("gpunet_p0", tmp_path / "a.onnx", check=False)
     b = gpunet_hub.export_onnx("GPUNet-P0", tmp_path / "b.onnx", check=False)
-    assert onnx_sha256(a) == onnx_sha256(b)  # seeded random weights: same graph, same bytes
+    assert file_sha256(a) == file_sha256(b)  # seeded random weights: same graph, same bytes
 
 
 @pytest.mark.slow

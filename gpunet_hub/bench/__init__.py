@@ -1,13 +1,18 @@
-"""Latency measurement: backends, statistics, records, verdicts against the hub.
+"""Transitional alias of :mod:`gpunet_hub.measure` for code not yet moved to it.
 
-Modules (each small, imported lazily so ``import gpunet_hub.bench`` stays light):
-
-* :mod:`.stats` - timing plans, the timing loop, :class:`~.stats.TimingResult`, statistics.
-* :mod:`.ort` - onnxruntime (CPU, CUDA, TensorRT providers); :func:`~.ort.time_onnx`.
-* :mod:`.tensorrt` - the TensorRT Python API (engine build with timing cache, engine cache, CUDA events).
-* :mod:`.trtexec` - the ``trtexec`` binary (command per TensorRT version, JSON and console parsers).
-* :mod:`.torch_eager` - eager PyTorch, the reference a user would otherwise use.
-* :mod:`.device` - what the measurement ran on; :mod:`.record` - the result record, JSON/CSV;
-  :mod:`.verdict` - comparison with the hub's rows; :mod:`.baselines` - timm baselines;
-  :mod:`.runner` - backend choice and the bench of one model; :mod:`.cli` - the commands.
+``gpunet_hub.bench.ort``, ``.stats`` and ``.device`` are the modules ``gpunet_search`` imported
+before the move; new code imports :mod:`gpunet_hub.measure`. Delete this package once
+``tools/search`` uses the registry (``gpunet_hub.measure.get_backend``).
 """
+
+from __future__ import annotations
+
+import sys
+
+from ..measure import _ort as ort
+from ..measure import device, stats
+
+for _name, _module in (("ort", ort), ("stats", stats), ("device", device)):
+    sys.modules[f"{__name__}.{_name}"] = _module
+
+__all__ = ["device", "ort", "stats"]

@@ -1,0 +1,7 @@
+"""``python -m gpunet_hub.cli``: the ``gpunet-hub`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

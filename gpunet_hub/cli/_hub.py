@@ -1,0 +1,134 @@
+"""``gpunet-hub list | card | pick | gpus | download``: the hub's commands (render only)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from .. import hub
+from ._output import OutputFormat, emit, note, out, print_json
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+GpuOption = Annotated[Optional[str], typer.Option(help="GPU name or alias (GV100, V100, 'NVIDIA A100-SXM4-80GB') or 'local'.")]
+LocalGroupOption = Annotated[
+    Optional[str], typer.Option(help="With --gpu local: the group of local rows to use (default: the newest).")
+]
+_TEXT_COLUMNS = ("display_name", "tier", "gpu", "runtime", "stat", "precision", "local_group", "display", "aliases")
+
+
+def _rows(names: list[str], gpu: str | None, local_group: str | None = None) -> list[dict[str, object]]:
+    rows = []
+    pool = {c.name: c for c in hub.candidates(gpu, local_group=local_group)} if gpu else {}
+    for name in names:
+        card = hub.model_card(name)
+        row: dict[str, object] = {
+            "name": name,
+            "display_name": card.display_name,
+            "top1": card.top1,
+            "params_m": round(card.params / 1e6, 2),
+            "resolution": card.resolution,
+            "tier": f"{card.tier.get('gpu', '')}/{card.tier.get('latency', '')}",
+        }
+        if gpu:
+            c = pool[name]
+            r = c.row
+            row.update(gpu=r.gpu, latency_ms=r.ms, stat=r.stat, runtime=f"{r.runtime} {r.runtime_version}".strip(), precision=r.precision)
+            if c.local_group:
+                row["local_group"] = c.local_group
+        rows.append(row)
+    return rows
+
+
+def _title(base: str, gpu: str | None, local_group: str | None) -> str:
+    if not gpu or hub.resolve_gpu(gpu) != hub.LOCAL:
+        return base
+    from ..hub.local_table import find_group
+
+    group = find_group(local_group)
+    return base + (f" (measured here: {group.describe()})" if group else " (measured here: nothing yet)")
+
+
+def list_cmd(
+    filter: Annotated[str, typer.Argument(help="Wildcard pattern, e.g. 'gpunet_d*'.")] = "",  # noqa: A002
+    gpu: GpuOption = None,
+    max_latency_ms: Annotated[Optional[float], typer.Option(help="With --gpu: only models within this budget.")] = None,
+    local_group: LocalGroupOption = None,
+    format: FormatOption = OutputFormat.table,  # noqa: A002
+) -> None:
+    """List hub models, optionally with their measured latency on a GPU."""
+    names = hub.list_models(filter, gpu=gpu, max_latency_ms=max_latency_ms, local_group=local_group)
+    title = _title("gpunet-hub models" + (f" on {gpu}" if gpu else ""), gpu, local_group)
+    emit(_rows(names, gpu, local_group), format, title, left=_TEXT_COLUMNS)
+
+
+def card_cmd(
+    name: Annotated[str, typer.Argument(help="Model name or alias.")],
+    format: FormatOption = OutputFormat.table,  # noqa: A002
+) -> None:
+    """Show a model card: accuracy, size, preprocessing, measured latency, weights."""
+    c = hub.model_card(name)
+    if format is OutputFormat.json:
+        print_json(c.to_dict())
+        return
+    table = Table(title=f"{c.display_name} ({c.name})", show_header=False)
+    for key, value in (
+        ("aliases", ", ".join(c.aliases)),
+        ("top-1", f"{c.top1} %  ({c.top1_source})"),
+        ("params", f"{c.params:,}"),
+        ("input", f"{c.resolution}px, crop_pct {c.crop_pct}, {c.interpolation}"),
+        ("teacher", c.teacher or "none"),
+        ("search tier", f"{c.tier.get('latency')} on {c.tier.get('gpu')} (provenance, not a measurement)"),
+        ("encoding", str(list(c.encoding)) if c.encoding else "none (not stage-uniform)"),
+        ("weights", c.weights.url if c.weights else "none"),
+    ):
+        table.add_row(key, value)
+    out.print(table)
+    lat = Table(title="measured latency")
+    for col in ("gpu", "batch", "precision", "runtime", "stat", "ms", "source"):
+        lat.add_column(col)
+    for r in c.latency:
+        lat.add_row(r.gpu, str(r.batch), r.precision, f"{r.runtime} {r.runtime_version}", r.stat, f"{r.ms:g}", r.source)
+    out.print(lat)
+
+
+def pick_cmd(
+    gpu: Annotated[str, typer.Option(help="GPU name or alias (GV100, V100, 'NVIDIA A100-SXM4-80GB', local).")],
+    max_latency_ms: Annotated[float, typer.Option(help="Latency budget in ms (inclusive).")],
+    batch_size: Annotated[int, typer.Option(help="Batch size of the latency rows.")] = 1,
+    local_group: LocalGroupOption = None,
+    format: FormatOption = OutputFormat.table,  # noqa: A002
+) -> None:
+    """Pick the most accurate model within a latency budget on a GPU."""
+    name = hub.select(gpu, max_latency_ms, batch_size=batch_size, local_group=local_group)
+    if format is OutputFormat.quiet:
+        note(name)
+        return
+    title = _title(f"best within {max_latency_ms:g} ms on {gpu}", gpu, local_group)
+    emit(_rows([name], gpu, local_group), format, title, left=_TEXT_COLUMNS)
+
+
+def gpus_cmd(format: FormatOption = OutputFormat.table) -> None:  # noqa: A002
+    """List the GPUs the hub has latency rows for."""
+    info = hub.known_gpus()
+    rows = [{"name": key, "display": info[key].display, "aliases": ", ".join(info[key].aliases)} for key in hub.list_gpus()]
+    rows.append({"name": "local", "display": "this machine", "aliases": "rows saved by `gpunet-hub bench --save`"})
+    emit(rows, format, "GPUs", left=_TEXT_COLUMNS)
+
+
+def download_cmd(name: Annotated[str, typer.Argument(help="Model name or alias.")]) -> None:
+    """Download (and convert) a model's released weights into the user cache."""
+    from ..weights.sources import fetch_weights
+
+    path = fetch_weights(hub.model_card(name), progress=True)
+    note(f"weights of {hub.resolve_name(name)} ready: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the hub's commands to ``app``."""
+    app.command("list")(list_cmd)
+    app.command("card")(card_cmd)
+    app.command("pick")(pick_cmd)
+    app.command("gpus")(gpus_cmd)
+    app.command("download")(download_cmd)

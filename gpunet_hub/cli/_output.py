@@ -1,0 +1,184 @@
+"""The CLI's one output layer: the console pair, the format enum, tables, progress, error lines.
+
+Every command of ``gpunet-hub`` (and every plugin that wants to look the same) prints through this
+module: results on :data:`out` (stdout), progress, notes and errors on :data:`err` (stderr). Errors
+are one line; the library's Python argument names in them become the command's flags
+(:func:`flag_message`), so each message is written once, in the library.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from enum import Enum
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..errors import EnvironmentProblem, GPUNetHubError, InputError, did_you_mean
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)  # one error, one line
+
+
+class OutputFormat(str, Enum):
+    """How a command prints its result."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    quiet = "quiet"
+
+
+def progress_columns() -> tuple[ProgressColumn, ...]:
+    """The columns every progress bar of the CLI shows: spinner, label, bar, count, elapsed time."""
+    return (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+
+
+def progress(*, transient: bool = True) -> Progress:
+    """A progress display on stderr with :func:`progress_columns`."""
+    return Progress(*progress_columns(), console=err, transient=transient)
+
+
+def print_json(data: Any) -> None:
+    """Writes ``data`` as indented JSON to stdout (no rich markup or wrapping)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def print_text(text: str) -> None:
+    """Writes prepared text (JSON, CSV) to stdout unchanged."""
+    sys.stdout.write(text)
+
+
+def emit(rows: Sequence[Mapping[str, Any]], fmt: OutputFormat, title: str, *, key: str = "name", left: Iterable[str] = ()) -> None:
+    """Prints rows of a listing in ``fmt``.
+
+    Args:
+        rows: One mapping per row, same keys in the same order.
+        fmt: table (rich), json, csv, or quiet (only the ``key`` column, one per line).
+        title: The table's title.
+        key: The column ``quiet`` prints.
+        left: Columns aligned left in the table (the rest are numbers, aligned right).
+    """
+    if fmt is OutputFormat.quiet:
+        for row in rows:
+            out.print(row[key], highlight=False)
+    elif fmt is OutputFormat.json:
+        print_json(list(rows))
+    elif fmt is OutputFormat.csv:
+        buffer = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        print_text(buffer.getvalue())
+    else:
+        left = set(left) | {key}
+        table = Table(title=title)
+        for column in rows[0] if rows else [key]:
+            table.add_column(column, justify="left" if column in left else "right")
+        for row in rows:
+            table.add_row(*(str(v) for v in row.values()))
+        out.print(table)
+
+
+def note(text: str) -> None:
+    """A plain line on stdout (no markup, wrapped by the terminal only)."""
+    out.print(text, highlight=False, soft_wrap=True)
+
+
+def warn(text: str) -> None:
+    """A warning line on stderr."""
+    err.print(f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
+
+
+def info(text: str) -> None:
+    """A dim context line on stderr (what was chosen and why)."""
+    err.print(f"[dim]{text}[/]", highlight=False, soft_wrap=True)
+
+
+def split_choices(text: str | None, known: Iterable[str] | None = None, *, what: str = "name", param: str | None = None) -> tuple[str, ...]:
+    """Splits a comma-separated option value, checking each name against ``known`` when given.
+
+    Raises:
+        InputError: For an unknown name, listing the known ones and close matches.
+    """
+    names = tuple(dict.fromkeys(n.strip() for n in (text or "").split(",") if n.strip()))
+    if known is not None:
+        known = list(known)
+        for name in names:
+            if name not in known:
+                raise InputError(
+                    f"unknown {what} {name!r}; known: {', '.join(known)}." + did_you_mean(name, known),
+                    params=(param,) if param else (),
+                )
+    return names
+
+
+def flag_message(exc: GPUNetHubError, flags: Mapping[str, str]) -> str:
+    """The error's message with the Python argument names it declares said as the command's flags.
+
+    ``gpu='GV100'`` becomes ``--gpu GV100``, ``gpu=`` becomes ``--gpu``, ``all_models=True`` becomes
+    ``--all``, ``weights=None`` becomes ``no --weights``, and a bare name with an underscore
+    (``max_latency_ms``) becomes its flag (``--max-latency-ms``); bare one-word names (``backend``)
+    are ordinary words in prose and stay. Names the error does not declare in
+    :attr:`~gpunet_hub.errors.GPUNetHubError.params`, or the command has no flag for, stay as they are.
+    """
+    text = str(exc)
+    for name in exc.params:
+        flag = flags.get(name)
+        if flag is None:
+            continue
+        word = rf"(?<![\w-]){re.escape(name)}"
+        text = re.sub(word + r"=(None|False)\b", f"no {flag}", text)
+        text = re.sub(word + r"=True\b", flag, text)
+        text = re.sub(word + r"=(['\"]?)([^'\",;)\s]*)\1", lambda m, f=flag: f"{f} {m.group(2)}".rstrip(), text)
+        if "_" in name:
+            text = re.sub(word + r"\b", flag, text)
+    return text
+
+
+def command_flags(command: Any, argv: Sequence[str]) -> dict[str, str]:
+    """Python parameter name -> flag (or ARGUMENT) of the (sub)command ``argv`` invokes.
+
+    Works on click's command tree (typer builds one), descending through groups by the command
+    names in ``argv``.
+    """
+    for token in argv:
+        commands = getattr(command, "commands", None)
+        if not commands or token.startswith("-"):
+            continue
+        if token not in commands:
+            break
+        command = commands[token]
+    flags: dict[str, str] = {}
+    for param in getattr(command, "params", ()):
+        name = getattr(param, "name", None)
+        if not name:
+            continue
+        if getattr(param, "param_type_name", "") == "option":
+            long = [o for o in param.opts if o.startswith("--")]
+            flags[name] = max(long or param.opts, key=len)
+        else:
+            flags[name] = name.upper()
+    return flags
+
+
+def fail(exc: Exception, flags: Mapping[str, str] | None = None) -> int:
+    """Prints one error line on stderr; returns the exit code (2: environment, 1: anything else)."""
+    code = 2 if isinstance(exc, EnvironmentProblem) else 1
+    message = flag_message(exc, flags or {}) if isinstance(exc, GPUNetHubError) else str(exc)
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return code
+
+
+def fmt_ms(value: float | None, digits: str = ".3f") -> str:
+    """A millisecond figure, or ``-`` when there is none."""
+    return "-" if value is None else format(value, digits)
+

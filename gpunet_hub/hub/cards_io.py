@@ -1,0 +1,140 @@
+"""Reading and writing ``model_cards/<name>/`` (README.md with Hugging Face front matter + config.json).
+
+A card folder holds:
+
+* ``README.md``: a Hugging Face model card. The YAML front matter carries the standard fields
+  (``license``, ``library_name``, ``tags``, ``datasets``, ``model-index`` with the top-1 result) and a
+  ``gpunet`` block with the hub's own fields (aliases, params, tier, measured latency rows, weights).
+* ``config.json``: the architecture (release layer-list schema), its 41-integer encoding when it has
+  one, and the preprocessing.
+
+The package ships a generated index of all cards (``gpunet_hub/_data/index.json``) so an installed
+wheel needs neither the folders nor huggingface_hub; :func:`write_index` regenerates it
+(``python -m gpunet_hub.hub.cards_io``) and a test keeps it in sync. The ``preprocessing`` block of
+config.json and of the index is :meth:`gpunet_hub.pretrained.PretrainedCfg.to_preprocessing`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .._io import atomic_write_text
+from ..errors import InputError
+from .cards import ModelCard
+
+INDEX_VERSION = 2
+PACKAGE_INDEX = Path(__file__).resolve().parent.parent / "_data" / "index.json"
+REPO_CARDS = Path(__file__).resolve().parents[2] / "model_cards"
+
+
+def render_readme(card: ModelCard, prose: str) -> str:
+    """Renders a card's README.md: front matter built with huggingface_hub, then ``prose``."""
+    from huggingface_hub import ModelCardData
+    from huggingface_hub.repocard_data import EvalResult
+
+    data = ModelCardData(
+        license="apache-2.0",
+        library_name="gpunet-hub",
+        pipeline_tag="image-classification",
+        tags=["image-classification", "gpunet", "nas", "tensorrt", "latency"],
+        datasets=["imagenet-1k"],
+        model_name=card.display_name,
+        eval_results=[
+            EvalResult(
+                task_type="image-classification",
+                task_name="Image Classification",
+                dataset_type="imagenet-1k",
+                dataset_name="ImageNet-1k",
+                dataset_split="validation",
+                metric_type="accuracy",
+                metric_name="Top-1",
+                metric_value=card.top1,
+                source_name=card.top1_source,
+                source_url=card.top1_source_url,
+            )
+        ],
+        gpunet={
+            "name": card.name,
+            "display_name": card.display_name,
+            "aliases": list(card.aliases),
+            "params": card.params,
+            "teacher": card.teacher,
+            "tier": dict(card.tier),
+            "latency": [row.to_dict() for row in card.latency],
+            "weights": None if card.weights is None else {k: v for k, v in vars(card.weights).items() if v is not None},
+        },
+    )
+    return f"---\n{data.to_yaml()}\n---\n\n{prose.strip()}\n"
+
+
+def config_dict(card: ModelCard) -> dict[str, Any]:
+    """The ``config.json`` of a card."""
+    return {
+        "architecture": card.arch.to_list(),
+        "encoding": list(card.encoding) if card.encoding else None,
+        "space": card.space,
+        "num_classes": card.arch.num_classes,
+        "preprocessing": card.pretrained_cfg.to_preprocessing(),
+    }
+
+
+def write_card(folder: Path, card: ModelCard, prose: str) -> Path:
+    """Writes ``README.md`` and ``config.json`` into ``folder`` (each atomically)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "README.md", render_readme(card, prose))
+    atomic_write_text(folder / "config.json", json.dumps(config_dict(card), indent=2) + "\n")
+    return folder
+
+
+def read_card(folder: Path) -> ModelCard:
+    """Parses one card folder into a :class:`ModelCard`.
+
+    Raises:
+        InputError: When a file or field is missing, naming the folder and the field.
+    """
+    from huggingface_hub import ModelCard as HFModelCard
+
+    readme, config_path = folder / "README.md", folder / "config.json"
+    for path in (readme, config_path):
+        if not path.is_file():
+            raise InputError(f"model card {folder}: missing {path.name}")
+    meta = HFModelCard.load(readme).data.to_dict()
+    config = json.loads(config_path.read_text())
+    try:
+        hub = meta["gpunet"]
+        result = meta["model-index"][0]["results"][0]
+        metric = result["metrics"][0]
+        return ModelCard.from_dict(
+            {
+                **hub,
+                "top1": metric["value"],
+                "top1_source": result.get("source", {}).get("name", ""),
+                "top1_source_url": result.get("source", {}).get("url"),
+                "preprocessing": config["preprocessing"],
+                "arch": config["architecture"],
+                "encoding": config.get("encoding"),
+                "space": config.get("space"),
+            }
+        )
+    except (KeyError, IndexError, TypeError) as exc:
+        raise InputError(f"model card {folder}: missing or malformed field {exc}") from None
+
+
+def build_index(cards_dir: Path = REPO_CARDS) -> dict[str, Any]:
+    """Reads every card folder under ``cards_dir`` into the index dict."""
+    folders = sorted(p for p in cards_dir.iterdir() if (p / "README.md").is_file())
+    if not folders:
+        raise InputError(f"no model cards under {cards_dir}")
+    cards = [read_card(folder) for folder in folders]
+    return {"version": INDEX_VERSION, "models": {card.name: card.to_dict() for card in cards}}
+
+
+def write_index(cards_dir: Path = REPO_CARDS, path: Path = PACKAGE_INDEX) -> Path:
+    """Regenerates the package index from the card folders (atomically)."""
+    return atomic_write_text(path, json.dumps(build_index(cards_dir), indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":  # python -m gpunet_hub.hub.cards_io: regenerate the package index
+    write_index()

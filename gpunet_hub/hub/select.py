@@ -1,0 +1,163 @@
+"""Selection: the most accurate model within a latency budget, from measured rows only.
+
+Hub GPUs use the cards' rows; ``gpu="local"`` uses one group of comparable rows from the local
+latency table (:mod:`gpunet_hub.hub.local_table`), never rows of two groups together.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from ..errors import InputError, NoModelWithinBudgetError, UnknownGPUError
+from .cards import LatencyRow
+from .gpus import LOCAL, resolve_gpu
+from .index import cards, list_gpus
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model with the latency row selection used for it.
+
+    Attributes:
+        name: Canonical model name.
+        top1: Its top-1 accuracy.
+        row: The latency row (on a hub GPU, or measured locally).
+        local_group: For local rows, the name of their :class:`~gpunet_hub.hub.local_table.LocalGroup`.
+    """
+
+    name: str
+    top1: float
+    row: LatencyRow
+    local_group: str | None = None
+
+
+def candidates(
+    gpu: str, *, batch_size: int = 1, precision: str | None = None, local_group: str | None = None
+) -> list[Candidate]:
+    """All models with a latency row on ``gpu``, fastest row per model.
+
+    Args:
+        gpu: A GPU name or alias, or ``local`` for this machine's measurements.
+        batch_size: Batch size of the rows to use.
+        precision: Precision of the rows; defaults to ``fp16`` for hub GPUs and to whatever was
+            measured for ``local``.
+        local_group: With ``gpu="local"``: the group of rows to use (default: the newest group at
+            this batch and precision); see :func:`gpunet_hub.hub.local_table.groups`.
+
+    Raises:
+        UnknownGPUError: When the GPU is unknown or has no rows.
+        InputError: For ``local_group`` with a hub GPU, or an unknown group.
+    """
+    key = resolve_gpu(gpu)
+    known = cards()
+    if key == LOCAL:
+        from .local_table import find_group, local_latency_rows
+
+        group = find_group(local_group, batch_size=batch_size, precision=precision)
+        if group is None:
+            return []
+        rows = local_latency_rows(batch_size=batch_size, precision=precision, group=group.name)
+        return [Candidate(name, known[name].top1, row, group.name) for name, row in rows.items() if name in known]
+    if local_group is not None:
+        raise InputError(f"local_group selects among local rows; it needs gpu='local', not gpu={gpu!r}", params=("local_group", "gpu"))
+    if key not in list_gpus():
+        raise UnknownGPUError(
+            f"the hub has no latency rows for {gpu!r}; GPUs with rows: {', '.join(list_gpus())}", params=("gpu",)
+        )
+    found = []
+    for card in known.values():
+        rows = card.latency_rows(key, batch_size=batch_size, precision=precision or "fp16")
+        if rows:
+            found.append(Candidate(card.name, card.top1, min(rows, key=lambda r: r.ms)))
+    return found
+
+
+def _where(gpu: str, pool: list[Candidate]) -> str:
+    if resolve_gpu(gpu) != LOCAL:
+        return gpu
+    group = pool[0].local_group if pool else None
+    return f"this machine (local group {group!r}, {pool[0].row.gpu})" if group else "this machine"
+
+
+def select(
+    gpu: str,
+    max_latency_ms: float,
+    *,
+    batch_size: int = 1,
+    precision: str | None = None,
+    local_group: str | None = None,
+) -> str:
+    """Picks the most accurate model whose measured latency on ``gpu`` is within the budget.
+
+    Selection uses measured rows, never tier names. Ties on top-1 go to the faster model, then the
+    name. No row is extrapolated across GPUs, and local rows are ranked only within one group.
+
+    Args:
+        gpu: GPU name or alias (``GV100``, ``V100``, ``NVIDIA A100-SXM4-80GB``) or ``local``.
+        max_latency_ms: The budget in milliseconds (inclusive).
+        batch_size: Batch size of the rows to compare.
+        precision: Row precision (``fp16`` by default for hub GPUs).
+        local_group: With ``gpu="local"``: the group of rows to rank (default: the newest).
+
+    Returns:
+        The canonical model name.
+
+    Raises:
+        NoModelWithinBudgetError: Listing the fastest models and the smallest budget that works.
+        UnknownGPUError: When the GPU is unknown or has no rows.
+    """
+    if max_latency_ms is None or not max_latency_ms > 0:
+        raise InputError(
+            f"max_latency_ms must be a positive number of milliseconds, got {max_latency_ms!r}", params=("max_latency_ms",)
+        )
+    pool = candidates(gpu, batch_size=batch_size, precision=precision, local_group=local_group)
+    if not pool:
+        if resolve_gpu(gpu) == LOCAL:
+            where = "this machine (run `gpunet-hub bench --all --save` first)"
+        else:
+            where = repr(gpu)
+        raise NoModelWithinBudgetError(f"no latency rows at batch {batch_size} for {where}", params=("batch_size",))
+    fitting = [c for c in pool if c.row.ms <= max_latency_ms]
+    if not fitting:
+        fastest = sorted(pool, key=lambda c: (c.row.ms, c.name))[:3]
+        listed = ", ".join(f"{c.name} {c.row.ms:g} ms" for c in fastest)
+        raise NoModelWithinBudgetError(
+            f"no model runs within {max_latency_ms:g} ms on {_where(gpu, pool)} (batch {batch_size}). Fastest: {listed}. "
+            f"The smallest budget that selects a model is {fastest[0].row.ms:g} ms.",
+            params=("max_latency_ms",),
+        )
+    best = min(fitting, key=lambda c: (-c.top1, c.row.ms, c.name))
+    return best.name
+
+
+def list_models(
+    filter: str = "",  # noqa: A002 - timm's name for it
+    *,
+    gpu: str | None = None,
+    max_latency_ms: float | None = None,
+    local_group: str | None = None,
+) -> list[str]:
+    """Lists model names, timm style.
+
+    Args:
+        filter: A wildcard pattern (``gpunet_d*``); empty for all.
+        gpu: Keep models with a latency row on this GPU (or ``local``).
+        max_latency_ms: With ``gpu``: keep models within this budget.
+        local_group: With ``gpu="local"``: the group of rows to use (default: the newest).
+
+    Returns:
+        Sorted canonical names.
+    """
+    names = sorted(cards())
+    if filter:
+        names = [n for n in names if fnmatch.fnmatch(n, filter.lower())]
+    if max_latency_ms is not None and gpu is None:
+        raise InputError(
+            "max_latency_ms needs a gpu to measure against, e.g. gpu='GV100'", params=("max_latency_ms", "gpu")
+        )
+    if gpu is not None:
+        pool = {c.name: c for c in candidates(gpu, local_group=local_group)}
+        limit = float("inf") if max_latency_ms is None else max_latency_ms
+        names = [n for n in names if n in pool and pool[n].row.ms <= limit]
+    return names

@@ -1,0 +1,124 @@
+"""The verdict: does a local measurement confirm the hub's latency row?
+
+Like is compared with like only: the measurement must come from a GPU the hub has rows for (a CPU
+figure is never compared with a GPU row), from a backend of the row's runtime (the hub's rows are
+TensorRT GPU compute times, so ``tensorrt`` or ``trtexec``), at the row's batch and precision; the
+row's own statistic (median or mean) is used.
+Otherwise the verdict says plainly why there is no comparison and the local figure stands alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..hub.cards import LatencyRow, ModelCard
+from .record import BenchRecord
+from .registry import runtime_of
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The comparison of one record with the hub.
+
+    Attributes:
+        model: Model name.
+        status: ``consistent``, ``slower``, ``faster`` (compared), or ``unverifiable`` (a CPU),
+            ``no-row`` (no hub row for this GPU/batch/precision), ``not-comparable`` (other runtime).
+        message: One plain sentence.
+        measured_ms: The local figure, in the statistic compared (median unless the row says mean).
+        hub_ms: The hub row's figure, when a row was used.
+        ratio: measured / hub, when compared.
+        tolerance: Relative tolerance of ``consistent``.
+        hub_row: The row used, if any.
+    """
+
+    model: str
+    status: str
+    message: str
+    measured_ms: float
+    hub_ms: float | None = None
+    ratio: float | None = None
+    tolerance: float = 0.10
+    hub_row: LatencyRow | None = None
+
+    @property
+    def compared(self) -> bool:
+        return self.ratio is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hub_row"] = self.hub_row.to_dict() if self.hub_row else None
+        return data
+
+
+def _stat(record: BenchRecord, stat: str) -> float:
+    return record.stats.mean if stat == "mean" else record.stats.median
+
+
+def _rows_text(card: ModelCard) -> str:
+    return ", ".join(f"{r.gpu} {r.ms:g} ms" for r in card.latency) or "none"
+
+
+def verdict_for(record: BenchRecord, card: ModelCard, *, tolerance: float = 0.10) -> Verdict:
+    """Compares a record with the card's latency rows (see the module docstring)."""
+    device = record.device
+    measured = record.stats.median
+    base = {"model": record.model, "measured_ms": measured, "tolerance": tolerance}
+    if device.kind != "gpu":
+        gpus = sorted({r.gpu for r in card.latency})
+        return Verdict(
+            status="unverifiable",
+            message=(
+                f"the hub's rows are GPU rows ({_rows_text(card)}; TensorRT FP16 GPU compute time) that this "
+                f"device ({device.label}) cannot verify; local figure only"
+                if gpus
+                else "the hub has no latency rows for this model; local figure only"
+            ),
+            **base,
+        )
+    key = device.hub_gpu
+    on_gpu = [r for r in card.latency if key and r.gpu == key]
+    if not on_gpu:
+        return Verdict(
+            status="no-row",
+            message=f"the hub has no row for {device.name} (it has {_rows_text(card)}); local figure only",
+            **base,
+        )
+    rows = [r for r in on_gpu if r.batch == record.batch and r.precision == record.precision]
+    if not rows:
+        have = ", ".join(f"batch {r.batch} {r.precision}" for r in on_gpu)
+        return Verdict(
+            status="no-row",
+            message=f"the hub's {key} rows are for {have}, not batch {record.batch} {record.precision}; local figure only",
+            **base,
+        )
+    row = rows[0]
+    measured = _stat(record, row.stat)
+    if runtime_of(record.backend) != row.runtime:
+        return Verdict(
+            status="not-comparable",
+            message=(
+                f"the hub's {key} row ({row.ms:g} ms) is a {row.runtime} {row.runtime_version} {row.stat}; "
+                f"{record.backend} is a different runtime, so no verdict (run with a TensorRT backend)"
+            ),
+            hub_ms=row.ms,
+            hub_row=row,
+            **(base | {"measured_ms": measured}),
+        )
+    ratio = measured / row.ms
+    if abs(ratio - 1.0) <= tolerance:
+        status = "consistent"
+    else:
+        status = "slower" if ratio > 1 else "faster"
+    caveats = []
+    major = record.backend_version.split(".")[0]
+    if row.runtime_version and major != row.runtime_version.split(".")[0]:
+        typing = record.typing
+        caveats.append(f"TensorRT {record.backend_version} ({typing}-typed) vs the row's TensorRT {row.runtime_version} (weak-typed)")
+    if record.settings.get("cuda_graph") is False:
+        caveats.append("measured without a CUDA graph")
+    message = f"{status}: {measured:.3g} ms measured vs {row.ms:g} ms on the hub ({ratio:.2f}x, tolerance {tolerance:.0%})"
+    if caveats:
+        message += "; note: " + "; ".join(caveats)
+    return Verdict(status=status, message=message, hub_ms=row.ms, ratio=ratio, hub_row=row, **(base | {"measured_ms": measured}))

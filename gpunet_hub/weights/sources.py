@@ -1,0 +1,195 @@
+"""Weight sources: released NGC archives, Hugging Face Hub repos and local files.
+
+``weights`` accepts:
+
+* ``None``: random init, no I/O;
+* ``"default"``: the card's source (for the released models, NVIDIA's NGC zip), downloaded once into
+  the user cache and converted to safetensors;
+* ``"hf-hub:org/repo"``: ``model.safetensors`` of a Hub repo, through huggingface_hub's cache;
+* a local path: ``.safetensors``, an NVIDIA/timm checkpoint (``.pth.tar``, ``.pth``, ``.pt``), the NGC
+  ``.zip`` that holds one, or a folder containing any of these.
+
+Pickles load with ``torch.load(weights_only=True)``; archive members that would land outside their
+folder are refused; downloads go through a temp file renamed on success and are size-checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._io import atomic_path, cache_dir, file_sha256
+from ..errors import CheckpointError, InputError, WeightsUnavailableError
+from ..hub.cards import ModelCard
+from ._download import CHECKPOINT_SUFFIXES, download, safe_extract
+from .nvidia import from_nvidia, is_nvidia_state_dict
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+HF_PREFIX = "hf-hub:"
+OFFLINE_ENVS = ("GPUNET_HUB_OFFLINE", "HF_HUB_OFFLINE")
+
+
+def _offline() -> bool:
+    return any(os.environ.get(name, "").lower() in ("1", "true", "yes") for name in OFFLINE_ENVS)
+
+
+def _ways_out(card: ModelCard) -> str:
+    filename = card.weights.filename if card.weights else "checkpoint.pth.tar"
+    return (
+        f"Ways out: (1) pass a local file as weights='/path/to/{filename}' (or the NGC .zip); "
+        f"(2) weights=None for a randomly initialised model; (3) run `gpunet-hub download "
+        f"{card.name}` once online: files are cached in {cache_dir()}."
+    )
+
+
+def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """Reads a state dict from safetensors or a (timm/NVIDIA) pickle checkpoint.
+
+    timm training checkpoints hold ``state_dict`` and ``state_dict_ema``: the EMA weights are
+    preferred, as timm's ``load_checkpoint(use_ema=True)`` does. DataParallel ``module.`` prefixes
+    are removed.
+
+    Raises:
+        CheckpointError: For unreadable, unsafe or non-state-dict content.
+    """
+    import torch
+
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return dict(load_file(str(path)))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{path} is not a readable safetensors file: {exc}") from None
+    try:
+        # timm checkpoints pickle their argparse.Namespace of training arguments: a plain
+        # attribute bag, safe to allow. Everything else goes through the weights-only unpickler.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError or EOFError here
+        raise CheckpointError(
+            f"refusing or unable to read {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
+            "Only weights-only checkpoints load (torch.load(weights_only=True))."
+        ) from None
+    if isinstance(obj, Mapping):
+        for key in ("state_dict_ema", "state_dict", "model"):
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path} does not hold a state dict of tensors")
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
+
+
+def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Any], origin: str) -> None:
+    """Loads with strict key and shape matching, turning mismatches into a readable CheckpointError."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    wrong = [k for k in own if k in state_dict and tuple(own[k].shape) != tuple(state_dict[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} with wrong shapes (e.g. {k}: {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)})")
+        raise CheckpointError(f"weights from {origin} do not fit {type(model).__name__}: " + "; ".join(parts))
+    model.load_state_dict(state_dict, strict=True)
+
+
+def _converted(source: Path, card: ModelCard) -> Path:
+    """Converts a checkpoint (pickle or zip) to safetensors once; later calls reuse the cached file."""
+    from safetensors.torch import save_file
+
+    target = cache_dir("converted") / f"{card.name}-{file_sha256(source, 16)}.safetensors"
+    if target.is_file():
+        return target
+    if source.suffix == ".zip":
+        member = card.weights.filename if card.weights else None
+        with_member = safe_extract(source, member, cache_dir("extracted", card.name))
+        state = read_checkpoint(with_member)
+    else:
+        state = read_checkpoint(source)
+    if is_nvidia_state_dict(state):
+        state = from_nvidia(state, card.arch)
+    with atomic_path(target) as tmp:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+    return target
+
+
+def _local(path: Path, card: ModelCard) -> Path:
+    if path.is_dir():
+        for pattern in ("model.safetensors", "*.safetensors", "*.pth.tar", "*.pth", "*.pt", "*.zip"):
+            found = sorted(path.glob(pattern))
+            if found:
+                return _local(found[0], card)
+        raise InputError(f"folder {path} holds no .safetensors, .pth.tar, .pth, .pt or .zip weights", params=("weights",))
+    if not path.is_file():
+        raise InputError(f"no weights file at {path}; pass a .safetensors, .pth.tar or NGC .zip path, 'default', or None", params=("weights",))
+    if path.suffix == ".safetensors":
+        return path
+    if path.suffix == ".zip" or str(path).endswith(CHECKPOINT_SUFFIXES):
+        return _converted(path, card)
+    raise InputError(f"{path}: unknown weights format; expected .safetensors, .pth.tar/.pth/.pt or .zip", params=("weights",))
+
+
+def _default(card: ModelCard, progress: bool) -> Path:
+    if card.weights is None:
+        raise WeightsUnavailableError(f"{card.name} has no weights source. {_ways_out(card)}", params=("weights",))
+    archive = cache_dir("downloads") / f"{card.name}-{hashlib.sha256(card.weights.url.encode()).hexdigest()[:12]}.zip"
+    if not archive.is_file():
+        if _offline():
+            raise WeightsUnavailableError(f"offline mode is on and {card.name}'s weights are not cached. {_ways_out(card)}", params=("weights",))
+        try:
+            download(card.weights.url, archive, sha256=card.weights.sha256, size=card.weights.size, progress=progress)
+        except WeightsUnavailableError as exc:
+            raise WeightsUnavailableError(f"{exc}. {_ways_out(card)}", params=("weights",)) from None
+    return _converted(archive, card)
+
+
+def _hf_hub(repo: str, card: ModelCard) -> Path:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        # huggingface_hub reads HF_HUB_OFFLINE once at import; ask for the cache explicitly instead.
+        return Path(hf_hub_download(repo_id=repo, filename="model.safetensors", local_files_only=_offline()))
+    except LocalEntryNotFoundError as exc:  # offline, or the Hub unreachable, and nothing cached
+        raise WeightsUnavailableError(f"cannot fetch {repo!r} from the Hugging Face Hub: {exc}. {_ways_out(card)}", params=("weights",)) from None
+    except (RepositoryNotFoundError, EntryNotFoundError) as exc:
+        raise InputError(f"Hub repo {repo!r} has no model.safetensors: {exc}", params=("weights",)) from None
+    except Exception as exc:  # huggingface_hub raises several connection error types
+        raise WeightsUnavailableError(f"cannot fetch {repo!r} from the Hugging Face Hub: {exc}. {_ways_out(card)}", params=("weights",)) from None
+
+
+def fetch_weights(card: ModelCard, weights: str | Path = "default", *, progress: bool = True) -> Path:
+    """Resolves a weights argument to a safetensors file with gpunet-hub key names.
+
+    Returns:
+        The path (in the user cache for downloads and conversions).
+    """
+    if isinstance(weights, str) and weights == "default":
+        return _default(card, progress)
+    if isinstance(weights, str) and weights.startswith(HF_PREFIX):
+        return _hf_hub(weights[len(HF_PREFIX):], card)
+    return _local(Path(weights).expanduser(), card)
+
+
+def load_weights(model: nn.Module, card: ModelCard, weights: str | Path) -> None:
+    """Loads ``weights`` (see module docstring) into ``model`` with strict key matching."""
+    path = fetch_weights(card, weights)
+    state = read_checkpoint(path)
+    if is_nvidia_state_dict(state):
+        state = from_nvidia(state, card.arch)
+    load_state_dict_strict(model, state, str(weights))
