@@ -1,4 +1,4 @@
-"""Shared fixtures: the release's architecture files and an isolated user cache."""
+"""Shared fixtures: the release's architecture files and facts, and an isolated user cache."""
 
 from __future__ import annotations
 
@@ -6,30 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 DATA = Path(__file__).parent / "data"
 RELEASE_CONFIGS = DATA / "gpunet_configs"
+# The facts of NVIDIA's release, in the one file the model cards are written from.
+RELEASE_FACTS = Path(__file__).parents[1] / "tools" / "release" / "release_models.yaml"
+_RELEASED = {m["name"]: m for m in yaml.safe_load(RELEASE_FACTS.read_text())["models"]}
 # hub name -> release JSON file
-RELEASE_FILES = {
-    "gpunet_0": "GV100_0.65ms.json",
-    "gpunet_1": "GV100_0.85ms.json",
-    "gpunet_2": "GV100_1.75ms.json",
-    "gpunet_p0": "GV100_0.5ms-D.json",
-    "gpunet_p1": "GV100_0.8ms-D.json",
-    "gpunet_d1": "GV100_1.25ms-D.json",
-    "gpunet_d2": "GV100_2.25ms-D.json",
-}
-# RELEASED_GPUNETS.md, section 5: counted on NVIDIA's own builder.
-RELEASED_PARAMS = {
-    "gpunet_0": 11_885_432,
-    "gpunet_1": 12_704_192,
-    "gpunet_2": 25_798_704,
-    "gpunet_p0": 22_815_080,
-    "gpunet_p1": 39_905_672,
-    "gpunet_d1": 10_589_859,
-    "gpunet_d2": 19_036_728,
-}
-# RELEASED_GPUNETS.md, section 3.3.
+RELEASE_FILES = {name: m["config"] for name, m in _RELEASED.items()}
+# hub name -> parameter count on NVIDIA's own builder (1000 classes)
+RELEASED_PARAMS = {name: int(m["params"]) for name, m in _RELEASED.items()}
+# The encodings of the stage-uniform released networks, written from the release's own tables
+# (the paper's Table 2 layout), independently of gpunet_hub.space.encode, which they check.
 RELEASED_ENCODINGS = {
     "gpunet_0": [320, 32, 3, 0, 2, 32, 3, 5, 0, 0, 2, 64, 3, 5, 0, 0, 3, 256, 3, 5, 0, 1, 3, 0, 0, 0, 0, 0, 0, 704, 3, 5, 1, 0, 2, 0, 0, 0, 0, 0, 0],
     "gpunet_1": [288, 24, 3, 0, 1, 64, 3, 4, 0, 1, 2, 96, 3, 4, 0, 1, 2, 160, 3, 2, 1, 1, 1, 288, 3, 5, 0, 0, 4, 448, 3, 4, 1, 0, 4, 0, 0, 0, 0, 0, 0],

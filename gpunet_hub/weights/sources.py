@@ -136,7 +136,7 @@ def _local(path: Path, card: ModelCard) -> Path:
                 return _local(found[0], card)
         raise InputError(f"folder {path} holds no .safetensors, .pth.tar, .pth, .pt or .zip weights", params=("weights",))
     if not path.is_file():
-        raise InputError(f"no weights file at {path}; pass a .safetensors, .pth.tar or NGC .zip path, 'default', or None", params=("weights",))
+        raise InputError(f"no weights file at {path}; weights= takes a .safetensors, .pth.tar or NGC .zip path, 'default', or None", params=("weights",))
     if path.suffix == ".safetensors":
         return path
     if path.suffix == ".zip" or str(path).endswith(CHECKPOINT_SUFFIXES):

@@ -84,3 +84,30 @@ def test_corrupt_table_is_reported(isolated_cache):
 def test_empty_table_selects_nothing():
     with pytest.raises(gpunet_hub.NoModelWithinBudgetError, match="bench --all --save"):
         gpunet_hub.select(gpu="local", max_latency_ms=100)
+
+
+def test_rows_of_two_groups_are_never_ranked_together(isolated_cache, capsys):
+    # Two devices (thread counts): gpunet_2 was measured only on the older one.
+    save_records([rec("gpunet_0", 50.0, threads=1), rec("gpunet_2", 60.0, threads=1)])
+    save_records([rec("gpunet_0", 30.0, date="2025-01-02T00:00:00+00:00", threads=2)])
+    newest, older = local_table.groups()
+    assert (newest.models, older.models) == (("gpunet_0",), ("gpunet_0", "gpunet_2"))
+    assert "2 threads" in newest.device and newest.backend == "onnxruntime-cpu" and newest.batch == 1
+    # The newest group by default: gpunet_2 (more accurate, within budget) is in the other group.
+    assert gpunet_hub.select(gpu="local", max_latency_ms=100) == "gpunet_0"
+    assert gpunet_hub.select(gpu="local", max_latency_ms=100, local_group=older.name) == "gpunet_2"
+    assert gpunet_hub.list_models(gpu="local", local_group=older.name) == ["gpunet_0", "gpunet_2"]
+    with pytest.raises(gpunet_hub.NoModelWithinBudgetError, match=f"local group '{newest.name}'"):
+        gpunet_hub.select(gpu="local", max_latency_ms=10)
+    with pytest.raises(gpunet_hub.InputError, match="no local group 'nope'.*local groups: "):
+        gpunet_hub.select(gpu="local", max_latency_ms=100, local_group="nope")
+    with pytest.raises(gpunet_hub.InputError, match="needs gpu='local'"):
+        gpunet_hub.select(gpu="GV100", max_latency_ms=1.0, local_group=older.name)
+
+    from gpunet_hub.cli import main
+
+    assert main(["list", "--gpu", "local", "--local-group", older.name, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["local_group"] for r in rows} == {older.name} and [r["name"] for r in rows] == ["gpunet_0", "gpunet_2"]
+    assert main(["pick", "--gpu", "local", "--max-latency-ms", "100"]) == 0
+    assert f"local group '{newest.name}'" in " ".join(capsys.readouterr().out.split())
