@@ -62,6 +62,7 @@ __all__ = [
     "UnknownGPUError",
     "UnknownModelError",
     "WeightsUnavailableError",
+    "__version__",
     "build",
     "create_model",
     "decode",
@@ -72,5 +73,4 @@ __all__ = [
     "load",
     "model_card",
     "select",
-    "__version__",
 ]

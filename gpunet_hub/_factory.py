@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .errors import InputError
 from .hub.index import model_card
@@ -44,14 +44,21 @@ def build(
     from .space import decode
 
     value = encoding_or_archspec
-    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and value and not isinstance(value[0], Mapping):
-        spec = decode(list(value), space)
+    if (
+        isinstance(value, Sequence)
+        and not isinstance(value, (str, bytes))
+        and value
+        and not isinstance(value[0], Mapping)
+    ):
+        spec = decode([int(v) for v in cast("Sequence[int]", value)], space)
     else:
         spec = coerce(value)  # type: ignore[arg-type]
     return build_model(spec, num_classes=num_classes, **kwargs)
 
 
-def create_model(name: str, *, weights: str | Path | None = None, num_classes: int | None = None, **kwargs: Any) -> GPUNet:
+def create_model(
+    name: str, *, weights: str | Path | None = None, num_classes: int | None = None, **kwargs: Any
+) -> GPUNet:
     """Creates a hub model by name, timm style (train mode, like ``timm.create_model``).
 
     Args:
@@ -104,7 +111,8 @@ def load(
     if name is None:
         if gpu is None or max_latency_ms is None:
             raise InputError(
-                "load() needs a model name, or both gpu= and max_latency_ms= to select one", params=("name", "gpu", "max_latency_ms")
+                "load() needs a model name, or both gpu= and max_latency_ms= to select one",
+                params=("name", "gpu", "max_latency_ms"),
             )
         name = select(gpu, max_latency_ms, batch_size=batch_size, local_group=local_group)
     elif gpu is not None or max_latency_ms is not None:

@@ -82,6 +82,16 @@ class LayerSpec:
     stage: int | None = None
     extra: tuple[tuple[str, Any], ...] = ()
 
+    def block_params(self) -> tuple[int, int, float]:
+        """``(kernel_size, stride, expansion)`` of a body block (``conv`` layers have expansion 1).
+
+        Raises:
+            ArchSpecError: When the layer lacks one of them (head and tail layers do).
+        """
+        if self.kernel_size is None or self.stride is None:
+            raise ArchSpecError(f"{self.layer_type} layer has no kernel_size/stride; only body blocks have them")
+        return self.kernel_size, self.stride, 1.0 if self.expansion is None else float(self.expansion)
+
     @property
     def effective_act(self) -> str:
         """The activation the network uses (the release's head defaults to swish)."""
@@ -129,7 +139,7 @@ class ArchSpec:
     def with_num_classes(self, num_classes: int) -> ArchSpec:
         """Returns a copy whose tail has ``num_classes`` outputs."""
         tail = replace(self.layers[-1], num_classes=int(num_classes))
-        return replace(self, layers=self.layers[:-1] + (tail,))
+        return replace(self, layers=(*self.layers[:-1], tail))
 
     def to_list(self) -> list[dict[str, Any]]:
         """Returns the release's JSON list (data entry first)."""
@@ -164,8 +174,7 @@ def from_list(config: Sequence[Mapping[str, Any]]) -> ArchSpec:
     data = config[0]
     if not isinstance(data, Mapping) or data.get("layer_type") != "data":
         raise ArchSpecError(
-            "entry 0 must be {'layer_type': 'data', 'img_resolution': R, 'distill': bool}, "
-            f"got {data!r}"
+            f"entry 0 must be {{'layer_type': 'data', 'img_resolution': R, 'distill': bool}}, got {data!r}"
         )
     for key in ("img_resolution", "distill"):
         if key not in data:
@@ -308,4 +317,3 @@ def stages(spec: ArchSpec) -> dict[int, list[tuple[int, LayerSpec]]]:
             continue
         grouped.setdefault(layer.stage if layer.stage is not None else -1, []).append((index, layer))
     return grouped
-

@@ -40,6 +40,7 @@ class _ExactBlock(nn.Module):
     """Shared forward of the exact-width blocks: body, then identity add when shapes allow."""
 
     has_skip: bool
+    drop_path: nn.Module
 
     def body(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -92,18 +93,19 @@ def _se_layer(layer: LayerSpec) -> Any:
     if not layer.use_se:
         return None
     # The release sizes SE from the block input: round(mid * (0.25 / expansion)).
-    return partial(SqueezeExcite, rd_ratio=0.25 / layer.expansion)
+    return partial(SqueezeExcite, rd_ratio=0.25 / layer.block_params()[2])
 
 
 def _standard_block(layer: LayerSpec, drop_path_rate: float) -> nn.Module:
     act = _ACTS[layer.effective_act]
     norm = _norm(1e-3)
+    kernel, stride, expansion = layer.block_params()
     if layer.layer_type == "conv":
         return ConvBnAct(
             layer.num_in_channels,
             layer.num_out_channels,
-            layer.kernel_size,
-            stride=layer.stride,
+            kernel,
+            stride=stride,
             act_layer=act,
             norm_layer=norm,
             drop_path_rate=drop_path_rate,
@@ -112,11 +114,12 @@ def _standard_block(layer: LayerSpec, drop_path_rate: float) -> nn.Module:
         return EdgeResidual(
             layer.num_in_channels,
             layer.num_out_channels,
-            exp_kernel_size=layer.kernel_size,
-            stride=layer.stride,
-            # Released padding: symmetric at stride 1, none at stride 2 (see module docstring).
-            pad_type=0 if layer.stride == 2 else "",
-            exp_ratio=layer.expansion,
+            exp_kernel_size=kernel,
+            stride=stride,
+            # Released padding: symmetric at stride 1, none at stride 2 (see module docstring);
+            # timm passes an int pad_type through to the conv's padding.
+            pad_type=0 if stride == 2 else "",  # type: ignore[arg-type]
+            exp_ratio=expansion,
             act_layer=act,
             norm_layer=norm,
             se_layer=_se_layer(layer),
@@ -125,9 +128,9 @@ def _standard_block(layer: LayerSpec, drop_path_rate: float) -> nn.Module:
     return InvertedResidual(
         layer.num_in_channels,
         layer.num_out_channels,
-        dw_kernel_size=layer.kernel_size,
-        stride=layer.stride,
-        exp_ratio=layer.expansion,
+        dw_kernel_size=kernel,
+        stride=stride,
+        exp_ratio=expansion,
         act_layer=act,
         norm_layer=norm,
         se_layer=_se_layer(layer),
@@ -138,18 +141,29 @@ def _standard_block(layer: LayerSpec, drop_path_rate: float) -> nn.Module:
 def _distill_block(layer: LayerSpec) -> nn.Module:
     fused = layer.layer_type == "fused_irb"
     eps = 1e-3 if fused else 1e-5
-    mid = layer.num_in_channels * int(layer.expansion)
-    args = (layer.num_in_channels, layer.num_out_channels, layer.kernel_size, layer.stride)
+    kernel, stride, expansion = layer.block_params()
+    mid = layer.num_in_channels * int(expansion)
+    cin, cout = layer.num_in_channels, layer.num_out_channels
     if make_divisible(mid) != mid:
-        return (ExactEdgeResidual if fused else ExactInvertedResidual)(*args, mid_chs=mid, eps=eps)
+        return (ExactEdgeResidual if fused else ExactInvertedResidual)(cin, cout, kernel, stride, mid_chs=mid, eps=eps)
     if fused:
         return EdgeResidual(
-            *args[:2], exp_kernel_size=layer.kernel_size, stride=layer.stride, exp_ratio=int(layer.expansion),
-            act_layer=nn.ReLU, norm_layer=_norm(eps),
+            cin,
+            cout,
+            exp_kernel_size=kernel,
+            stride=stride,
+            exp_ratio=int(expansion),
+            act_layer=nn.ReLU,
+            norm_layer=_norm(eps),
         )
     return InvertedResidual(
-        *args[:2], dw_kernel_size=layer.kernel_size, stride=layer.stride, exp_ratio=int(layer.expansion),
-        act_layer=nn.ReLU, norm_layer=_norm(eps),
+        cin,
+        cout,
+        dw_kernel_size=kernel,
+        stride=stride,
+        exp_ratio=int(expansion),
+        act_layer=nn.ReLU,
+        norm_layer=_norm(eps),
     )
 
 
@@ -209,7 +223,9 @@ class GPUNet(nn.Module):
         self.bn2 = BatchNormAct2d(hidden, eps=eps, act_layer=nn.ReLU, inplace=True)
         self.global_pool = SelectAdaptivePool2d(pool_type="avg", flatten=False)
         if arch.distill:
-            self.head_proj: nn.Module = nn.Sequential(nn.Conv2d(hidden, tail.num_out_channels, 1, bias=False), nn.ReLU(inplace=True))
+            self.head_proj: nn.Module = nn.Sequential(
+                nn.Conv2d(hidden, tail.num_out_channels, 1, bias=False), nn.ReLU(inplace=True)
+            )
         else:
             self.head_proj = nn.Identity()
         self.flatten = nn.Flatten(1)
@@ -217,7 +233,9 @@ class GPUNet(nn.Module):
         self.num_features = hidden
         self.head_hidden_size = tail.num_out_channels
         self.num_classes = tail.num_classes
-        self.classifier: nn.Module = nn.Linear(self.head_hidden_size, self.num_classes) if self.num_classes else nn.Identity()
+        self.classifier: nn.Module = (
+            nn.Linear(self.head_hidden_size, self.num_classes) if self.num_classes else nn.Identity()
+        )
         cfg = pretrained_cfg or PretrainedCfg.for_arch(arch)
         self.pretrained_cfg: dict[str, Any] = cfg.replace(num_classes=self.num_classes).to_dict()
 
@@ -275,4 +293,4 @@ def build_model(
     return GPUNet(arch, drop_rate=drop_rate, drop_path_rate=drop_path_rate, pretrained_cfg=pretrained_cfg)
 
 
-__all__ = ["GPUNet", "build_model", "ExactInvertedResidual", "ExactEdgeResidual"]
+__all__ = ["ExactEdgeResidual", "ExactInvertedResidual", "GPUNet", "build_model"]

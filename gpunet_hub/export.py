@@ -144,6 +144,8 @@ def _run_exporter(
         if dynamic_batch:
             kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=4096)},)
         program = torch.onnx.export(module, (example,), dynamo=True, external_data=False, verbose=False, **kwargs)
+        if program is None:
+            raise ExportError("torch.onnx.export(dynamo=True) returned no program")
         program.save(str(tmp), external_data=False)
 
 

@@ -32,8 +32,12 @@ def export_cmd(
     batch_size: Annotated[int, typer.Option(help="Batch size of the graph.")] = 1,
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Make the batch dimension symbolic.")] = False,
-    check: Annotated[bool, typer.Option("--check/--no-check", help="Compare onnxruntime's output with PyTorch's.")] = True,
-    precision: Annotated[str, typer.Option(help="fp32, or fp16 (an FP16 graph, for strongly typed TensorRT 11).")] = "fp32",
+    check: Annotated[
+        bool, typer.Option("--check/--no-check", help="Compare onnxruntime's output with PyTorch's.")
+    ] = True,
+    precision: Annotated[
+        str, typer.Option(help="fp32, or fp16 (an FP16 graph, for strongly typed TensorRT 11).")
+    ] = "fp32",
     weights: Annotated[
         Optional[str], typer.Option(help="'default', 'hf-hub:org/repo' or a local path; none: random init.")
     ] = None,
@@ -47,31 +51,49 @@ def export_cmd(
     with progress() as bar:
         task = bar.add_task(f"exporting {card.name} at {card.resolution}px", total=1)
         model: Any = card.name if weights is None else create_model(card.name, weights=weights)
-        path = export_onnx(model, out_path, batch_size=batch_size, opset=opset, dynamic_batch=dynamic_batch, check=check, precision=precision)
+        path = export_onnx(
+            model,
+            out_path,
+            batch_size=batch_size,
+            opset=opset,
+            dynamic_batch=dynamic_batch,
+            check=check,
+            precision=precision,
+        )
         bar.advance(task)
     checks = "onnx.checker passed" + (", onnxruntime output matches PyTorch" if check else "")
-    note(f"wrote {path} ({card.name}, input {batch_size}x3x{card.resolution}x{card.resolution}, opset {opset}, {precision}; {checks})")
+    note(
+        f"wrote {path} ({card.name}, input {batch_size}x3x{card.resolution}x{card.resolution}, opset {opset}, {precision}; {checks})"
+    )
 
 
 def bench_cmd(
     models: Annotated[Optional[list[str]], typer.Argument(help="Hub models (names or aliases).")] = None,
     all_models: Annotated[bool, typer.Option("--all", help="Measure every hub model.")] = False,
-    gpu: Annotated[Optional[str], typer.Option(help="With --max-latency-ms: bench the hub's pick for this GPU and budget.")] = None,
+    gpu: Annotated[
+        Optional[str], typer.Option(help="With --max-latency-ms: bench the hub's pick for this GPU and budget.")
+    ] = None,
     max_latency_ms: Annotated[Optional[float], typer.Option(help="Latency budget (ms) of the hub's pick.")] = None,
     backend: Annotated[
         str,
-        typer.Option(help="auto, tensorrt, trtexec, onnxruntime-tensorrt, onnxruntime-cuda, onnxruntime-cpu, torch-cuda, torch-cpu."),
+        typer.Option(
+            help="auto, tensorrt, trtexec, onnxruntime-tensorrt, onnxruntime-cuda, onnxruntime-cpu, torch-cuda, torch-cpu."
+        ),
     ] = "auto",
     precision: Annotated[Precision, typer.Option(help="auto: fp16 on GPU backends, fp32 on CPU.")] = Precision.auto,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 1,
     threads: Annotated[int, typer.Option(help="CPU intra-op threads (1 is the most stable).")] = 1,
     warmup: Annotated[Optional[int], typer.Option(help="Warm-up runs (at least).")] = None,
     warmup_seconds: Annotated[Optional[float], typer.Option(help="Warm-up duration (at least).")] = None,
-    min_runs: Annotated[Optional[int], typer.Option(help="Timed runs (at least; default 1000 on GPU, 50 on CPU).")] = None,
+    min_runs: Annotated[
+        Optional[int], typer.Option(help="Timed runs (at least; default 1000 on GPU, 50 on CPU).")
+    ] = None,
     min_seconds: Annotated[Optional[float], typer.Option(help="Timed duration (at least; default 2 s on CPU).")] = None,
     max_seconds: Annotated[Optional[float], typer.Option(help="Stop timing a model after this long.")] = None,
     tolerance: Annotated[float, typer.Option(help="Relative tolerance of the verdict against the hub.")] = 0.10,
-    compare: Annotated[Optional[str], typer.Option(help="Comma-separated timm baselines, e.g. efficientnet_b0,resnet50.")] = None,
+    compare: Annotated[
+        Optional[str], typer.Option(help="Comma-separated timm baselines, e.g. efficientnet_b0,resnet50.")
+    ] = None,
     save: Annotated[bool, typer.Option("--save", help="Save the figures to the local latency table.")] = False,
     plot: Annotated[Optional[Path], typer.Option(help="Write a latency vs top-1 plot (PNG).")] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,  # noqa: A002
@@ -105,7 +127,11 @@ def bench_cmd(
         err.print(job.pick.describe(), highlight=False, soft_wrap=True)
     info(f"{job.choice.explain()}; device {job.device.label}")
     engine = job.choice.backend.info.runtime == "tensorrt"
-    labels = {"build": "building", "export": "exporting ONNX of", "time": f"{'building the engine and timing' if engine else 'timing'} ({job.choice.name})"}
+    labels = {
+        "build": "building",
+        "export": "exporting ONNX of",
+        "time": f"{'building the engine and timing' if engine else 'timing'} ({job.choice.name})",
+    }
     with progress() as bar:
         task = bar.add_task("benchmarking", total=len(job.targets))
 
@@ -141,9 +167,13 @@ def _render(report: BenchReport, fmt: OutputFormat) -> None:
 def _print_table(report: BenchReport) -> None:
     job, records = report.job, report.records
     config = job.config
-    table = Table(title=f"Latency (ms) measured on {job.device.label}\n{config.backend} {records[0].backend_version}, {config.precision}, batch {config.batch}")
+    table = Table(
+        title=f"Latency (ms) measured on {job.device.label}\n{config.backend} {records[0].backend_version}, {config.precision}, batch {config.batch}"
+    )
     for col in ("model", "input", "median", "mean", "p90", "p99", "CV%", "runs", "img/s", "hub", "verdict"):
-        table.add_column(col, justify="left" if col in ("model", "input", "verdict") else "right", no_wrap=col in ("model", "input"))
+        table.add_column(
+            col, justify="left" if col in ("model", "input", "verdict") else "right", no_wrap=col in ("model", "input")
+        )
     for r in records:
         s = r.stats
         v = report.verdicts.get(r.model)
@@ -153,8 +183,17 @@ def _print_table(report: BenchReport) -> None:
         else:
             hub_ms, verdict = "-", "baseline"
         table.add_row(
-            r.model, "x".join(str(d) for d in r.input_shape[1:]), fmt_ms(s.median), fmt_ms(s.mean), fmt_ms(s.p90), fmt_ms(s.p99),
-            f"{100 * s.cv:.1f}", str(s.n), f"{r.throughput:.1f}", hub_ms, verdict,
+            r.model,
+            "x".join(str(d) for d in r.input_shape[1:]),
+            fmt_ms(s.median),
+            fmt_ms(s.mean),
+            fmt_ms(s.p90),
+            fmt_ms(s.p99),
+            f"{100 * s.cv:.1f}",
+            str(s.n),
+            f"{r.throughput:.1f}",
+            hub_ms,
+            verdict,
         )
     console = out if out.is_terminal else Console(width=140)
     console.print(table)

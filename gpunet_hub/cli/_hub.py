@@ -11,7 +11,9 @@ from .. import hub
 from ._output import OutputFormat, emit, note, out, print_json
 
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
-GpuOption = Annotated[Optional[str], typer.Option(help="GPU name or alias (GV100, V100, 'NVIDIA A100-SXM4-80GB') or 'local'.")]
+GpuOption = Annotated[
+    Optional[str], typer.Option(help="GPU name or alias (GV100, V100, 'NVIDIA A100-SXM4-80GB') or 'local'.")
+]
 LocalGroupOption = Annotated[
     Optional[str], typer.Option(help="With --gpu local: the group of local rows to use (default: the newest).")
 ]
@@ -34,7 +36,13 @@ def _rows(names: list[str], gpu: str | None, local_group: str | None = None) -> 
         if gpu:
             c = pool[name]
             r = c.row
-            row.update(gpu=r.gpu, latency_ms=r.ms, stat=r.stat, runtime=f"{r.runtime} {r.runtime_version}".strip(), precision=r.precision)
+            row.update(
+                gpu=r.gpu,
+                latency_ms=r.ms,
+                stat=r.stat,
+                runtime=f"{r.runtime} {r.runtime_version}".strip(),
+                precision=r.precision,
+            )
             if c.local_group:
                 row["local_group"] = c.local_group
         rows.append(row)
@@ -112,7 +120,9 @@ def pick_cmd(
 def gpus_cmd(format: FormatOption = OutputFormat.table) -> None:  # noqa: A002
     """List the GPUs the hub has latency rows for."""
     info = hub.known_gpus()
-    rows = [{"name": key, "display": info[key].display, "aliases": ", ".join(info[key].aliases)} for key in hub.list_gpus()]
+    rows = [
+        {"name": key, "display": info[key].display, "aliases": ", ".join(info[key].aliases)} for key in hub.list_gpus()
+    ]
     rows.append({"name": "local", "display": "this machine", "aliases": "rows saved by `gpunet-hub bench --save`"})
     emit(rows, format, "GPUs", left=_TEXT_COLUMNS)
 

@@ -15,10 +15,19 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from ..errors import EnvironmentProblem, GPUNetHubError, InputError, did_you_mean
@@ -56,7 +65,9 @@ def print_text(text: str) -> None:
     sys.stdout.write(text)
 
 
-def emit(rows: Sequence[Mapping[str, Any]], fmt: OutputFormat, title: str, *, key: str = "name", left: Iterable[str] = ()) -> None:
+def emit(
+    rows: Sequence[Mapping[str, Any]], fmt: OutputFormat, title: str, *, key: str = "name", left: Iterable[str] = ()
+) -> None:
     """Prints rows of a listing in ``fmt``.
 
     Args:
@@ -103,7 +114,9 @@ def info(text: str) -> None:
     err.print(f"[dim]{text}[/]", highlight=False, soft_wrap=True)
 
 
-def split_choices(text: str | None, known: Iterable[str] | None = None, *, what: str = "name", param: str | None = None) -> tuple[str, ...]:
+def split_choices(
+    text: str | None, known: Iterable[str] | None = None, *, what: str = "name", param: str | None = None
+) -> tuple[str, ...]:
     """Splits a comma-separated option value, checking each name against ``known`` when given.
 
     Raises:
@@ -138,10 +151,14 @@ def flag_message(exc: GPUNetHubError, flags: Mapping[str, str]) -> str:
         word = rf"(?<![\w-]){re.escape(name)}"
         text = re.sub(word + r"=(None|False)\b", f"no {flag}", text)
         text = re.sub(word + r"=True\b", flag, text)
-        text = re.sub(word + r"=(['\"]?)([^'\",;)\s]*)\1", lambda m, f=flag: f"{f} {m.group(2)}".rstrip(), text)
+        text = re.sub(word + r"=(['\"]?)([^'\",;)\s]*)\1", partial(_flag_value, flag), text)
         if "_" in name:
             text = re.sub(word + r"\b", flag, text)
     return text
+
+
+def _flag_value(flag: str, match: re.Match[str]) -> str:
+    return f"{flag} {match.group(2)}".rstrip()
 
 
 def command_flags(command: Any, argv: Sequence[str]) -> dict[str, str]:
@@ -181,4 +198,3 @@ def fail(exc: Exception, flags: Mapping[str, str] | None = None) -> int:
 def fmt_ms(value: float | None, digits: str = ".3f") -> str:
     """A millisecond figure, or ``-`` when there is none."""
     return "-" if value is None else format(value, digits)
-

@@ -60,7 +60,9 @@ def _read(path: Path) -> list[dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise InputError(f"the local latency table {path} is corrupt ({exc}); delete it and re-run `gpunet-hub bench --save`") from exc
+        raise InputError(
+            f"the local latency table {path} is corrupt ({exc}); delete it and re-run `gpunet-hub bench --save`"
+        ) from exc
     rows = data.get("rows", []) if isinstance(data, dict) else []
     return [r for r in rows if isinstance(r, dict)]
 
@@ -76,11 +78,11 @@ def save_entries(new: Sequence[Mapping[str, Any]]) -> Path:
     A row replaces an older one with the same (model, device, batch, precision, backend).
     """
     path = table_path()
-    new = [dict(e) for e in new]
+    added = [dict(e) for e in new]
     with _locked(path):
         rows = _read(path)
-        keys = {tuple(e[k] for k in _KEY) for e in new}
-        rows = [r for r in rows if tuple(r.get(k) for k in _KEY) not in keys] + new
+        keys = {tuple(e[k] for k in _KEY) for e in added}
+        rows = [r for r in rows if tuple(r.get(k) for k in _KEY) not in keys] + added
         atomic_write_text(path, json.dumps({"schema": SCHEMA, "rows": rows}, indent=1) + "\n")
     return path
 
@@ -175,12 +177,15 @@ def find_group(name: str | None = None, *, batch_size: int = 1, precision: str |
             return group
     listed = "; ".join(g.name for g in found) or "none (run `gpunet-hub bench --all --save` first)"
     raise InputError(
-        f"no local group {name!r} at batch {batch_size}; local groups: {listed}." + did_you_mean(name, [g.name for g in found]),
+        f"no local group {name!r} at batch {batch_size}; local groups: {listed}."
+        + did_you_mean(name, [g.name for g in found]),
         params=("local_group",),
     )
 
 
-def local_latency_rows(batch_size: int = 1, precision: str | None = None, group: str | None = None) -> dict[str, LatencyRow]:
+def local_latency_rows(
+    batch_size: int = 1, precision: str | None = None, group: str | None = None
+) -> dict[str, LatencyRow]:
     """The latest row per model of one group (``group``, else the newest), as hub latency rows.
 
     Rows of two groups are never mixed: a model measured only in another group has no row here.

@@ -57,10 +57,13 @@ def candidates(
         group = find_group(local_group, batch_size=batch_size, precision=precision)
         if group is None:
             return []
-        rows = local_latency_rows(batch_size=batch_size, precision=precision, group=group.name)
-        return [Candidate(name, known[name].top1, row, group.name) for name, row in rows.items() if name in known]
+        local = local_latency_rows(batch_size=batch_size, precision=precision, group=group.name)
+        return [Candidate(name, known[name].top1, row, group.name) for name, row in local.items() if name in known]
     if local_group is not None:
-        raise InputError(f"local_group selects among local rows; it needs gpu='local', not gpu={gpu!r}", params=("local_group", "gpu"))
+        raise InputError(
+            f"local_group selects among local rows; it needs gpu='local', not gpu={gpu!r}",
+            params=("local_group", "gpu"),
+        )
     if key not in list_gpus():
         raise UnknownGPUError(
             f"the hub has no latency rows for {gpu!r}; GPUs with rows: {', '.join(list_gpus())}", params=("gpu",)
@@ -109,7 +112,8 @@ def select(
     """
     if max_latency_ms is None or not max_latency_ms > 0:
         raise InputError(
-            f"max_latency_ms must be a positive number of milliseconds, got {max_latency_ms!r}", params=("max_latency_ms",)
+            f"max_latency_ms must be a positive number of milliseconds, got {max_latency_ms!r}",
+            params=("max_latency_ms",),
         )
     pool = candidates(gpu, batch_size=batch_size, precision=precision, local_group=local_group)
     if not pool:

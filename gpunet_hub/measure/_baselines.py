@@ -86,5 +86,9 @@ def input_size(name: str) -> tuple[int, int, int]:
     """timm's default input size of a baseline (without building it)."""
     import timm
 
-    cfg = timm.models.get_pretrained_cfg(get_baseline(name).name)
-    return tuple(cfg.input_size)  # type: ignore[union-attr,return-value]
+    baseline = get_baseline(name)
+    cfg = timm.models.get_pretrained_cfg(baseline.name)
+    if cfg is None:
+        raise InputError(f"timm {timm.__version__} has no pretrained config for {baseline.name!r}; update timm")
+    c, h, w = cfg.input_size
+    return (int(c), int(h), int(w))

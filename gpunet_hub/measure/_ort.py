@@ -91,7 +91,9 @@ def create_session(
     """
     ort = _ort()
     if provider not in PROVIDERS:
-        raise InputError(f"unknown onnxruntime provider {provider!r}; choose one of {', '.join(PROVIDERS)}", params=("provider",))
+        raise InputError(
+            f"unknown onnxruntime provider {provider!r}; choose one of {', '.join(PROVIDERS)}", params=("provider",)
+        )
     if graph_optimization not in GRAPH_OPTIMIZATION:
         raise InputError(
             f"unknown graph optimisation {graph_optimization!r}; choose one of {', '.join(GRAPH_OPTIMIZATION)}",
@@ -228,7 +230,14 @@ def time_onnx(
         max_runs=max_runs,
         max_seconds=max_seconds,
     )
-    timed = OrtSession(session, provider=provider, threads=threads, graph_optimization=graph_optimization, batch_size=batch_size, seed=seed)
+    timed = OrtSession(
+        session,
+        provider=provider,
+        threads=threads,
+        graph_optimization=graph_optimization,
+        batch_size=batch_size,
+        seed=seed,
+    )
     return timed.time(plan)
 
 
@@ -255,7 +264,9 @@ class OrtSession:
         seed: int = 0,
     ) -> None:
         self.session = session
-        self.settings = session_settings(session, provider=provider, threads=threads, graph_optimization=graph_optimization)
+        self.settings = session_settings(
+            session, provider=provider, threads=threads, graph_optimization=graph_optimization
+        )
         self._backend = backend_name(provider)
         self._version = str(_ort().__version__)
         self._step = _session_step(session, random_inputs(session, seed=seed, batch_size=batch_size), provider)
@@ -264,7 +275,11 @@ class OrtSession:
         """Warms up and times ``session.run`` per ``plan``."""
         times, warm = run_timed(self._step, plan)
         return TimingResult(
-            times_ms=tuple(times), backend=self._backend, backend_version=self._version, warmup_runs=warm, settings=dict(self.settings)
+            times_ms=tuple(times),
+            backend=self._backend,
+            backend_version=self._version,
+            warmup_runs=warm,
+            settings=dict(self.settings),
         )
 
     def close(self) -> None:
@@ -326,7 +341,11 @@ class OrtBackend:
         if self.provider == "tensorrt":
             options = {"trt_fp16_enable": config.precision == "fp16", "trt_cuda_graph_enable": config.cuda_graph}
         session = create_session(
-            model, provider=self.provider, threads=config.threads, graph_optimization=self.graph_optimization, provider_options=options
+            model,
+            provider=self.provider,
+            threads=config.threads,
+            graph_optimization=self.graph_optimization,
+            provider_options=options,
         )
         return OrtSession(
             session,

@@ -29,7 +29,13 @@ def plot_latency_accuracy(path: Path, records: Sequence[BenchRecord], title: str
         if not pts:
             continue
         pts.sort()
-        ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=color, label="GPUNet (hub)" if kind == "hub" else "timm baselines")
+        ax.scatter(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            marker=marker,
+            color=color,
+            label="GPUNet (hub)" if kind == "hub" else "timm baselines",
+        )
         for x, y, label in pts:
             ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set_xlabel("measured median latency (ms)")
@@ -37,7 +43,12 @@ def plot_latency_accuracy(path: Path, records: Sequence[BenchRecord], title: str
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    fig.text(0.01, 0.01, "top-1: GPUNet model cards; baselines from the GPUNet paper, Table 3 (timm architectures timed with random weights)", fontsize=6)
+    fig.text(
+        0.01,
+        0.01,
+        "top-1: GPUNet model cards; baselines from the GPUNet paper, Table 3 (timm architectures timed with random weights)",
+        fontsize=6,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)

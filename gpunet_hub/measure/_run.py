@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,9 @@ def hub_target(name: str) -> Target:
 
     canonical = resolve_name(name)
     card = model_card(canonical)
-    return Target(canonical, "hub", lambda: resolve_module(canonical), card.pretrained_cfg.input_size, card.arch.to_json())
+    return Target(
+        canonical, "hub", lambda: resolve_module(canonical), card.pretrained_cfg.input_size, card.arch.to_json()
+    )
 
 
 def baseline_target(name: str) -> Target:
@@ -95,7 +97,13 @@ def baseline_target(name: str) -> Target:
     from ._baselines import create_baseline, get_baseline, input_size
 
     baseline = get_baseline(name)
-    return Target(f"timm:{baseline.name}", "baseline", lambda: create_baseline(baseline.name), input_size(baseline.name), f"timm:{baseline.name}")
+    return Target(
+        f"timm:{baseline.name}",
+        "baseline",
+        lambda: create_baseline(baseline.name),
+        input_size(baseline.name),
+        f"timm:{baseline.name}",
+    )
 
 
 def bench_target(
@@ -121,14 +129,23 @@ def bench_target(
         model = export_cached(module, target.name, target.input_size, config, target.fingerprint)
     stage("time")
     session = backend.open(
-        model, SessionConfig(precision=config.precision, batch=config.batch, threads=config.threads, input_shape=input_shape, cuda_graph=config.cuda_graph)
+        model,
+        SessionConfig(
+            precision=config.precision,
+            batch=config.batch,
+            threads=config.threads,
+            input_shape=input_shape,
+            cuda_graph=config.cuda_graph,
+        ),
     )
     try:
         timing = session.time(config.plan)
     finally:
         session.close()
     precision = timing.settings.get("precision", config.precision)
-    return BenchRecord.from_timing(target.name, timing, kind=target.kind, input_shape=input_shape, precision=precision, device=device)
+    return BenchRecord.from_timing(
+        target.name, timing, kind=target.kind, input_shape=input_shape, precision=precision, device=device
+    )
 
 
 @dataclass(frozen=True)
@@ -186,7 +203,9 @@ class BenchRequest:
         if self.threads < 1:
             raise InputError(f"threads must be >= 1, got {self.threads}", params=("threads",))
         if not 0 < self.tolerance < 10:
-            raise InputError(f"tolerance must be a positive fraction (0.1 = 10%), got {self.tolerance}", params=("tolerance",))
+            raise InputError(
+                f"tolerance must be a positive fraction (0.1 = 10%), got {self.tolerance}", params=("tolerance",)
+            )
         if self.precision not in ("auto", "fp16", "fp32"):
             raise InputError(f"precision must be auto, fp16 or fp32, got {self.precision!r}", params=("precision",))
         if (self.gpu is None) != (self.max_latency_ms is None):
@@ -283,7 +302,9 @@ def prepare(request: BenchRequest) -> BenchJob:
         min_seconds=request.min_seconds,
         max_seconds=request.max_seconds,
     )
-    config = BenchConfig(backend=choice.name, precision=precision, batch=request.batch_size, threads=request.threads, plan=plan)
+    config = BenchConfig(
+        backend=choice.name, precision=precision, batch=request.batch_size, threads=request.threads, plan=plan
+    )
     return BenchJob(request, tuple(targets), choice, config, device_for(choice.name, request.threads), pick)
 
 
@@ -357,7 +378,9 @@ def execute(job: BenchJob, progress: ProgressFn | None = None) -> BenchReport:
         records.append(bench_target(target, config, device=job.device, on_stage=stage))
     if progress:
         progress("done", "", total, total)
-    verdicts = {r.model: verdict_for(r, model_card(r.model), tolerance=request.tolerance) for r in records if r.kind == "hub"}
+    verdicts = {
+        r.model: verdict_for(r, model_card(r.model), tolerance=request.tolerance) for r in records if r.kind == "hub"
+    }
     saved = save_records(records) if request.save else None
     plot = None
     if request.plot is not None:
@@ -392,7 +415,9 @@ def run(request: BenchRequest | None = None, *, progress: ProgressFn | None = No
         >>> report.records[0].stats.median
     """
     if isinstance(fields.get("models"), str) or isinstance(fields.get("compare"), str):
-        raise InputError("models and compare take a sequence of names, e.g. models=('gpunet_0',)", params=("models", "compare"))
+        raise InputError(
+            "models and compare take a sequence of names, e.g. models=('gpunet_0',)", params=("models", "compare")
+        )
     fields = {k: tuple(v) if k in ("models", "compare") else v for k, v in fields.items()}
     return execute(prepare(replace(request or BenchRequest(), **fields)), progress)
 
@@ -412,4 +437,3 @@ __all__ = [
     "prepare",
     "run",
 ]
-

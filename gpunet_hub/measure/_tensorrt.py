@@ -41,7 +41,7 @@ class EngineBuildError(EnvironmentProblem):
 def import_tensorrt() -> Any:
     """Imports ``tensorrt`` or raises :class:`MissingDependencyError` with how to get it."""
     try:
-        import tensorrt  # type: ignore[import-not-found]
+        import tensorrt
     except ImportError as exc:
         raise MissingDependencyError(
             "the tensorrt backend needs the 'tensorrt' Python package (pip install 'gpunet-hub[trt]' on a "
@@ -53,7 +53,7 @@ def import_tensorrt() -> Any:
 def version_tuple(trt: Any) -> tuple[int, int, int]:
     """``trt.__version__`` as ``(major, minor, patch)``."""
     parts = [int(p) for p in re.findall(r"\d+", str(trt.__version__))[:3]]
-    return tuple((parts + [0, 0, 0])[:3])  # type: ignore[return-value]
+    return tuple(([*parts, 0, 0, 0])[:3])  # type: ignore[return-value]
 
 
 def available() -> tuple[bool, str]:
@@ -174,7 +174,9 @@ def build_engine(
     timing_path = root / f"timing-{_slug(gpu_name)}-trt{version}.cache"
     typing = "strong" if major >= 11 else "weak"
     if engine_path.exists():
-        return EngineBuild(engine_path.read_bytes(), engine_path, True, version, precision, typing, timing_path, None, workspace_mib)
+        return EngineBuild(
+            engine_path.read_bytes(), engine_path, True, version, precision, typing, timing_path, None, workspace_mib
+        )
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -208,7 +210,14 @@ def build_engine(
     return EngineBuild(data, engine_path, False, version, precision, typing, timing_path, level, workspace_mib)
 
 
-_TORCH_DTYPES = {"FLOAT": "float32", "HALF": "float16", "INT32": "int32", "INT8": "int8", "BOOL": "bool", "BF16": "bfloat16"}
+_TORCH_DTYPES = {
+    "FLOAT": "float32",
+    "HALF": "float16",
+    "INT32": "int32",
+    "INT8": "int8",
+    "BOOL": "bool",
+    "BF16": "bfloat16",
+}
 
 
 def _torch_dtype(trt_dtype: Any) -> Any:
@@ -349,7 +358,12 @@ def measure(
 ) -> TimingResult:
     """Builds (or loads) the engine and times it once: the full TensorRT backend in one call."""
     built = build_engine(
-        onnx_path, precision=precision, batch=batch, gpu_name=gpu_name, workspace_mib=workspace_mib, cache_root=cache_root
+        onnx_path,
+        precision=precision,
+        batch=batch,
+        gpu_name=gpu_name,
+        workspace_mib=workspace_mib,
+        cache_root=cache_root,
     )
     session = TrtSession(built, batch=batch, cuda_graph=cuda_graph)
     try:

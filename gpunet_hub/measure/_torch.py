@@ -63,7 +63,14 @@ class TorchSession:
     """
 
     def __init__(
-        self, module: Any, input_shape: Sequence[int], *, device: str = "cpu", precision: str = "fp32", threads: int = 1, seed: int = 0
+        self,
+        module: Any,
+        input_shape: Sequence[int],
+        *,
+        device: str = "cpu",
+        precision: str = "fp32",
+        threads: int = 1,
+        seed: int = 0,
     ) -> None:
         import torch
 
@@ -171,7 +178,14 @@ class TorchBackend:
     def open(self, model: Any, config: SessionConfig) -> TorchSession:
         """A session on the module ``model`` (``config.input_shape`` is required)."""
         if config.input_shape is None:
-            raise InputError("the torch backends time a module and need input_shape=(batch, C, H, W)", params=("input_shape",))
+            raise InputError(
+                "the torch backends time a module and need input_shape=(batch, C, H, W)", params=("input_shape",)
+            )
         return TorchSession(
-            model, config.input_shape, device=self.device, precision=config.precision, threads=config.threads, seed=config.seed
+            model,
+            config.input_shape,
+            device=self.device,
+            precision=config.precision,
+            threads=config.threads,
+            seed=config.seed,
         )

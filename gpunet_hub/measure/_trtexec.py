@@ -160,7 +160,9 @@ def parse_console(text: str) -> ConsoleSummary:
         if not {"min", "max", "mean", "median"} <= set(fields):
             continue
         pcts = {_num(m.group(1)): _num(m.group(2)) for m in _PCT_RE.finditer(body)}
-        metrics[match.group("metric")] = MetricSummary(fields["min"], fields["max"], fields["mean"], fields["median"], pcts)
+        metrics[match.group("metric")] = MetricSummary(
+            fields["min"], fields["max"], fields["mean"], fields["median"], pcts
+        )
     statuses = _STATUS_RE.findall(text)
     throughput = _THROUGHPUT_RE.search(text)
     unstable = _UNSTABLE_RE.search(text)

@@ -55,7 +55,9 @@ class Device:
     provider: str | None = None
     opt_level: str | None = None
 
-    def with_backend(self, backend: str, version: str, *, provider: str | None = None, opt_level: str | None = None) -> Device:
+    def with_backend(
+        self, backend: str, version: str, *, provider: str | None = None, opt_level: str | None = None
+    ) -> Device:
         """This device as timed by ``backend`` (the record a fingerprint is taken of)."""
         return replace(self, backend=backend, backend_version=version, provider=provider, opt_level=opt_level)
 
@@ -84,7 +86,11 @@ class Device:
         if self.backend is None:
             return self.label
         extra = ", ".join(v for v in (self.provider, self.opt_level) if v)
-        return f"{self.backend} {self.backend_version or ''}".strip() + (f" ({extra})" if extra else "") + f" on {self.label}"
+        return (
+            f"{self.backend} {self.backend_version or ''}".strip()
+            + (f" ({extra})" if extra else "")
+            + f" on {self.label}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (all fields, plus ``fingerprint``)."""
@@ -128,7 +134,7 @@ def hub_key_for(gpu_name: str) -> str | None:
 
 def _driver_version() -> str | None:
     try:
-        import pynvml  # type: ignore[import-not-found]
+        import pynvml
 
         pynvml.nvmlInit()
         try:

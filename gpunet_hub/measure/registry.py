@@ -48,7 +48,9 @@ class SessionConfig:
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
-            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", params=("precision",))
+            raise InputError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", params=("precision",)
+            )
         if self.batch < 1:
             raise InputError(f"batch_size must be >= 1, got {self.batch}", params=("batch_size",))
         if self.threads < 1:
@@ -189,7 +191,7 @@ def choose_backend(requested: str = "auto") -> BackendChoice:
         if not ok:
             raise EnvironmentProblem(f"backend {requested} is unavailable: {reason}")
         return BackendChoice(requested, requested)
-    skipped = []
+    skipped: list[tuple[str, str]] = []
     for backend in backends().values():
         if not backend.info.auto:
             continue

@@ -62,7 +62,14 @@ class TimingPlan:
 
         The per-layer LUT protocol times this way: a fixed number of runs per round.
         """
-        return cls(warmup_runs=warmup, warmup_seconds=0.0, min_runs=runs, min_seconds=0.0, max_runs=runs, max_seconds=max_seconds)
+        return cls(
+            warmup_runs=warmup,
+            warmup_seconds=0.0,
+            min_runs=runs,
+            min_seconds=0.0,
+            max_runs=runs,
+            max_seconds=max_seconds,
+        )
 
     @classmethod
     def cpu(cls) -> TimingPlan:
@@ -134,7 +141,7 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
     if n == 0:
         return math.nan
     # round() keeps decimal percentiles exact ((1 - 0.9) * 100 is 9.999... in binary floating point)
-    index = n - 1 - int(math.floor(round((1 - p / 100.0) * n, 9)))
+    index = n - 1 - math.floor(round((1 - p / 100.0) * n, 9))
     return float(sorted_values[max(0, min(n - 1, index))])
 
 

@@ -10,6 +10,7 @@ Otherwise the verdict says plainly why there is no comparison and the local figu
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from ..hub.cards import LatencyRow, ModelCard
@@ -63,11 +64,11 @@ def _rows_text(card: ModelCard) -> str:
 def verdict_for(record: BenchRecord, card: ModelCard, *, tolerance: float = 0.10) -> Verdict:
     """Compares a record with the card's latency rows (see the module docstring)."""
     device = record.device
-    measured = record.stats.median
-    base = {"model": record.model, "measured_ms": measured, "tolerance": tolerance}
+    verdict = partial(Verdict, record.model, tolerance=tolerance)
+    median = record.stats.median
     if device.kind != "gpu":
         gpus = sorted({r.gpu for r in card.latency})
-        return Verdict(
+        return verdict(
             status="unverifiable",
             message=(
                 f"the hub's rows are GPU rows ({_rows_text(card)}; TensorRT FP16 GPU compute time) that this "
@@ -75,36 +76,36 @@ def verdict_for(record: BenchRecord, card: ModelCard, *, tolerance: float = 0.10
                 if gpus
                 else "the hub has no latency rows for this model; local figure only"
             ),
-            **base,
+            measured_ms=median,
         )
     key = device.hub_gpu
     on_gpu = [r for r in card.latency if key and r.gpu == key]
     if not on_gpu:
-        return Verdict(
+        return verdict(
             status="no-row",
             message=f"the hub has no row for {device.name} (it has {_rows_text(card)}); local figure only",
-            **base,
+            measured_ms=median,
         )
     rows = [r for r in on_gpu if r.batch == record.batch and r.precision == record.precision]
     if not rows:
         have = ", ".join(f"batch {r.batch} {r.precision}" for r in on_gpu)
-        return Verdict(
+        return verdict(
             status="no-row",
             message=f"the hub's {key} rows are for {have}, not batch {record.batch} {record.precision}; local figure only",
-            **base,
+            measured_ms=median,
         )
     row = rows[0]
     measured = _stat(record, row.stat)
     if runtime_of(record.backend) != row.runtime:
-        return Verdict(
+        return verdict(
             status="not-comparable",
             message=(
                 f"the hub's {key} row ({row.ms:g} ms) is a {row.runtime} {row.runtime_version} {row.stat}; "
                 f"{record.backend} is a different runtime, so no verdict (run with a TensorRT backend)"
             ),
+            measured_ms=measured,
             hub_ms=row.ms,
             hub_row=row,
-            **(base | {"measured_ms": measured}),
         )
     ratio = measured / row.ms
     if abs(ratio - 1.0) <= tolerance:
@@ -115,10 +116,14 @@ def verdict_for(record: BenchRecord, card: ModelCard, *, tolerance: float = 0.10
     major = record.backend_version.split(".")[0]
     if row.runtime_version and major != row.runtime_version.split(".")[0]:
         typing = record.typing
-        caveats.append(f"TensorRT {record.backend_version} ({typing}-typed) vs the row's TensorRT {row.runtime_version} (weak-typed)")
+        caveats.append(
+            f"TensorRT {record.backend_version} ({typing}-typed) vs the row's TensorRT {row.runtime_version} (weak-typed)"
+        )
     if record.settings.get("cuda_graph") is False:
         caveats.append("measured without a CUDA graph")
-    message = f"{status}: {measured:.3g} ms measured vs {row.ms:g} ms on the hub ({ratio:.2f}x, tolerance {tolerance:.0%})"
+    message = (
+        f"{status}: {measured:.3g} ms measured vs {row.ms:g} ms on the hub ({ratio:.2f}x, tolerance {tolerance:.0%})"
+    )
     if caveats:
         message += "; note: " + "; ".join(caveats)
-    return Verdict(status=status, message=message, hub_ms=row.ms, ratio=ratio, hub_row=row, **(base | {"measured_ms": measured}))
+    return verdict(status=status, message=message, measured_ms=measured, hub_ms=row.ms, ratio=ratio, hub_row=row)

@@ -15,7 +15,15 @@ CHECKPOINT_SUFFIXES = (".pth.tar", ".pth", ".pt", ".tar", ".bin")
 _CHUNK = 1 << 20
 
 
-def download(url: str, dest: Path, *, sha256: str | None = None, size: int | None = None, progress: bool = True, timeout: float = 30.0) -> Path:
+def download(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    size: int | None = None,
+    progress: bool = True,
+    timeout: float = 30.0,
+) -> Path:
     """Downloads ``url`` to ``dest`` through a temp file renamed only when complete and verified.
 
     Args:
@@ -34,15 +42,16 @@ def download(url: str, dest: Path, *, sha256: str | None = None, size: int | Non
 
     request = urllib.request.Request(url, headers={"User-Agent": "gpunet-hub"})
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - URLs come from model cards or the caller
+        response = urllib.request.urlopen(request, timeout=timeout)
     except (urllib.error.URLError, OSError) as exc:
         raise WeightsUnavailableError(f"cannot download {url}: {getattr(exc, 'reason', exc)}") from None
     with response, atomic_path(dest) as tmp:
         expected = size or int(response.headers.get("Content-Length") or 0) or None
         received = 0
-        with open(tmp, "wb") as handle, tqdm(
-            total=expected, unit="B", unit_scale=True, desc=dest.name, disable=None if progress else True
-        ) as bar:
+        with (
+            open(tmp, "wb") as handle,
+            tqdm(total=expected, unit="B", unit_scale=True, desc=dest.name, disable=None if progress else True) as bar,
+        ):
             while True:
                 try:
                     chunk = response.read(_CHUNK)
@@ -85,18 +94,19 @@ def safe_extract(archive: Path, member: str | None, dest: Path) -> Path:
                     raise CheckpointError(
                         f"archive {archive.name}: member {name!r} would be written outside {dest}; refusing the archive"
                     )
-            checkpoints = [n for n in names if n.endswith(CHECKPOINT_SUFFIXES + (".safetensors",))]
+            checkpoints = [n for n in names if n.endswith((*CHECKPOINT_SUFFIXES, ".safetensors"))]
             if member is not None:
                 chosen = [n for n in checkpoints if Path(n).name == member]
             else:
                 chosen = checkpoints
             if len(chosen) != 1:
                 wanted = repr(member) if member else "exactly one checkpoint"
-                raise CheckpointError(f"archive {archive.name} holds {checkpoints or 'no checkpoint'}; expected {wanted}")
+                raise CheckpointError(
+                    f"archive {archive.name} holds {checkpoints or 'no checkpoint'}; expected {wanted}"
+                )
             target = dest / Path(chosen[0]).name
             with zf.open(chosen[0]) as source, atomic_path(target) as tmp, open(tmp, "wb") as sink:
                 shutil.copyfileobj(source, sink, _CHUNK)
             return target
     except zipfile.BadZipFile as exc:
         raise CheckpointError(f"{archive} is not a valid zip archive ({exc}); delete it and download again") from None
-

@@ -26,7 +26,14 @@ _STEM_LARGE = _STEM | {"net.3": "stem.1.conv", "net.4": "stem.1.bn", "net.6": "s
 _TAIL = {"net.0": "conv_head", "net.1": "bn2", "net.6": "classifier"}
 _TAIL_DISTILL = {"net.0": "conv_head", "net.1": "bn2", "net.4": "head_proj.0", "net.8": "classifier"}
 _DISTILL_FUSED = {"body.0": "conv_exp", "body.1": "bn1", "body.3": "conv_pwl", "body.4": "bn2"}
-_DISTILL_IRB = {"body.0": "conv_pw", "body.1": "bn1", "body.3": "conv_dw", "body.4": "bn2", "body.6": "conv_pwl", "body.7": "bn3"}
+_DISTILL_IRB = {
+    "body.0": "conv_pw",
+    "body.1": "bn1",
+    "body.3": "conv_dw",
+    "body.4": "bn2",
+    "body.6": "conv_pwl",
+    "body.7": "bn3",
+}
 
 
 def module_map(arch: ArchSpec) -> dict[str, tuple[str, dict[str, str] | None]]:
@@ -59,16 +66,16 @@ def is_nvidia_state_dict(state_dict: Mapping[str, Any]) -> bool:
 
 
 def _convert_key(key: str, table: dict[str, tuple[str, dict[str, str] | None]]) -> str:
-    rest = key[len(NVIDIA_ROOT):]
+    rest = key[len(NVIDIA_ROOT) :]
     # Top-level names contain spaces and dots never, so the longest matching prefix is the child name.
     for child in sorted(table, key=len, reverse=True):
         if rest.startswith(child + "."):
             prefix, renames = table[child]
-            tail = rest[len(child) + 1:]
+            tail = rest[len(child) + 1 :]
             if renames is not None:
                 for old in sorted(renames, key=len, reverse=True):
                     if tail.startswith(old + "."):
-                        tail = renames[old] + tail[len(old):]
+                        tail = renames[old] + tail[len(old) :]
                         break
                 else:
                     raise CheckpointError(f"checkpoint key {key!r}: unknown sub-module for {child!r}")
@@ -101,5 +108,5 @@ def to_nvidia(state_dict: Mapping[str, Any], arch: ArchSpec) -> dict[str, Any]:
         match = max((k for k in reverse if key.startswith(k + ".")), key=len, default=None)
         if match is None:
             raise CheckpointError(f"key {key!r} has no NVIDIA counterpart")
-        converted[reverse[match] + key[len(match):]] = value
+        converted[reverse[match] + key[len(match) :]] = value
     return converted

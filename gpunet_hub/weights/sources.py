@@ -86,7 +86,7 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
                 break
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path} does not hold a state dict of tensors")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
+    return {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in obj.items()}
 
 
 def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Any], origin: str) -> None:
@@ -103,7 +103,9 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Any], orig
             parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
         if wrong:
             k = wrong[0]
-            parts.append(f"{len(wrong)} with wrong shapes (e.g. {k}: {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)})")
+            parts.append(
+                f"{len(wrong)} with wrong shapes (e.g. {k}: {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)})"
+            )
         raise CheckpointError(f"weights from {origin} do not fit {type(model).__name__}: " + "; ".join(parts))
     model.load_state_dict(state_dict, strict=True)
 
@@ -134,14 +136,21 @@ def _local(path: Path, card: ModelCard) -> Path:
             found = sorted(path.glob(pattern))
             if found:
                 return _local(found[0], card)
-        raise InputError(f"folder {path} holds no .safetensors, .pth.tar, .pth, .pt or .zip weights", params=("weights",))
+        raise InputError(
+            f"folder {path} holds no .safetensors, .pth.tar, .pth, .pt or .zip weights", params=("weights",)
+        )
     if not path.is_file():
-        raise InputError(f"no weights file at {path}; weights= takes a .safetensors, .pth.tar or NGC .zip path, 'default', or None", params=("weights",))
+        raise InputError(
+            f"no weights file at {path}; weights= takes a .safetensors, .pth.tar or NGC .zip path, 'default', or None",
+            params=("weights",),
+        )
     if path.suffix == ".safetensors":
         return path
     if path.suffix == ".zip" or str(path).endswith(CHECKPOINT_SUFFIXES):
         return _converted(path, card)
-    raise InputError(f"{path}: unknown weights format; expected .safetensors, .pth.tar/.pth/.pt or .zip", params=("weights",))
+    raise InputError(
+        f"{path}: unknown weights format; expected .safetensors, .pth.tar/.pth/.pt or .zip", params=("weights",)
+    )
 
 
 def _default(card: ModelCard, progress: bool) -> Path:
@@ -150,7 +159,9 @@ def _default(card: ModelCard, progress: bool) -> Path:
     archive = cache_dir("downloads") / f"{card.name}-{hashlib.sha256(card.weights.url.encode()).hexdigest()[:12]}.zip"
     if not archive.is_file():
         if _offline():
-            raise WeightsUnavailableError(f"offline mode is on and {card.name}'s weights are not cached. {_ways_out(card)}", params=("weights",))
+            raise WeightsUnavailableError(
+                f"offline mode is on and {card.name}'s weights are not cached. {_ways_out(card)}", params=("weights",)
+            )
         try:
             download(card.weights.url, archive, sha256=card.weights.sha256, size=card.weights.size, progress=progress)
         except WeightsUnavailableError as exc:
@@ -166,11 +177,15 @@ def _hf_hub(repo: str, card: ModelCard) -> Path:
         # huggingface_hub reads HF_HUB_OFFLINE once at import; ask for the cache explicitly instead.
         return Path(hf_hub_download(repo_id=repo, filename="model.safetensors", local_files_only=_offline()))
     except LocalEntryNotFoundError as exc:  # offline, or the Hub unreachable, and nothing cached
-        raise WeightsUnavailableError(f"cannot fetch {repo!r} from the Hugging Face Hub: {exc}. {_ways_out(card)}", params=("weights",)) from None
+        raise WeightsUnavailableError(
+            f"cannot fetch {repo!r} from the Hugging Face Hub: {exc}. {_ways_out(card)}", params=("weights",)
+        ) from None
     except (RepositoryNotFoundError, EntryNotFoundError) as exc:
         raise InputError(f"Hub repo {repo!r} has no model.safetensors: {exc}", params=("weights",)) from None
     except Exception as exc:  # huggingface_hub raises several connection error types
-        raise WeightsUnavailableError(f"cannot fetch {repo!r} from the Hugging Face Hub: {exc}. {_ways_out(card)}", params=("weights",)) from None
+        raise WeightsUnavailableError(
+            f"cannot fetch {repo!r} from the Hugging Face Hub: {exc}. {_ways_out(card)}", params=("weights",)
+        ) from None
 
 
 def fetch_weights(card: ModelCard, weights: str | Path = "default", *, progress: bool = True) -> Path:
@@ -182,7 +197,7 @@ def fetch_weights(card: ModelCard, weights: str | Path = "default", *, progress:
     if isinstance(weights, str) and weights == "default":
         return _default(card, progress)
     if isinstance(weights, str) and weights.startswith(HF_PREFIX):
-        return _hf_hub(weights[len(HF_PREFIX):], card)
+        return _hf_hub(weights[len(HF_PREFIX) :], card)
     return _local(Path(weights).expanduser(), card)
 
 
