@@ -146,25 +146,15 @@ def _distill_block(layer: LayerSpec) -> nn.Module:
     cin, cout = layer.num_in_channels, layer.num_out_channels
     if make_divisible(mid) != mid:
         return (ExactEdgeResidual if fused else ExactInvertedResidual)(cin, cout, kernel, stride, mid_chs=mid, eps=eps)
+    common: dict[str, Any] = {
+        "stride": stride,
+        "exp_ratio": int(expansion),
+        "act_layer": nn.ReLU,
+        "norm_layer": _norm(eps),
+    }
     if fused:
-        return EdgeResidual(
-            cin,
-            cout,
-            exp_kernel_size=kernel,
-            stride=stride,
-            exp_ratio=int(expansion),
-            act_layer=nn.ReLU,
-            norm_layer=_norm(eps),
-        )
-    return InvertedResidual(
-        cin,
-        cout,
-        dw_kernel_size=kernel,
-        stride=stride,
-        exp_ratio=int(expansion),
-        act_layer=nn.ReLU,
-        norm_layer=_norm(eps),
-    )
+        return EdgeResidual(cin, cout, exp_kernel_size=kernel, **common)
+    return InvertedResidual(cin, cout, dw_kernel_size=kernel, **common)
 
 
 def _stem(layer: LayerSpec, distill: bool) -> nn.Sequential:
