@@ -1,6 +1,7 @@
 """ArchSpec -> ``nn.Module``, from timm's EfficientNet blocks.
 
-The networks are the released networks, module for module (RELEASED_GPUNETS.md, section 2):
+The networks are the released networks, module for module (NVIDIA DeepLearningExamples,
+PyTorch/Classification/GPUNet; its architecture files are in ``tests/data/gpunet_configs``):
 
 * standard family (GPUNet-0/1/2/P0/P1): timm ``ConvBnAct`` / ``EdgeResidual`` / ``InvertedResidual``
   with BN eps 1e-3, SE width ``round(mid * 0.25 / expansion)``, and the release's padding, including

@@ -14,7 +14,7 @@ machinery for direct use:
   one fixed random input; ``result.summary`` has median/mean/p90/p99/std/CV.
 
 Timing is a Python loop around ``session.run`` with ``time.perf_counter_ns`` (the pip wheel ships no
-``onnxruntime_perf_test``; LATENCY_MEASUREMENT.md section 2.4). Inputs are built once; on GPU
+``onnxruntime_perf_test``). Inputs are built once; on GPU
 providers inputs and outputs are bound to device memory once with ``io_binding`` so copies stay out of
 the timed call. ``graph_optimization="all"`` (ORT_ENABLE_ALL) is what ORT would run in production, so
 the latency is that of the optimised graph.

@@ -1,6 +1,6 @@
 """The ``trtexec`` backend: a command built per TensorRT version, statistics from ``--exportTimes``.
 
-Facts this module relies on (../shared/reference/LATENCY_MEASUREMENT.md section 1, from TensorRT's
+Facts this module relies on (from TensorRT's
 ``samples/common/sampleOptions.cpp``, ``sampleReporting.cpp`` and ``logging.h``):
 
 * The first/last lines are ``&&&& RUNNING|PASSED|FAILED TensorRT.trtexec [TensorRT vNNNN] # argv``;

@@ -1,7 +1,8 @@
 """NVIDIA's module names (the released checkpoints' state-dict keys) <-> gpunet-hub's.
 
 The release wraps every layer in one ``nn.Sequential`` named ``network`` whose children are named
-from the JSON list position *i* (1-based, the ``data`` entry is 1). RELEASED_GPUNETS.md, section 2.5:
+from the JSON list position *i* (1-based, the ``data`` entry is 1), as the release's model code (NVIDIA
+DeepLearningExamples, PyTorch/Classification/GPUNet) names them:
 
 * standard family: ``head: {i}`` (``net.0`` conv, ``net.1`` BN), ``stage: {s} layer{i}`` (timm block
   names, identical to ours), ``" layer{i}"`` for the tail (``net.0`` conv, ``net.1`` BN, ``net.6`` Linear);

@@ -1,8 +1,8 @@
 """The TensorRT Python API backend, against a fake ``tensorrt`` module per major version.
 
-``tensorrt`` cannot be installed on this project's machines (LATENCY_MEASUREMENT.md 0.3), so the
-engine build is tested against a stand-in that exposes the real API names of each major version
-(checked against python/src/infer/pyCore.cpp at 10.13 and 11.1, per the reference): 8.x needs
+``tensorrt`` cannot be installed on this project's machines (NVIDIA's wheels need NVIDIA's index and a
+GPU), so the engine build is tested against a stand-in that exposes the real API names of each major
+version (checked against TensorRT's python/src/infer/pyCore.cpp at 10.13 and 11.1): 8.x needs
 ``EXPLICIT_BATCH``; 10.x has ``BuilderFlag.FP16``; 11.x has no ``BuilderFlag.FP16`` and no
 ``EXPLICIT_BATCH``. Timing needs a GPU and is skipped here, never faked.
 """

@@ -1,6 +1,6 @@
 """trtexec: version detection, the command per TensorRT version, and parsers on recorded output.
 
-Fixtures and their public sources: tests/fixtures/trtexec/README.md.
+Fixtures and their public sources: tests/measure/fixtures/trtexec/README.md.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def read(name: str) -> str:
 def test_version_tags_8x_10x_11x():
     assert trtexec.parse_version(read("trt8.4_meta-tegra-952.log")) == TrtVersion(8, 4, 0)
     assert trtexec.parse_version(read("trt10.2_issue4036_header.log")) == TrtVersion(10, 2, 0)
-    # Constructed: the 11.1 tag format documented in LATENCY_MEASUREMENT.md 1.1 (logging.h at 11.1).
+    # Constructed: the 11.1 tag format of TensorRT's samples/common/logging.h at 11.1.
     assert trtexec.parse_version("&&&& RUNNING TensorRT.trtexec [TensorRT v110100] [b106] # trtexec --onnx=m.onnx") == TrtVersion(11, 1, 0)
     assert trtexec.decode_version_tag(8601) == TrtVersion(8, 6, 1)
     assert trtexec.parse_version("[I] TensorRT version: 8.6.3") == TrtVersion(8, 6, 3)

@@ -23,7 +23,7 @@ from gpunet_hub.weights import fetch_weights, load_weights
 
 
 def nvidia_names(config):
-    """NVIDIA's state-dict key prefixes per layer, written from RELEASED_GPUNETS.md 2.5 (not from our code)."""
+    """NVIDIA's state-dict key prefixes per layer, written from the release's model code (not from ours)."""
     distill = config[0]["distill"]
     names = []
     for i, entry in enumerate(config[1:], start=2):

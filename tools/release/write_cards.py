@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
 
-    python tools/release/write_cards.py --configs ../shared/reference/gpunet_configs
+    python tools/release/write_cards.py --configs tests/data/gpunet_configs
 
 The facts come from release_models.yaml beside this script; the architectures from the release's
 own JSON files. The encodings are derived with gpunet_hub.space.encode (stage-uniform models only).
@@ -16,9 +16,9 @@ from pathlib import Path
 import yaml
 
 from gpunet_hub import arch as archspec
-from gpunet_hub.builder import IMAGENET_MEAN, IMAGENET_STD
-from gpunet_hub.card import LatencyRow, ModelCard, WeightsSource
-from gpunet_hub.cards_io import REPO_CARDS, write_card, write_index
+from gpunet_hub.hub.cards import LatencyRow, ModelCard, WeightsSource
+from gpunet_hub.hub.cards_io import REPO_CARDS, write_card, write_index
+from gpunet_hub.pretrained import PretrainedCfg
 from gpunet_hub.errors import EncodingError
 from gpunet_hub.space import encode
 
@@ -88,11 +88,7 @@ def main() -> None:
             top1=float(model["top1"]),
             top1_source=source,
             params=int(model["params"]),
-            resolution=spec.resolution,
-            crop_pct=float(model["crop_pct"]),
-            interpolation="bicubic",
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
+            pretrained_cfg=PretrainedCfg.for_arch(spec, crop_pct=float(model["crop_pct"]), architecture=model["name"]),
             teacher=model["teacher"],
             tier={"gpu": "GV100", "latency": model["tier"]},
             latency=rows,
