@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ._output import OutputFormat, err, fmt_ms, info, note, out, print_text, progress, split_choices, warn
+from ._output import OutputFormat, err, fmt_ms, info, note, print_text, print_wide, progress, split_choices, warn
 
 if TYPE_CHECKING:
     from ..measure import BenchReport
@@ -195,8 +194,7 @@ def _print_table(report: BenchReport) -> None:
             hub_ms,
             verdict,
         )
-    console = out if out.is_terminal else Console(width=140)
-    console.print(table)
+    print_wide(table)
     if job.device.kind == "cpu":
         from ..hub import list_gpus
 

@@ -99,6 +99,11 @@ def emit(
         out.print(table)
 
 
+def print_wide(renderable: Any, width: int = 140) -> None:
+    """Prints a wide table on stdout; off a terminal at ``width`` columns rather than 80."""
+    (out if out.is_terminal else Console(width=width)).print(renderable)
+
+
 def note(text: str) -> None:
     """A plain line on stdout (no markup, wrapped by the terminal only)."""
     out.print(text, highlight=False, soft_wrap=True)
