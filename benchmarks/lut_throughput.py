@@ -33,11 +33,11 @@ import numpy as np
 
 from gpunet_hub._io import atomic_write_text
 from gpunet_hub.space import get_space
-from gpunet_search.calibration import Calibration
-from gpunet_search.estimate import estimate_sums, index_encodings
-from gpunet_search.fingerprint import onnxruntime_cpu_device, software_versions
-from gpunet_search.lut import LatencyLUT, Measurement
-from gpunet_search.sampling import dedupe_rows, map_to_space, sobol_unit
+from gpunet_search.latency.calibration import Calibration
+from gpunet_search.latency.estimate import estimate_sums, index_encodings
+from gpunet_search.latency.fingerprint import onnxruntime_cpu_device, software_versions
+from gpunet_search.latency.lut import LatencyLUT, Measurement
+from gpunet_search.latency.sampling import dedupe_rows, map_to_space, sobol_unit
 
 RESULTS = Path(__file__).parent / "results" / "lut_throughput.json"
 PHASES = ("sobol", "map", "dedupe", "key_index", "lut_read", "sum", "calibrate")

@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from gpunet_search.bench_report import markdown_table, summarise, targets, targets_text, write_results
-from gpunet_search.bench_synthetic import METHODS, PROBLEMS, BenchSettings, run_all, time_ask
+from gpunet_search.experiments.report import markdown_table, summarise, targets, targets_text, write_results
+from gpunet_search.experiments.bench import METHODS, PROBLEMS, BenchSettings, run_all, time_ask
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -19,7 +19,7 @@ import numpy as np
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import SearchSpace
 
-from .grid import LevelGrid
+from ..search.grid import LevelGrid
 
 
 def ackley(z: np.ndarray) -> np.ndarray:

@@ -19,8 +19,8 @@ import numpy as np
 
 from gpunet_hub.errors import InputError
 
-from .grid import LevelGrid
-from .searcher import LamctsBoSearcher, SearcherConfig
+from ..search.grid import LevelGrid
+from ..search.searcher import LamctsBoSearcher, SearcherConfig
 from .synthetic import FUNCTIONS, GridFunction, TierProblem
 
 METHODS = ("lamcts_bo", "bo", "tpe", "random", "sobol")

@@ -11,7 +11,7 @@ import numpy as np
 
 from gpunet_hub._io import atomic_path, atomic_write_text
 
-from .bench_synthetic import BenchSettings
+from .bench import BenchSettings
 
 LABELS = {"lamcts_bo": "LA-MCTS+BO", "bo": "BO (no tree)", "tpe": "Optuna TPE", "random": "random", "sobol": "Sobol"}
 

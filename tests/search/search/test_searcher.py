@@ -12,10 +12,10 @@ pytest.importorskip("sklearn")
 
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import check_many
-from gpunet_search.bo import GPSurrogate, log_ei
-from gpunet_search.grid import LevelGrid
-from gpunet_search.searcher import LamctsBoSearcher, SearcherConfig
-from gpunet_search.synthetic import GridFunction
+from gpunet_search.search.bo import GPSurrogate, log_ei
+from gpunet_search.search.grid import LevelGrid
+from gpunet_search.search.searcher import LamctsBoSearcher, SearcherConfig
+from gpunet_search.experiments.synthetic import GridFunction
 
 SMALL = SearcherConfig(
     n_init=8, pool_size=512, max_pool_candidates=256, n_local_centres=4, n_local_per_centre=16,
@@ -74,7 +74,7 @@ def test_local_moves_are_feasible_and_new() -> None:
 
 
 def test_virtual_visits_move_the_ucb_walk_to_another_leaf() -> None:
-    from gpunet_search.lamcts import PartitionTree
+    from gpunet_search.search.lamcts import PartitionTree
 
     rng = np.random.default_rng(0)
     x = rng.random((60, 4))

@@ -12,9 +12,9 @@ from gpunet_hub.arch import from_list
 from gpunet_hub.builder import build_model
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import decode
-from gpunet_search.estimate import estimate_sums, index_encodings, pack_keys, scaled_resolution, unpack_keys
-from gpunet_search.layer_keys import LayerKey, arch_layer_keys, build_layer, distinct_keys
-from gpunet_search.sampling import sample
+from gpunet_search.latency.estimate import estimate_sums, index_encodings, pack_keys, scaled_resolution, unpack_keys
+from gpunet_search.latency.layer_keys import LayerKey, arch_layer_keys, build_layer, distinct_keys
+from gpunet_search.latency.sampling import sample
 
 from conftest import RELEASED_ENCODINGS, TINY_DISTILL
 

@@ -10,7 +10,7 @@ import pytest
 from gpunet_hub.cli import main
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import BLOCK_STAGES, check_many, get_space
-from gpunet_search.sampling import dedupe_rows, load_samples, map_to_space, sample, save_samples
+from gpunet_search.latency.sampling import dedupe_rows, load_samples, map_to_space, sample, save_samples
 
 
 def test_samples_are_valid_and_cover_every_digit_value():

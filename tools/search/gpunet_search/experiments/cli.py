@@ -42,8 +42,8 @@ def bench_synthetic_cmd(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from .bench_report import summarise, targets, targets_text, write_results
-    from .bench_synthetic import METHODS, PROBLEMS, BenchSettings, run_all
+    from .report import summarise, targets, targets_text, write_results
+    from .bench import METHODS, PROBLEMS, BenchSettings, run_all
 
     settings = BenchSettings(
         problems=_split(problems, PROBLEMS, "problem"),
@@ -80,7 +80,7 @@ def bench_synthetic_cmd(
 def _table(summary: dict) -> object:
     from rich.table import Table
 
-    from .bench_report import LABELS
+    from .report import LABELS
 
     first = next(iter(next(iter(summary.values())).values()))
     table = Table(title="median simple regret [IQR]", show_lines=False)

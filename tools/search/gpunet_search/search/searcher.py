@@ -241,7 +241,7 @@ class LamctsBoSearcher:
             picks = self._pool[np.flatnonzero(self._pool_free)[:n]]
             self.last_info = {"initial_design": True, "n_candidates": int(self._pool_free.sum())}
         else:
-            from .proposal import propose
+            from ._proposal import propose
 
             picks, self.last_info = propose(self, n)
         for row in picks:
