@@ -194,8 +194,7 @@ def index_encodings(
     ]
     channels = stem
     for stage in BLOCK_STAGES:
-        base = 5 + 6 * (stage - 2)
-        f, k, e, se, act, count = (enc[:, base + i] for i in range(6))
+        f, k, e, se, act, count = enc[:, space.stage_slice(stage)].T
         fused = stage in space.fused_stages
         t = _TYPE["fused_irb" if fused else "irb"]
         stride = 2 if stage in space.stride2_stages else 1
