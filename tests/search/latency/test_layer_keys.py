@@ -128,7 +128,7 @@ def test_distill_and_bad_precision_refused():
 
 def test_resolution_too_small_for_the_kernels_is_refused():
     encodings = sample(64, "table1", seed=2).encodings
-    with pytest.raises(InputError, match="larger --res-scale"):
+    with pytest.raises(InputError, match="larger res_scale"):
         index_encodings(encodings, "table1", res_scale=0.05)
     row = next(r for r in encodings if r[6] == 5 and r[12] == 5)
     arch = decode(row.tolist(), "table1")

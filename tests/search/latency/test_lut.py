@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpunet_hub.errors import InputError
+from gpunet_hub.errors import EnvironmentProblem, InputError
 from gpunet_search.latency.fingerprint import DeviceInfo
 from gpunet_search.latency.layer_keys import LayerKey
 from gpunet_search.latency.lut import LatencyLUT, Measurement
@@ -112,7 +112,7 @@ def test_schema_version_is_checked(tmp_path):
     db.execute("UPDATE meta SET value = '99' WHERE name = 'schema_version'")
     db.commit()
     db.close()
-    with pytest.raises(InputError, match="schema 99"):
+    with pytest.raises(EnvironmentProblem, match="schema 99"):
         LatencyLUT(tmp_path / "a.sqlite")
 
 

@@ -219,3 +219,28 @@ def test_bad_input_raises_typed_errors() -> None:
         LamctsBoSearcher("table1", config=SearcherConfig(liar="optimist"))
     with pytest.raises(InputError, match="kernel"):
         LamctsBoSearcher("table1", config=SearcherConfig(kernel="sigmoidal"))
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_default_pool_holds_the_stage1_sample_networks_of_the_same_seed(seed: int) -> None:
+    from gpunet_search.latency.sampling import sample
+
+    pool = LamctsBoSearcher("table1", seed=seed, config=SMALL).pool
+    samples = sample(SMALL.pool_size, "table1", seed=seed).encodings
+    assert len(pool) > 0.9 * SMALL.pool_size
+    assert np.array_equal(pool, samples)
+    assert not np.array_equal(pool, LamctsBoSearcher("table1", seed=seed + 1, config=SMALL).pool)
+
+
+def test_search_state_is_a_frozen_copy() -> None:
+    s = _searcher(seed=4)
+    batch = s.ask(4)
+    s.tell(batch[:3], _objective(batch[:3]))
+    state = s.search_state()
+    assert state.observed.shape == (3, 41) and state.pending.shape == (1, 41)
+    assert len(state.free_pool) == len(s.pool) - 4 and len(state.taken) == 4
+    assert np.array_equal(state.values, -_objective(batch[:3]))  # minimised: larger is better
+    with pytest.raises(ValueError):
+        state.observed[0, 0] = 1
+    s.tell(batch[3:], _objective(batch[3:]))
+    assert state.pending.shape == (1, 41) and s.search_state().pending.shape == (0, 41)

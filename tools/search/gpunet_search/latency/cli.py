@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -24,6 +24,9 @@ from gpunet_hub._io import atomic_write_text
 from gpunet_hub.errors import InputError
 
 from .measure import ProgressFn
+
+if TYPE_CHECKING:
+    from .sampling import SampleSet
 
 out = Console()
 err = Console(stderr=True)
@@ -56,10 +59,19 @@ def _protocol(warmup: int, runs: int, rounds: int, cv_max: float):  # noqa: ANN2
     return TimingProtocol(warmup=warmup, runs=runs, rounds=rounds, cv_max=cv_max)
 
 
-def _samples(path: Path, limit: int | None):  # noqa: ANN202 - SampleSet
+def _samples(path: Path, limit: int | None) -> SampleSet:
     from .sampling import load_samples
 
+    if not path.is_file():
+        raise InputError(f"--samples {path}: no such file; create one with `gpunet-hub search sample --out {path}`")
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be >= 1, got {limit}")
     return load_samples(path).head(limit)
+
+
+def _existing_lut(path: Path) -> None:
+    if not path.is_file():
+        raise InputError(f"--lut {path}: no such file; build one with `gpunet-hub search lut build --lut {path} --samples ...`")
 
 
 def sample_cmd(
@@ -87,7 +99,7 @@ def lut_build(
     batch: int = typer.Option(1, "--batch"),
     precision: str = typer.Option("fp32", "--precision"),
     threads: int = THREADS_OPT,
-    workers: int = typer.Option(1, "--workers", help="Parallel measuring processes (one per GPU; on a small CPU they distort timings)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Parallel measuring processes (one per GPU; on a small CPU they distort timings)."),
     warmup: int = typer.Option(10, "--warmup"),
     runs: int = typer.Option(100, "--runs", help="Timed runs per round (the round's value is their median)."),
     rounds: int = typer.Option(3, "--rounds", help="Interleaved rounds (the stored value is the min of the round medians)."),
@@ -129,6 +141,7 @@ def lut_stats(lut: Path = LUT_OPT, as_json: bool = typer.Option(False, "--json",
     from .calibration import Calibration
     from .lut import LatencyLUT
 
+    _existing_lut(lut)
     with LatencyLUT(lut, create=False) as store:
         devices = store.devices()
         groups = store.counts()
@@ -171,6 +184,7 @@ def lut_export(lut: Path = LUT_OPT, output: Path = typer.Option(..., "--out", he
     """Export finished LUT rows (and their devices) as JSON for sharing."""
     from .lut import LatencyLUT
 
+    _existing_lut(lut)
     with LatencyLUT(lut, create=False) as store:
         if device:
             store.device(device)
@@ -259,11 +273,14 @@ def tiers_cmd(
     t_load = time.perf_counter()
     index = key_index(samples, setting)
     t_index = time.perf_counter()
+    _existing_lut(lut)
     with LatencyLUT(lut, create=False) as store:
         fp = pick_device(store, device, threads)
         sums, latency = lut_sums(store, index, fp)
-        require_complete(sums, latency, index, store, fp, f"--lut {lut} --samples {samples_path}" + (f" --limit {limit}" if limit else ""))
-        calibration = None if raw else load_calibration(store, fp, setting)
+        build = f"gpunet-hub search lut build --lut {lut} --samples {samples_path}" + (f" --limit {limit}" if limit else "")
+        require_complete(sums, latency, index, store, fp, f"measure them with `{build}` (it resumes where it stopped)")
+        remedy = f"run or re-run `gpunet-hub search calibrate` with --lut {lut} first, or pass --raw for uncalibrated sums"
+        calibration = None if raw else load_calibration(store, fp, setting, remedy)
         meta = {"samples_sha256": samples.sha256, "samples_file": str(samples_path), "limit": limit, "lut_id": store.lut_id,
                 "lut_revision": store.revision(fp), "device": fp, "device_info": store.device(fp), **setting.to_dict(),
                 "calibration": None if calibration is None else {"model": calibration.model, **calibration.coef()},

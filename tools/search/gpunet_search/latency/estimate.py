@@ -206,7 +206,7 @@ def index_encodings(
         if too_small.any():
             raise InputError(
                 f"{int(too_small.sum())} of {n} networks have a stage-{stage} input smaller than its kernel at resolution "
-                f"scale {res_scale:g} (e.g. {int(h[too_small][0])} px for kernel {int(k[too_small][0])}); use a larger --res-scale"
+                f"scale {res_scale:g} (e.g. {int(h[too_small][0])} px for kernel {int(k[too_small][0])}); use a larger res_scale"
             )
         rest = _pack(type=t, cin=f, cout=f, k=k, s=1, e4=4 * e, se=se, act=act, h=h_out)
         kinds += [(first, present.astype(np.int64)), (rest, np.maximum(count - 1, 0))]

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from gpunet_hub._io import atomic_write_text
-from gpunet_hub.errors import InputError
+from gpunet_hub.bench.record import now_iso
+from gpunet_hub.errors import EnvironmentProblem, InputError
 
 from .fingerprint import DeviceInfo
 
@@ -68,10 +69,6 @@ CREATE TABLE IF NOT EXISTS calibrations (
 """
 _COLUMNS = ("kind", "device", "backend", "precision", "batch", "item", "code", "median_ms", "spread_ms", "cv",
             "rounds", "runs", "warmup", "remeasured", "versions", "measured_at", "worker")
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def make_owner() -> str:
@@ -127,22 +124,42 @@ class LatencyLUT:
     def __init__(self, path: str | Path, *, create: bool = True, timeout: float = 120.0) -> None:
         self.path = Path(path)
         if not create and not self.path.is_file():
-            raise InputError(f"no LUT at {self.path}; build one with `gpunet-hub search lut build --lut {self.path}`")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
-        self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        with self.transaction():
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                self._db.execute(statement)
-            got = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
-            if got is None:
-                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?), ('lut_id', ?), ('created', ?)",
-                                 (str(SCHEMA_VERSION), uuid.uuid4().hex[:16], now_iso()))
-            elif int(got[0]) != SCHEMA_VERSION:
-                raise InputError(f"{self.path} has LUT schema {got[0]}; this gpunet_search reads schema {SCHEMA_VERSION}")
+            raise InputError(f"no LUT at {self.path}; build one with pipeline.build_lut(), or open it with create=True")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise EnvironmentProblem(f"cannot open the LUT {self.path}: {exc}") from None
+        try:
+            self._init_schema(timeout)
+        except BaseException:
+            self._db.close()
+            raise
         self.lut_id = self._db.execute("SELECT value FROM meta WHERE name = 'lut_id'").fetchone()[0]
+
+    def _init_schema(self, timeout: float) -> None:
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            with self.transaction():
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self._db.execute(statement)
+                got = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+                if got is None:
+                    self._db.execute(
+                        "INSERT INTO meta VALUES ('schema_version', ?), ('lut_id', ?), ('created', ?)",
+                        (str(SCHEMA_VERSION), uuid.uuid4().hex[:16], now_iso()),
+                    )
+        except sqlite3.OperationalError as exc:  # locked past the timeout, read-only, disk full
+            raise EnvironmentProblem(f"cannot use the LUT {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:  # not an SQLite file at all
+            raise InputError(f"{self.path} is not an SQLite latency LUT: {exc}") from None
+        if int(got[0] if got else SCHEMA_VERSION) != SCHEMA_VERSION:
+            raise EnvironmentProblem(
+                f"{self.path} has LUT schema {got[0]}; this gpunet_search reads schema {SCHEMA_VERSION}: open it "
+                "with the gpunet-hub version that wrote it, or build a new LUT"
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -187,7 +204,7 @@ class LatencyLUT:
         if fingerprint in known:
             return known[fingerprint]
         listing = "; ".join(f"{d} ({v.get('backend')} on {v.get('device')})" for d, v in known.items()) or "none"
-        what = f"device {fingerprint!r} is not in" if fingerprint else "name a --device: several devices are in"
+        what = f"device {fingerprint!r} is not in" if fingerprint else "pass a device fingerprint: several devices are in"
         raise InputError(f"{what} {self.path}; devices: {listing}")
 
     def revision(self, device: str) -> int:

@@ -27,7 +27,7 @@ from typing import Any, Protocol as TypingProtocol
 
 import numpy as np
 
-from gpunet_hub.errors import InputError
+from gpunet_hub.errors import EnvironmentProblem, InputError
 
 from .fingerprint import DeviceInfo, software_versions
 from .layer_keys import LayerKey, build_layer
@@ -269,7 +269,7 @@ def measure_items(
         ``{"total", "already", "measured", "seconds"}``.
     """
     if workers < 1:
-        raise InputError(f"--workers must be >= 1, got {workers}")
+        raise InputError(f"workers must be >= 1, got {workers}")
     items = list(dict.fromkeys(str(i) for i in items))
     start = time.perf_counter()
     with LatencyLUT(lut_path) as lut:
@@ -318,4 +318,7 @@ def _run_pool(lut_path: str | Path, todo: list[str], device: DeviceInfo, backend
             progress(total - len(todo) + len(_done_set(lut_path, todo, device, kind)), total)
     failed = [p.exitcode for p in procs if p.exitcode != 0]
     if failed:
-        raise InputError(f"{len(failed)} of {workers} measuring workers failed (exit codes {failed}); re-run to resume")
+        raise EnvironmentProblem(
+            f"{len(failed)} of {workers} measuring workers died (exit codes {failed}); the rounds they committed are kept, "
+            "so measuring the same items again resumes where they stopped"
+        )

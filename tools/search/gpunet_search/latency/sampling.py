@@ -64,7 +64,7 @@ class SampleSet:
             where = f" ({self.path})" if self.path else ""
             raise InputError(
                 f"sample file{where} was drawn from space {self.space!r} with fingerprint {self.space_fingerprint}, "
-                f"but that space is now {space.fingerprint()}; the ranges changed, so re-run `gpunet-hub search sample`"
+                f"but that space is now {space.fingerprint()}; the ranges changed, so re-run sample() and save_samples()"
             )
         return space
 
@@ -73,7 +73,7 @@ class SampleSet:
         if limit is None or limit >= len(self):
             return self
         if limit < 1:
-            raise InputError(f"--limit must be >= 1, got {limit}")
+            raise InputError(f"limit must be >= 1, got {limit}")
         meta = dict(self.meta, limit=int(limit))
         return SampleSet(self.encodings[:limit], self.space, self.space_fingerprint, meta, self.path, self.sha256)
 
@@ -161,7 +161,7 @@ def load_samples(path: str | Path, *, check: bool = True) -> SampleSet:
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"no sample file at {path}; create one with `gpunet-hub search sample --out {path}`")
+        raise InputError(f"no sample file at {path}; create one with save_samples(sample(n, space), path)")
     try:
         with np.load(path, allow_pickle=False) as data:
             encodings = np.asarray(data["encodings"])

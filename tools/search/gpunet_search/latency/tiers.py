@@ -55,26 +55,26 @@ def _numbers(text: str, what: str) -> list[float]:
 
 
 def parse_tiers(*, centres: str | None = None, width: str = "10%", edges: str | None = None) -> list[Tier]:
-    """Tiers from ``--tiers`` centres (+ ``--width``) or from ``--edges``.
+    """Tiers from ``centres`` (+ ``width``) or from ``edges``, each a comma-separated string of ms.
 
     Raises:
         InputError: Both or neither given, unsorted edges, a bad width.
     """
     if (centres is None) == (edges is None):
-        raise InputError("give tiers either as centres (--tiers 0.5,0.65 --width 10%) or as edges (--edges 0.5,0.65,0.85)")
+        raise InputError("give tiers either as centres (centres=\"0.5,0.65\", width=\"10%\") or as edges (edges=\"0.5,0.65,0.85\")")
     if edges is not None:
-        bounds = _numbers(edges, "--edges")
+        bounds = _numbers(edges, "edges")
         if len(bounds) < 2 or any(b <= a for a, b in zip(bounds, bounds[1:])):
-            raise InputError(f"--edges needs at least two strictly increasing values, got {edges!r}")
+            raise InputError(f"edges needs at least two strictly increasing values, got {edges!r}")
         return [Tier(a, b, f"{a:g}-{b:g}ms") for a, b in zip(bounds, bounds[1:])]
-    points = _numbers(centres or "", "--tiers")
+    points = _numbers(centres or "", "centres")
     relative = width.strip().endswith("%")
     try:
         amount = float(width.strip().rstrip("%"))
     except ValueError:
-        raise InputError(f"--width must be like 10% or 0.05 (ms), got {width!r}") from None
+        raise InputError(f"width must be like 10% or 0.05 (ms), got {width!r}") from None
     if amount <= 0:
-        raise InputError(f"--width must be positive, got {width!r}")
+        raise InputError(f"width must be positive, got {width!r}")
     tiers = []
     for c in points:
         half = c * amount / 100 if relative else amount

@@ -3,8 +3,8 @@
 The searcher proposes 41-int vectors of a search space. Candidates are the members of a finite pool
 (pre-sampled feasible networks, e.g. the Sobol networks of one latency tier) that are neither
 evaluated nor pending, plus local moves around the best networks so far (one to three digits
-shifted by one level, kept only if feasible). A GP (:mod:`gpunet_search.bo`) scores them by LogEI;
-with the tree on (:mod:`gpunet_search.lamcts`) each proposal is restricted to the region of a leaf
+shifted by one level, kept only if feasible). A GP (:mod:`gpunet_search.search.bo`) scores them by LogEI;
+with the tree on (:mod:`gpunet_search.search.lamcts`) each proposal is restricted to the region of a leaf
 chosen by UCB. Pending points are fantasised in the GP and visit the tree virtually, so a batch is
 diverse. ``use_tree=False`` is the plain-BO ablation.
 """
@@ -25,6 +25,7 @@ from gpunet_hub.space import SearchSpace
 from .bo import LIARS
 from .grid import LevelGrid
 from .lamcts import PartitionTree
+from .state import SearchState, frozen_array
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,25 @@ class LamctsBoSearcher:
         return len(self._obs_values)
 
     @property
+    def pool(self) -> np.ndarray:
+        """The candidate pool as ``(N, 41)`` vectors (feasible, distinct, in pool order)."""
+        return self.grid.to_vectors(self._pool)
+
+    def search_state(self) -> SearchState:
+        """A frozen copy of what the searcher knows: observations, pending rows, free pool, GP warm start."""
+        n_digits = self.grid.n_digits
+        return SearchState(
+            grid=self.grid,
+            config=self.config,
+            observed=frozen_array(np.array(self._obs_levels).reshape(-1, n_digits)),
+            values=frozen_array(self._signed(self._obs_values)),
+            pending=frozen_array(np.array(list(self._pending.values()), dtype=np.int64).reshape(-1, n_digits)),
+            free_pool=frozen_array(self._pool[self._pool_free]),
+            taken=frozenset(self._observed.union(self._pending)),
+            gp_hyper=self._hyper,
+        )
+
+    @property
     def pending(self) -> list[list[int]]:
         """Vectors asked but not yet told (or cancelled)."""
         return [v.tolist() for v in self.grid.to_vectors(np.array(list(self._pending.values())))] if self._pending else []
@@ -243,7 +263,8 @@ class LamctsBoSearcher:
         else:
             from ._proposal import propose
 
-            picks, self.last_info = propose(self, n)
+            proposal = propose(self.search_state(), n, self._rng, self._is_feasible)
+            picks, self.last_info, self._hyper = proposal.levels, proposal.info, proposal.gp_hyper
         for row in picks:
             key = self.grid.keys(row)[0]
             self._pending[key] = row
