@@ -13,7 +13,7 @@ Targets: Spearman >= 0.97 and within 0.02 of the retest; calibrated MAPE <= 8 %;
 
 Run it alone (other engineers time on this machine too)::
 
-    flock /tmp/gpunet-timing.lock /work/venv/bin/python benchmarks/lut_accuracy.py
+    flock /tmp/gpunet-timing.lock python benchmarks/lut_accuracy.py
 
 Writes ``benchmarks/results/lut_accuracy.json`` and ``lut_accuracy.png``; prints a table.
 """
@@ -33,9 +33,9 @@ import numpy as np
 from gpunet_hub._io import atomic_path, atomic_write_text
 from gpunet_search.latency.calibration import accuracy_metrics, evaluate, raw_bias, split
 from gpunet_search.latency.fingerprint import onnxruntime_cpu_device, software_versions
+from gpunet_search.latency.lut import LatencyLUT
 from gpunet_search.latency.measure import OrtBackend, TimingProtocol
 from gpunet_search.latency.pipeline import Setting, build_lut, key_index, lut_sums, measure_networks
-from gpunet_search.latency.lut import LatencyLUT
 from gpunet_search.latency.sampling import sample
 
 RESULTS = Path(__file__).parent / "results"

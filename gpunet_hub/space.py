@@ -150,7 +150,9 @@ class SearchSpace:
     def digit_index(stage: int, field: str) -> int:
         """Position of one digit of a block stage, e.g. ``digit_index(5, "layers") == 28``."""
         if field not in STAGE_FIELDS:
-            raise EncodingError(f"unknown stage field {field!r}; fields: {', '.join(STAGE_FIELDS)}." + did_you_mean(field, STAGE_FIELDS))
+            raise EncodingError(
+                f"unknown stage field {field!r}; fields: {', '.join(STAGE_FIELDS)}." + did_you_mean(field, STAGE_FIELDS)
+            )
         return SearchSpace.stage_slice(stage).start + STAGE_FIELDS.index(field)
 
     # -- the empty-stage convention ----------------------------------------------------------------
@@ -441,7 +443,9 @@ def decode(vector: Sequence[int], space: str | SearchSpace = "release", *, num_c
     layers = [LayerSpec("head", 3, stem)]
     channels = stem
     for _ in range(s1_layers):
-        layers.append(LayerSpec("conv", channels, stem, stride=1, kernel_size=s1_kernel, act=ACT_NAMES[s1_act], stage=1))
+        layers.append(
+            LayerSpec("conv", channels, stem, stride=1, kernel_size=s1_kernel, act=ACT_NAMES[s1_act], stage=1)
+        )
     for stage in BLOCK_STAGES:
         filters, kernel, expansion, se, act, count = v[space.stage_slice(stage)]
         layer_type = "fused_irb" if stage in space.fused_stages else "irb"
@@ -504,7 +508,13 @@ def encode(spec: ArchSpec, space: str | SearchSpace = "release") -> list[int]:
         raise EncodingError("stage 1 is empty, but the encoding needs at least one stage-1 conv")
     _check_uniform(1, stage1, "conv", stem, space)
     first = stage1[0][1]
-    vector = [spec.resolution, stem, first.kernel_size, ACT_NAMES.index(first.effective_act), len(stage1)]
+    vector = [
+        spec.resolution,
+        stem,
+        _whole(first.kernel_size, stage1[0][0], 1, "kernel"),
+        ACT_NAMES.index(first.effective_act),
+        len(stage1),
+    ]
     for stage in BLOCK_STAGES:
         members = by_stage.get(stage, [])
         if not members:
@@ -513,14 +523,10 @@ def encode(spec: ArchSpec, space: str | SearchSpace = "release") -> list[int]:
         layer_type = "fused_irb" if stage in space.fused_stages else "irb"
         ref = members[0][1]
         _check_uniform(stage, members, layer_type, ref.num_out_channels, space)
-        if float(ref.expansion) != int(ref.expansion):
-            raise EncodingError(
-                f"entry {members[0][0]}: stage {stage} expansion {ref.expansion} is not a whole number"
-            )
         vector += [
             ref.num_out_channels,
-            ref.kernel_size,
-            int(ref.expansion),
+            _whole(ref.kernel_size, members[0][0], stage, "kernel"),
+            _whole(ref.expansion, members[0][0], stage, "expansion"),
             int(bool(ref.use_se)),
             ACT_NAMES.index(ref.effective_act),
             len(members),
@@ -533,7 +539,16 @@ def encode(spec: ArchSpec, space: str | SearchSpace = "release") -> list[int]:
     return validate(vector, space)
 
 
-def _check_uniform(stage: int, members: list[tuple[int, LayerSpec]], layer_type: str, filters: int, space: SearchSpace) -> None:
+def _whole(value: float | None, entry: int, stage: int, what: str) -> int:
+    """``value`` as an int, refusing a missing or fractional one (the encoding holds whole numbers)."""
+    if value is None or float(value) != int(value):
+        raise EncodingError(f"entry {entry}: stage {stage} {what} {value} is not a whole number")
+    return int(value)
+
+
+def _check_uniform(
+    stage: int, members: list[tuple[int, LayerSpec]], layer_type: str, filters: int, space: SearchSpace
+) -> None:
     ref = members[0][1]
     for j, (index, layer) in enumerate(members):
         where = f"stage {stage} is not expressible: entry {index}"

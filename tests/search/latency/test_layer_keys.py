@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from conftest import RELEASED_ENCODINGS, TINY_DISTILL
 
 from gpunet_hub.arch import from_list
 from gpunet_hub.builder import build_model
@@ -15,8 +16,6 @@ from gpunet_hub.space import decode
 from gpunet_search.latency.estimate import estimate_sums, index_encodings, pack_keys, scaled_resolution, unpack_keys
 from gpunet_search.latency.layer_keys import LayerKey, arch_layer_keys, build_layer, distinct_keys
 from gpunet_search.latency.sampling import sample
-
-from conftest import RELEASED_ENCODINGS, TINY_DISTILL
 
 
 def test_key_string_roundtrip_and_errors():

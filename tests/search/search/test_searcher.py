@@ -12,10 +12,10 @@ pytest.importorskip("sklearn")
 
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import check_many
+from gpunet_search.experiments.synthetic import GridFunction
 from gpunet_search.search.bo import GPSurrogate, log_ei
 from gpunet_search.search.grid import LevelGrid
 from gpunet_search.search.searcher import LamctsBoSearcher, SearcherConfig
-from gpunet_search.experiments.synthetic import GridFunction
 
 SMALL = SearcherConfig(
     n_init=8, pool_size=512, max_pool_candidates=256, n_local_centres=4, n_local_per_centre=16,

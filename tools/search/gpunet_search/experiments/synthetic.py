@@ -103,7 +103,11 @@ class TierProblem:
     """
 
     def __init__(
-        self, seed: int, space: str | SearchSpace = "table1", pool_bits: int = 16, tier: tuple[float, float] = (0.45, 0.55)
+        self,
+        seed: int,
+        space: str | SearchSpace = "table1",
+        pool_bits: int = 16,
+        tier: tuple[float, float] = (0.45, 0.55),
     ) -> None:
         if not 0 <= tier[0] < tier[1] <= 1:
             raise InputError(f"tier percentiles must satisfy 0 <= lo < hi <= 1, got {tier}")

@@ -37,8 +37,9 @@ class Setting:
 def key_index(samples: SampleSet, setting: Setting) -> KeyIndex:
     """The distinct layer keys of a sample set (and each row's index into them)."""
     space = samples.check_space()
-    return index_encodings(samples.encodings, space, batch=setting.batch, precision=setting.precision,
-                           res_scale=setting.res_scale)
+    return index_encodings(
+        samples.encodings, space, batch=setting.batch, precision=setting.precision, res_scale=setting.res_scale
+    )
 
 
 def build_lut(
@@ -57,9 +58,19 @@ def build_lut(
     index = key_index(samples, setting)
     keys = index.keys
     items = [str(k) for k in keys]
-    codes = dict(zip(items, pack_keys(keys).tolist()))
-    result = measure_items(lut_path, items, device, backend, protocol, kind="layer", workers=workers, chunk=chunk,
-                           codes=codes, progress=progress)
+    codes = dict(zip(items, pack_keys(keys).tolist(), strict=True))
+    result = measure_items(
+        lut_path,
+        items,
+        device,
+        backend,
+        protocol,
+        kind="layer",
+        workers=workers,
+        chunk=chunk,
+        codes=codes,
+        progress=progress,
+    )
     return result | {"networks": len(samples)}
 
 
@@ -147,7 +158,8 @@ def load_calibration(
         )
     if record["revision"] != lut.revision(device):
         raise InputError(
-            f"the calibration of device {device} was fitted on LUT revision {record['revision']}, but rows were replaced "
+            f"the calibration of device {device} was fitted on LUT revision {record['revision']}, but rows were "
+            f"replaced "
             f"since (revision {lut.revision(device)}); {remedy}"
         )
     return Calibration.from_record(record["model"], record["coef"])
@@ -173,7 +185,10 @@ def measure_networks(
     if setting.batch != 1 or setting.precision != "fp32":
         raise InputError("whole-network calibration measurements are implemented for batch 1, fp32")
     space = samples.check_space()
-    items = [net_item(row, space.name, scaled_resolution(int(row[0]), setting.res_scale), tag) for row in samples.encodings.tolist()]
+    items = [
+        net_item(row, space.name, scaled_resolution(int(row[0]), setting.res_scale), tag)
+        for row in samples.encodings.tolist()
+    ]
     measure_items(lut_path, items, device, backend, protocol, kind="net", progress=progress, chunk=chunk)
     with LatencyLUT(lut_path) as lut:
         return lut.lookup(items, device.fingerprint, kind="net")
@@ -205,10 +220,24 @@ def calibrate(
     with LatencyLUT(lut_path) as lut:
         sums, latency = lut_sums(lut, index, device.fingerprint)
         require_complete(sums, latency, index, lut, device.fingerprint)
-        calibration, report = evaluate(sums, measured, index.num_layers, params_m=index.params_m, model=model,
-                                       train_fraction=train_fraction, seed=seed)
-        report |= {"coef": calibration.coef(), "formula": calibration.describe(), "device": device.fingerprint,
-                   "device_label": device.label, **setting.to_dict(), "samples_sha256": samples.sha256}
-        lut.save_calibration(device.fingerprint, setting.precision, setting.batch, setting.res_scale, model,
-                             calibration.coef(), report)
+        calibration, report = evaluate(
+            sums,
+            measured,
+            index.num_layers,
+            params_m=index.params_m,
+            model=model,
+            train_fraction=train_fraction,
+            seed=seed,
+        )
+        report |= {
+            "coef": calibration.coef(),
+            "formula": calibration.describe(),
+            "device": device.fingerprint,
+            "device_label": device.label,
+            **setting.to_dict(),
+            "samples_sha256": samples.sha256,
+        }
+        lut.save_calibration(
+            device.fingerprint, setting.precision, setting.batch, setting.res_scale, model, calibration.coef(), report
+        )
     return calibration, report

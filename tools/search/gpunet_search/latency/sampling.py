@@ -64,7 +64,8 @@ class SampleSet:
             where = f" ({self.path})" if self.path else ""
             raise InputError(
                 f"sample file{where} was drawn from space {self.space!r} with fingerprint {self.space_fingerprint}, "
-                f"but that space is now {space.fingerprint()}; the ranges changed, so re-run sample() and save_samples()"
+                f"but that space is now {space.fingerprint()}; the ranges changed, so re-run sample() and "
+                f"save_samples()"
             )
         return space
 
@@ -102,9 +103,7 @@ def dedupe_rows(array: np.ndarray, *, seed: int = 0x5EED) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def sample(
-    n: int, space: str | SearchSpace = "table1", *, seed: int = 0, scramble: bool = True
-) -> SampleSet:
+def sample(n: int, space: str | SearchSpace = "table1", *, seed: int = 0, scramble: bool = True) -> SampleSet:
     """Draws ``n`` Sobol points, maps them onto ``space`` and drops duplicate rows.
 
     Args:
@@ -140,10 +139,14 @@ def save_samples(samples: SampleSet, path: str | Path) -> Path:
     import json
 
     path = Path(path)
-    header = {"format": SAMPLE_FORMAT, "space": samples.space, "space_fingerprint": samples.space_fingerprint, **samples.meta}
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, encodings=samples.encodings, meta=np.array(json.dumps(header)))
+    header = {
+        "format": SAMPLE_FORMAT,
+        "space": samples.space,
+        "space_fingerprint": samples.space_fingerprint,
+        **samples.meta,
+    }
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, encodings=samples.encodings, meta=np.array(json.dumps(header)))
     return path
 
 

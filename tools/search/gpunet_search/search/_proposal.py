@@ -88,7 +88,11 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
     tree = None
     if cfg.use_tree:
         tree = PartitionTree(
-            leaf_size=cfg.leaf_size, cp=cfg.cp, kernel=cfg.kernel, max_depth=cfg.max_depth, virtual_loss=cfg.virtual_loss
+            leaf_size=cfg.leaf_size,
+            cp=cfg.cp,
+            kernel=cfg.kernel,
+            max_depth=cfg.max_depth,
+            virtual_loss=cfg.virtual_loss,
         )
         tree.fit(x, y, seed=int(rng.integers(2**31)))
         for leaf in tree.leaves:  # the best observation of every leaf seeds local moves too
@@ -96,7 +100,11 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
             centres.append(obs[rows[np.argmax(y[rows])]][None, :])
     cands = candidates(state, np.concatenate(centres), rng, feasible)
     leaves: list[int] = []
-    info: dict[str, object] = {"n_candidates": len(cands), "n_leaves": len(tree.leaves) if tree else 1, "leaves": leaves}
+    info: dict[str, object] = {
+        "n_candidates": len(cands),
+        "n_leaves": len(tree.leaves) if tree else 1,
+        "leaves": leaves,
+    }
     if len(cands) == 0:
         return Proposal(cands, info, hyper)
     cx = grid.normalise(cands)

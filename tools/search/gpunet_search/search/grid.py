@@ -57,9 +57,7 @@ class LevelGrid:
         ok = check_many(array, self.space)
         if not ok.all():
             row = int(np.flatnonzero(~ok)[0])
-            raise InputError(
-                f"row {row} is not a valid encoding of space {self.space.name!r}: {array[row].tolist()}"
-            )
+            raise InputError(f"row {row} is not a valid encoding of space {self.space.name!r}: {array[row].tolist()}")
         levels = np.zeros_like(array)
         for i in range(self.n_digits):
             n = int(self.n_levels[i])
@@ -92,7 +90,9 @@ class LevelGrid:
         """``n`` uniformly random canonical level rows."""
         return self.from_unit(rng.random((n, self.n_digits)))
 
-    def neighbours(self, centres: np.ndarray, n_per_centre: int, rng: np.random.Generator, max_digits: int = 3) -> np.ndarray:
+    def neighbours(
+        self, centres: np.ndarray, n_per_centre: int, rng: np.random.Generator, max_digits: int = 3
+    ) -> np.ndarray:
         """Local moves: each centre with 1..``max_digits`` digits shifted by one level.
 
         Only digits that matter are moved (not the hidden digits of an empty stage), shifts stay in

@@ -132,7 +132,9 @@ class LamctsBoSearcher:
             raise InputError("no pool member is feasible; widen the pool or the feasibility predicate")
         self._pool = pool_levels
         self._pool_index = {k: i for i, k in enumerate(self.grid.keys(pool_levels))}
-        self._pool_fingerprint = hashlib.sha256(np.ascontiguousarray(pool_levels, dtype=np.int8).tobytes()).hexdigest()[:16]
+        self._pool_fingerprint = hashlib.sha256(np.ascontiguousarray(pool_levels, dtype=np.int8).tobytes()).hexdigest()[
+            :16
+        ]
         self._reset()
 
     def _reset(self) -> None:
@@ -195,7 +197,9 @@ class LamctsBoSearcher:
     @property
     def pending(self) -> list[list[int]]:
         """Vectors asked but not yet told (or cancelled)."""
-        return [v.tolist() for v in self.grid.to_vectors(np.array(list(self._pending.values())))] if self._pending else []
+        return (
+            [v.tolist() for v in self.grid.to_vectors(np.array(list(self._pending.values())))] if self._pending else []
+        )
 
     def best(self) -> tuple[list[int], float]:
         """The best observation so far as ``(vector, value)``.
@@ -214,7 +218,7 @@ class LamctsBoSearcher:
             return np.zeros((0, self.grid.n_digits), dtype=np.int64), np.zeros(0)
         return self.grid.to_vectors(np.array(self._obs_levels)), np.array(self._obs_values)
 
-    def tell(self, vectors: Sequence[Sequence[int]] | np.ndarray, values: Sequence[float]) -> None:
+    def tell(self, vectors: Sequence[Sequence[int]] | np.ndarray, values: Sequence[float] | np.ndarray) -> None:
         """Records evaluated networks. They need not have been asked (e.g. shared initial points).
 
         Raises:
@@ -231,10 +235,12 @@ class LamctsBoSearcher:
         keys = self.grid.keys(levels)
         for key in keys:
             if key in self._observed:
-                raise InputError(f"network {vector_id(self.grid.to_vectors(np.frombuffer(key, np.int8))[0])} was already told")
+                raise InputError(
+                    f"network {vector_id(self.grid.to_vectors(np.frombuffer(key, np.int8))[0])} was already told"
+                )
         if len(set(keys)) != len(keys):
             raise InputError("the same network appears twice in one tell")
-        for key, row, value in zip(keys, levels, vals):
+        for key, row, value in zip(keys, levels, vals, strict=True):
             self._pending.pop(key, None)
             self._observed.add(key)
             self._mark(key, False)
@@ -302,11 +308,18 @@ class LamctsBoSearcher:
             InputError: On an unknown version or a different space, mode or pool.
         """
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            raise InputError(f"unsupported searcher state version {state.get('version') if isinstance(state, dict) else state!r}; expected {STATE_VERSION}")
+            raise InputError(
+                f"unsupported searcher state version "
+                f"{state.get('version') if isinstance(state, dict) else state!r}; expected {STATE_VERSION}"
+            )
         if state.get("space_fingerprint") != self.grid.space.fingerprint():
-            raise InputError(f"the state is for space {state.get('space')!r}, this searcher uses {self.grid.space.name!r}")
+            raise InputError(
+                f"the state is for space {state.get('space')!r}, this searcher uses {self.grid.space.name!r}"
+            )
         if state.get("pool", {}).get("fingerprint") != self._pool_fingerprint:
-            raise InputError("the state was saved with a different candidate pool; pass the same pool and feasibility predicate")
+            raise InputError(
+                "the state was saved with a different candidate pool; pass the same pool and feasibility predicate"
+            )
         if state.get("mode") != self.mode:
             raise InputError(f"the state is for mode {state.get('mode')!r}, this searcher uses {self.mode!r}")
         known = {f.name for f in fields(SearcherConfig)}
