@@ -13,7 +13,7 @@ Targets: Spearman >= 0.97 and within 0.02 of the retest; calibrated MAPE <= 8 %;
 
 Run it alone (other engineers time on this machine too)::
 
-    flock /tmp/gpunet-timing.lock /work/venv/bin/python benchmarks/lut_accuracy.py
+    flock /tmp/gpunet-timing.lock python benchmarks/lut_accuracy.py
 
 Writes ``benchmarks/results/lut_accuracy.json`` and ``lut_accuracy.png``; prints a table.
 """
@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from gpunet_hub._io import atomic_path, atomic_write_text
-from gpunet_search.calibration import accuracy_metrics, evaluate, raw_bias, split
-from gpunet_search.fingerprint import onnxruntime_cpu_device, software_versions
-from gpunet_search.measure import OrtBackend, TimingProtocol
-from gpunet_search.pipeline import Setting, build_lut, key_index, lut_sums, measure_networks
-from gpunet_search.lut import LatencyLUT
-from gpunet_search.sampling import sample
+from gpunet_search.latency.calibration import accuracy_metrics, evaluate, raw_bias, split
+from gpunet_search.latency.fingerprint import onnxruntime_cpu_device, software_versions
+from gpunet_search.latency.lut import LatencyLUT
+from gpunet_search.latency.measure import OrtBackend, TimingProtocol
+from gpunet_search.latency.pipeline import Setting, build_lut, key_index, lut_sums, measure_networks
+from gpunet_search.latency.sampling import sample
 
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_MODEL = "linear+weights"  # the calibration `search calibrate` fits by default

@@ -13,7 +13,7 @@ the values do not change the cost of reading and summing them, so the rows hold 
 latencies (proportional to each layer's multiply-adds); no latency figure of this benchmark is a
 measurement.
 
-    /work/venv/bin/python benchmarks/lut_throughput.py [--n 1000000] [--repeats 3]
+    python benchmarks/lut_throughput.py [--n 1000000] [--repeats 3]
 
 Writes ``benchmarks/results/lut_throughput.json`` and prints a table.
 """
@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from gpunet_hub._io import atomic_write_text
-from gpunet_hub.space import get_space
-from gpunet_search.calibration import Calibration
-from gpunet_search.estimate import estimate_sums, index_encodings
-from gpunet_search.fingerprint import onnxruntime_cpu_device, software_versions
-from gpunet_search.lut import LatencyLUT, Measurement
-from gpunet_search.sampling import dedupe_rows, map_to_space, sobol_unit
+from gpunet_hub.space import get_space, sobol_unit
+from gpunet_search.latency.calibration import Calibration
+from gpunet_search.latency.estimate import estimate_sums, index_encodings
+from gpunet_search.latency.fingerprint import onnxruntime_cpu_device, software_versions
+from gpunet_search.latency.lut import LatencyLUT, Measurement
+from gpunet_search.latency.sampling import dedupe_rows
 
 RESULTS = Path(__file__).parent / "results" / "lut_throughput.json"
 PHASES = ("sobol", "map", "dedupe", "key_index", "lut_read", "sum", "calibrate")
@@ -59,7 +59,7 @@ def run_once(n: int, space, lut_path: Path, device, seed: int) -> tuple[dict[str
     start = time.perf_counter()
     unit = sobol_unit(n, seed=seed)
     t["sobol"] = time.perf_counter()
-    encodings = map_to_space(unit, space)
+    encodings = space.from_unit(unit)
     t["map"] = time.perf_counter()
     encodings = encodings[dedupe_rows(encodings)]
     t["dedupe"] = time.perf_counter()
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lut-throughput-") as tmp:
         lut_path = Path(tmp) / "lut.sqlite"
         t0 = time.perf_counter()
-        first = index_encodings(map_to_space(sobol_unit(args.n, seed=0), space), space)
+        first = index_encodings(space.from_unit(sobol_unit(args.n, seed=0)), space)
         filled = _fill(lut_path, first, device)
         fill_s = time.perf_counter() - t0
         runs = [run_once(args.n, space, lut_path, device, seed=0) for _ in range(args.repeats)]

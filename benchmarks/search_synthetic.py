@@ -3,7 +3,7 @@
 Issue 5, item 5. Budget 128 evaluations = 16 rounds x batch 8; every model-based method starts from
 the same 16 Sobol points. Problems: Ackley, Levy, Rosenbrock and Rastrigin on
 the 41-digit grid (Table 1 ranges) with a planted optimum and a random digit permutation per seed,
-and a latency-tier problem over a 2^16 Sobol pool (``gpunet_search.synthetic``). Methods: LA-MCTS+BO,
+and a latency-tier problem over a 2^16 Sobol pool (``gpunet_search.experiments.synthetic``). Methods: LA-MCTS+BO,
 the same BO without the tree, Optuna TPE (multivariate, constant liar, ask/tell; on the tier its
 infeasible or repeated proposals are snapped to the nearest unevaluated tier network and counted),
 random and Sobol. 20 seeds by default (about 8 minutes on 2 cores).
@@ -14,7 +14,7 @@ checks the issue's targets; times one ``ask(8)`` with 500 observations (target <
 ``benchmarks/results/search_synthetic.{json,md,png}`` atomically. Timings are per-process with one
 torch thread; run it alone for clean seconds-per-proposal figures::
 
-    flock /tmp/gpunet-timing.lock /work/venv/bin/python benchmarks/search_synthetic.py
+    flock /tmp/gpunet-timing.lock python benchmarks/search_synthetic.py
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from gpunet_search.bench_report import markdown_table, summarise, targets, targets_text, write_results
-from gpunet_search.bench_synthetic import METHODS, PROBLEMS, BenchSettings, run_all, time_ask
+from gpunet_search.experiments.bench import METHODS, PROBLEMS, BenchSettings, run_all, time_ask
+from gpunet_search.experiments.report import markdown_table, summarise, targets, targets_text, write_results
 
 RESULTS = Path(__file__).parent / "results"
 

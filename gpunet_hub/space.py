@@ -1,8 +1,9 @@
 """Search spaces and the 41-integer architecture encoding (GPUNet paper, Tables 1 and 2).
 
 The vector is ``[res, s0_filters, s1_kernel, s1_act, s1_layers]`` followed by
-``(filters, kernel, expansion, se, act, layers)`` for each of stages 2..7: 5 + 6 * 6 = 41 digits.
-``act`` is 0 for ReLU and 1 for Swish; an empty stage (0 layers) is written as six zeros.
+``(filters, kernel, expansion, se, act, layers)`` for each of stages 2..7 (41 digits;
+:meth:`SearchSpace.stage_slice` locates a stage). ``act`` is 0 for ReLU and 1 for Swish; an empty
+stage (0 layers) is written as six zeros (:meth:`SearchSpace.canonical`).
 
 The vector does not carry everything a network needs; these conventions of the space fill the gap
 (they reproduce the released JSON of GPUNet-0/1/2 exactly):
@@ -26,10 +27,12 @@ from .errors import EncodingError, did_you_mean
 if TYPE_CHECKING:
     import numpy as np
 
-NUM_DIGITS = 41
 BLOCK_STAGES = (2, 3, 4, 5, 6, 7)
+STEM_FIELDS = ("resolution", "s0_filters", "s1_kernel", "s1_act", "s1_layers")
 STAGE_FIELDS = ("filters", "kernel", "expansion", "se", "act", "layers")
+NUM_DIGITS = len(STEM_FIELDS) + len(STAGE_FIELDS) * len(BLOCK_STAGES)
 ACT_NAMES = ("relu", "swish")
+SOBOL_ENGINE = "torch.quasirandom.SobolEngine"
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,141 @@ class SearchSpace:
         text = repr((self.digits, self.tail_channels, self.num_classes, self.fused_stages, self.stride2_stages))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    # -- the digit layout (the same for every space) -----------------------------------------------
+    @staticmethod
+    def stage_slice(stage: int) -> slice:
+        """Positions of block stage ``stage``'s six digits (``STAGE_FIELDS`` order) in the vector.
+
+        Raises:
+            EncodingError: When ``stage`` is not one of the block stages 2..7.
+        """
+        if stage not in BLOCK_STAGES:
+            raise EncodingError(f"stage must be one of the block stages {BLOCK_STAGES}, got {stage!r}")
+        start = len(STEM_FIELDS) + len(STAGE_FIELDS) * (stage - BLOCK_STAGES[0])
+        return slice(start, start + len(STAGE_FIELDS))
+
+    @staticmethod
+    def digit_index(stage: int, field: str) -> int:
+        """Position of one digit of a block stage, e.g. ``digit_index(5, "layers") == 28``."""
+        if field not in STAGE_FIELDS:
+            raise EncodingError(
+                f"unknown stage field {field!r}; fields: {', '.join(STAGE_FIELDS)}." + did_you_mean(field, STAGE_FIELDS)
+            )
+        return SearchSpace.stage_slice(stage).start + STAGE_FIELDS.index(field)
+
+    # -- the empty-stage convention ----------------------------------------------------------------
+    @staticmethod
+    def hidden(vectors: Any) -> np.ndarray:
+        """Which digits an empty stage hides: the five other digits of a block stage with 0 layers.
+
+        This is the space's one empty-stage rule: hidden digits carry no meaning and are written as 0
+        (:meth:`canonical`); every other digit must take one of its allowed values.
+
+        Args:
+            vectors: An ``(N, 41)`` integer array of encodings (only the ``layers`` digits are read).
+
+        Returns:
+            An ``(N, 41)`` boolean mask.
+        """
+        import numpy as np
+
+        array = np.asarray(vectors)
+        mask = np.zeros(array.shape, dtype=bool)
+        for stage in BLOCK_STAGES:
+            others = SearchSpace.stage_slice(stage)
+            layers = SearchSpace.digit_index(stage, "layers")
+            mask[:, others.start : layers] = (array[:, layers] == 0)[:, None]
+        return mask
+
+    @staticmethod
+    def canonical(vectors: Any) -> np.ndarray:
+        """A copy of ``(N, 41)`` encodings with the digits of empty stages set to 0 (see :meth:`hidden`)."""
+        import numpy as np
+
+        array = np.array(vectors, copy=True)
+        array[SearchSpace.hidden(array)] = 0
+        return array
+
+    # -- levels and Sobol sampling -----------------------------------------------------------------
+    def level_values(self) -> np.ndarray:
+        """``(41, L)`` int64 table: row ``i`` holds ``digits[i].values``, padded with -1.
+
+        A *level* of digit ``i`` is an index into its values; ``level_counts()[i]`` levels exist.
+        """
+        import numpy as np
+
+        table = np.full((NUM_DIGITS, max(len(d.values) for d in self.digits)), -1, dtype=np.int64)
+        for digit in self.digits:
+            table[digit.index, : len(digit.values)] = digit.values
+        return table
+
+    def level_counts(self) -> np.ndarray:
+        """``(41,)`` int64: how many values each digit allows."""
+        import numpy as np
+
+        return np.array([len(d.values) for d in self.digits], dtype=np.int64)
+
+    def unit_levels(self, unit: Any) -> np.ndarray:
+        """Maps points of ``[0, 1)^41`` to levels: ``floor(u * n_levels)``, every level equally likely.
+
+        The product is taken in ``unit``'s float type (float32 Sobol points stay float32, so a
+        million rows map fast and the same points always give the same levels).
+
+        Args:
+            unit: An ``(N, 41)`` float array in ``[0, 1)``.
+
+        Returns:
+            ``(N, 41)`` int16 levels (not canonical: hidden digits keep their drawn level).
+        """
+        import numpy as np
+
+        unit = np.asarray(unit)
+        if unit.ndim != 2 or unit.shape[1] != NUM_DIGITS:
+            raise EncodingError(f"expected an (N, {NUM_DIGITS}) array of unit points, got shape {unit.shape}")
+        sizes = self.level_counts()
+        return np.minimum((unit * sizes.astype(unit.dtype)).astype(np.int16), (sizes - 1).astype(np.int16))
+
+    def from_unit(self, unit: Any) -> np.ndarray:
+        """Maps points of ``[0, 1)^41`` onto the digits' grids: ``(N, 41)`` int16 canonical encodings."""
+        import numpy as np
+
+        levels = self.unit_levels(unit)
+        return self.canonical(self.level_values()[np.arange(NUM_DIGITS), levels].astype(np.int16))
+
+    def sobol(self, n: int, *, seed: int = 0, scramble: bool = True) -> np.ndarray:
+        """The first ``n`` networks of the space's scrambled Sobol sequence, in sequence order.
+
+        The one Sobol sampler of the project: stage-1 sample files and the searcher's default pool
+        both come from here, so the same seed gives the same networks. Rows may repeat (callers
+        that need distinct networks keep the first occurrence); any prefix is itself balanced.
+
+        Args:
+            n: Points to draw (>= 1).
+            seed: Scrambling seed.
+            scramble: Owen scrambling (off gives the plain sequence, which starts at the corner).
+
+        Returns:
+            ``(n, 41)`` int16 canonical encodings.
+        """
+        return self.from_unit(sobol_unit(n, seed=seed, scramble=scramble))
+
+
+def sobol_unit(n: int, *, seed: int = 0, scramble: bool = True, dim: int = NUM_DIGITS) -> np.ndarray:
+    """Draws ``n`` points of a (scrambled, seeded) Sobol sequence in ``[0, 1)^dim``.
+
+    Uses ``torch.quasirandom.SobolEngine`` (Owen-scrambled, ~0.1 s for a million 41-d points), in
+    float32: 24 bits of resolution, far finer than any digit's grid. torch is imported here only.
+
+    Raises:
+        EncodingError: When ``n`` < 1.
+    """
+    import torch
+
+    if n < 1:
+        raise EncodingError(f"the number of Sobol points must be >= 1, got {n}")
+    engine = torch.quasirandom.SobolEngine(dim, scramble=scramble, seed=seed)
+    return engine.draw(int(n), dtype=torch.float32).numpy()
+
 
 def _make_digits(space: SearchSpace) -> tuple[Digit, ...]:
     def choice(values: Sequence[int]) -> str:
@@ -144,7 +282,7 @@ def _make_digits(space: SearchSpace) -> tuple[Digit, ...]:
     ]
     for stage in BLOCK_STAGES:
         ranges = space.stages[stage]
-        base = 5 + 6 * (stage - 2)
+        base = space.stage_slice(stage).start
         specs = (
             ("filters", ranges.filters.values, "int", str(ranges.filters)),
             ("kernel", ranges.kernels, "choice", choice(ranges.kernels)),
@@ -208,11 +346,6 @@ def get_space(space: str | SearchSpace = "release") -> SearchSpace:
         ) from None
 
 
-def _stage_digits(vector: Sequence[int], stage: int) -> tuple[int, ...]:
-    base = 5 + 6 * (stage - 2)
-    return tuple(vector[base : base + 6])
-
-
 def validate(vector: Sequence[int], space: str | SearchSpace = "release") -> list[int]:
     """Checks one 41-integer vector against a space.
 
@@ -240,10 +373,10 @@ def validate(vector: Sequence[int], space: str | SearchSpace = "release") -> lis
             if as_int is None or as_int != value:
                 raise EncodingError(f"digit {i} = {space.digits[i].name}: {value!r} is not an integer")
             values[i] = as_int
+    hidden = space.hidden([values])[0]
     for digit in space.digits:
         value = values[digit.index]
-        empty_stage = digit.stage in BLOCK_STAGES and _stage_digits(values, digit.stage)[-1] == 0
-        if empty_stage and digit.field != "layers":
+        if hidden[digit.index]:
             if value != 0:
                 raise EncodingError(
                     f"digit {digit.index} = {digit.name}: stage {digit.stage} has 0 layers, so its digits "
@@ -271,14 +404,11 @@ def check_many(vectors: Any, space: str | SearchSpace = "release") -> np.ndarray
     array = np.asarray(vectors)
     if array.ndim != 2 or array.shape[1] != NUM_DIGITS:
         raise EncodingError(f"expected an (N, {NUM_DIGITS}) array of encodings, got shape {array.shape}")
+    hidden = space.hidden(array)
     ok = np.ones(len(array), dtype=bool)
     for digit in space.digits:
         column = array[:, digit.index]
-        in_range = np.isin(column, np.asarray(digit.values))
-        if digit.stage in BLOCK_STAGES and digit.field != "layers":
-            empty = array[:, 5 + 6 * (digit.stage - 2) + 5] == 0
-            in_range = np.where(empty, column == 0, in_range)
-        ok &= in_range
+        ok &= np.where(hidden[:, digit.index], column == 0, np.isin(column, np.asarray(digit.values)))
     return ok
 
 
@@ -313,9 +443,11 @@ def decode(vector: Sequence[int], space: str | SearchSpace = "release", *, num_c
     layers = [LayerSpec("head", 3, stem)]
     channels = stem
     for _ in range(s1_layers):
-        layers.append(LayerSpec("conv", channels, stem, stride=1, kernel_size=s1_kernel, act=ACT_NAMES[s1_act], stage=1))
+        layers.append(
+            LayerSpec("conv", channels, stem, stride=1, kernel_size=s1_kernel, act=ACT_NAMES[s1_act], stage=1)
+        )
     for stage in BLOCK_STAGES:
-        filters, kernel, expansion, se, act, count = _stage_digits(v, stage)
+        filters, kernel, expansion, se, act, count = v[space.stage_slice(stage)]
         layer_type = "fused_irb" if stage in space.fused_stages else "irb"
         for j in range(count):
             stride = 2 if j == 0 and stage in space.stride2_stages else 1
@@ -376,7 +508,13 @@ def encode(spec: ArchSpec, space: str | SearchSpace = "release") -> list[int]:
         raise EncodingError("stage 1 is empty, but the encoding needs at least one stage-1 conv")
     _check_uniform(1, stage1, "conv", stem, space)
     first = stage1[0][1]
-    vector = [spec.resolution, stem, first.kernel_size, ACT_NAMES.index(first.effective_act), len(stage1)]
+    vector = [
+        spec.resolution,
+        stem,
+        _whole(first.kernel_size, stage1[0][0], 1, "kernel"),
+        ACT_NAMES.index(first.effective_act),
+        len(stage1),
+    ]
     for stage in BLOCK_STAGES:
         members = by_stage.get(stage, [])
         if not members:
@@ -385,14 +523,10 @@ def encode(spec: ArchSpec, space: str | SearchSpace = "release") -> list[int]:
         layer_type = "fused_irb" if stage in space.fused_stages else "irb"
         ref = members[0][1]
         _check_uniform(stage, members, layer_type, ref.num_out_channels, space)
-        if float(ref.expansion) != int(ref.expansion):
-            raise EncodingError(
-                f"entry {members[0][0]}: stage {stage} expansion {ref.expansion} is not a whole number"
-            )
         vector += [
             ref.num_out_channels,
-            ref.kernel_size,
-            int(ref.expansion),
+            _whole(ref.kernel_size, members[0][0], stage, "kernel"),
+            _whole(ref.expansion, members[0][0], stage, "expansion"),
             int(bool(ref.use_se)),
             ACT_NAMES.index(ref.effective_act),
             len(members),
@@ -405,7 +539,16 @@ def encode(spec: ArchSpec, space: str | SearchSpace = "release") -> list[int]:
     return validate(vector, space)
 
 
-def _check_uniform(stage: int, members: list[tuple[int, LayerSpec]], layer_type: str, filters: int, space: SearchSpace) -> None:
+def _whole(value: float | None, entry: int, stage: int, what: str) -> int:
+    """``value`` as an int, refusing a missing or fractional one (the encoding holds whole numbers)."""
+    if value is None or float(value) != int(value):
+        raise EncodingError(f"entry {entry}: stage {stage} {what} {value} is not a whole number")
+    return int(value)
+
+
+def _check_uniform(
+    stage: int, members: list[tuple[int, LayerSpec]], layer_type: str, filters: int, space: SearchSpace
+) -> None:
     ref = members[0][1]
     for j, (index, layer) in enumerate(members):
         where = f"stage {stage} is not expressible: entry {index}"

@@ -81,12 +81,7 @@ def _random_vectors(n, space, rng):
     columns = []
     for digit in space.digits:
         columns.append(rng.choice(np.asarray(digit.values), size=n))
-    vectors = np.stack(columns, axis=1)
-    for stage in range(2, 8):
-        base = 5 + 6 * (stage - 2)
-        empty = vectors[:, base + 5] == 0
-        vectors[empty, base : base + 6] = 0
-    return vectors
+    return space.canonical(np.stack(columns, axis=1))
 
 
 def test_vectorised_check_agrees_with_scalar_validation():
@@ -109,3 +104,36 @@ def test_vectorised_check_agrees_with_scalar_validation():
     validate_many(vectors[mask], "table1")
     with pytest.raises(EncodingError, match=r"\(N, 41\)"):
         check_many(vectors[:, :40])
+
+
+def test_stage_slices_locate_each_stage_digit():
+    for digit in TABLE1.digits[5:]:
+        assert TABLE1.stage_slice(digit.stage).start <= digit.index < TABLE1.stage_slice(digit.stage).stop
+        assert TABLE1.digit_index(digit.stage, digit.field) == digit.index
+    assert TABLE1.stage_slice(7).stop == NUM_DIGITS
+    with pytest.raises(EncodingError, match="block stages"):
+        TABLE1.stage_slice(1)
+    with pytest.raises(EncodingError, match="layers"):
+        TABLE1.digit_index(3, "layer")
+
+
+def test_canonical_zeroes_only_the_hidden_digits_of_empty_stages():
+    vectors = _random_vectors(200, TABLE1, np.random.default_rng(3))
+    stage7 = TABLE1.stage_slice(7)
+    filled = vectors.copy()
+    filled[:, stage7.start : stage7.stop - 1] = 7  # junk where stage 7 is empty
+    hidden = TABLE1.hidden(filled)
+    empty = filled[:, TABLE1.digit_index(7, "layers")] == 0
+    assert empty.any() and (~empty).any()
+    assert hidden[empty, stage7.start : stage7.stop - 1].all() and not hidden[~empty, stage7].any()
+    assert np.array_equal(TABLE1.canonical(filled)[empty], vectors[empty])
+    assert np.array_equal(TABLE1.canonical(filled)[~empty], filled[~empty])
+
+
+def test_sobol_is_seeded_prefix_stable_and_valid():
+    a, b = TABLE1.sobol(100, seed=4), TABLE1.sobol(256, seed=4)
+    assert np.array_equal(a, b[:100])
+    assert not np.array_equal(a, TABLE1.sobol(100, seed=5))
+    assert check_many(b, TABLE1).all() and b.dtype == np.int16
+    with pytest.raises(EncodingError, match=">= 1"):
+        TABLE1.sobol(0)

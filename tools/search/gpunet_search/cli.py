@@ -1,20 +1,19 @@
-"""``gpunet-hub search ...``: commands of the maintainer pipeline.
+"""``gpunet-hub search ...``: the commands of the maintainer pipeline, as one typer app.
 
-Stage 1 (sampling, LUT, calibration, tiers) registers its commands from ``cli_stage1``; stage 2
-(the LA-MCTS + BO searcher) from ``cli_searcher``. Each module exposes ``register(app)``.
+``gpunet-hub`` mounts :data:`app` from outside (``gpunet_hub`` never imports this package). Each
+stage adds its commands with its ``register(app)``: stage 1 from :mod:`gpunet_search.latency.cli`,
+the searcher's benchmark from :mod:`gpunet_search.experiments.cli`.
 """
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
-app = typer.Typer(help="Maintainer pipeline: Sobol sampling, latency LUT, tiers, LA-MCTS + BO search.", no_args_is_help=True)
+from .experiments import cli as experiments_cli
+from .latency import cli as latency_cli
 
-for _module in ("cli_stage1", "cli_searcher"):
-    try:
-        importlib.import_module(f"gpunet_search.{_module}").register(app)
-    except ModuleNotFoundError as exc:  # a stage not written yet; any other import failure is a bug
-        if exc.name != f"gpunet_search.{_module}":
-            raise
+app = typer.Typer(
+    help="Maintainer pipeline: Sobol sampling, latency LUT, tiers, LA-MCTS + BO search.", no_args_is_help=True
+)
+latency_cli.register(app)
+experiments_cli.register(app)

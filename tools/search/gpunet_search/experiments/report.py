@@ -1,4 +1,9 @@
-"""Summaries, the results table, the issue's targets and the convergence plot of the benchmark."""
+"""Summaries, the results table, the targets and the convergence plot of the synthetic benchmark.
+
+The targets: LA-MCTS+BO below random, Sobol and TPE on at least 3 of the 4 functions and below its
+no-tree ablation on at least 2 (median simple regret at the full budget of 128 evaluations, >= 10
+seeds); on the tier problem a median best rank <= 5 with no duplicate and no infeasible proposal.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import numpy as np
 
 from gpunet_hub._io import atomic_path, atomic_write_text
 
-from .bench_synthetic import BenchSettings
+from .bench import BenchSettings
 
 LABELS = {"lamcts_bo": "LA-MCTS+BO", "bo": "BO (no tree)", "tpe": "Optuna TPE", "random": "random", "sobol": "Sobol"}
 
@@ -70,15 +75,24 @@ def paired(records: list[dict[str, Any]], problem: str, a: str, b: str) -> dict[
         from scipy.stats import wilcoxon
 
         p_value = float(wilcoxon(diff[diff != 0]).pvalue)
-    return {"wins": int((diff < 0).sum()), "losses": int((diff > 0).sum()), "ties": int((diff == 0).sum()), "p_value": p_value}
+    return {
+        "wins": int((diff < 0).sum()),
+        "losses": int((diff > 0).sum()),
+        "ties": int((diff == 0).sum()),
+        "p_value": p_value,
+    }
 
 
-def targets(summary: dict[str, dict[str, Any]], settings: BenchSettings | None = None, records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Checks the issue's targets on whatever problems and methods were run.
+def targets(
+    summary: dict[str, dict[str, Any]],
+    settings: BenchSettings | None = None,
+    records: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Checks the targets (see the module docstring) on whatever problems and methods were run.
 
     Args:
         summary: From :func:`summarise`.
-        settings: When given, ``full_settings`` records whether the run had the issue's settings
+        settings: When given, ``full_settings`` records whether the run had the targets' settings
             (budget 128, batch 8, 16 initial points, >= 10 seeds).
         records: When given, LA-MCTS+BO is also compared with its ablation seed by seed.
 
@@ -87,19 +101,30 @@ def targets(summary: dict[str, dict[str, Any]], settings: BenchSettings | None =
     """
     result: dict[str, Any] = {"functions": {}}
     if settings is not None:
-        result["full_settings"] = (settings.budget, settings.batch, settings.n_init) == (128, 8, 16) and len(settings.seeds) >= 10
+        result["full_settings"] = (settings.budget, settings.batch, settings.n_init) == (128, 8, 16) and len(
+            settings.seeds
+        ) >= 10
     beats_baselines = beats_ablation = n_functions = 0
     for problem, rows in summary.items():
         if problem == "tier" or "lamcts_bo" not in rows:
             continue
         last = max(rows["lamcts_bo"]["regret"], key=int)
         ours = rows["lamcts_bo"]["regret"][last]["median"]
-        others = {m: rows[m]["regret"][last]["median"] for m in ("random", "sobol", "tpe") if m in rows}
+        others: dict[str, float] = {
+            m: rows[m]["regret"][last]["median"] for m in ("random", "sobol", "tpe") if m in rows
+        }
         below_all = all(ours < v for v in others.values())
         below_bo = "bo" in rows and ours < rows["bo"]["regret"][last]["median"]
         versus = paired(records, problem, "lamcts_bo", "bo") if records else None
-        result["functions"][problem] = {"paired_vs_no_tree": versus, "lamcts_bo": ours, **others, "bo": rows.get("bo", {}).get("regret", {}).get(last, {}).get("median"),
-                                        "below_random_sobol_tpe": below_all, "below_no_tree": bool(below_bo)}
+        entry: dict[str, Any] = {
+            "paired_vs_no_tree": versus,
+            "lamcts_bo": ours,
+            **others,
+            "bo": rows.get("bo", {}).get("regret", {}).get(last, {}).get("median"),
+            "below_random_sobol_tpe": below_all,
+            "below_no_tree": bool(below_bo),
+        }
+        result["functions"][problem] = entry
         n_functions += 1
         beats_baselines += below_all
         beats_ablation += bool(below_bo)
@@ -127,7 +152,16 @@ def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
     """The results as a markdown table: one row per (problem, method)."""
     some = next(iter(next(iter(summary.values())).values()))
     cps = list(some["regret"])
-    head = ["problem", "method", *[f"regret@{c} median [IQR]" for c in cps], "best rank (tier)", "dups", "infeasible", "snapped", "s/proposal"]
+    head = [
+        "problem",
+        "method",
+        *[f"regret@{c} median [IQR]" for c in cps],
+        "best rank (tier)",
+        "dups",
+        "infeasible",
+        "snapped",
+        "s/proposal",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for problem, rows in summary.items():
         for method, row in rows.items():
@@ -137,21 +171,30 @@ def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
                 cells.append(f"{_fmt(r['median'])} [{_fmt(r['q25'])}, {_fmt(r['q75'])}]")
             rank = row.get("rank")
             cells.append(f"{rank['median']:g} [{rank['q25']:g}, {rank['q75']:g}]" if rank else "")
-            cells += [str(row["duplicates"]), str(row["infeasible"]), str(row["snapped"]), f"{row['seconds_per_proposal']:.3f}"]
+            cells += [
+                str(row["duplicates"]),
+                str(row["infeasible"]),
+                str(row["snapped"]),
+                f"{row['seconds_per_proposal']:.3f}",
+            ]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def targets_text(result: dict[str, Any]) -> str:
-    """Human-readable verdicts on the issue's targets."""
+    """Human-readable verdicts on the targets."""
     lines = []
     for name, row in result["functions"].items():
         lines.append(
             f"- {name}: LA-MCTS+BO median {_fmt(row['lamcts_bo'])}; below random/Sobol/TPE: "
             f"{'yes' if row['below_random_sobol_tpe'] else 'NO'}; below its no-tree ablation "
             f"({_fmt(row['bo']) if row['bo'] is not None else 'n/a'}): {'yes' if row['below_no_tree'] else 'NO'}"
-            + (f"; seed by seed vs no tree: {v['wins']} wins, {v['losses']} losses, {v['ties']} ties"
-               + (f", Wilcoxon p = {v['p_value']:.2g}" if v["p_value"] is not None else "") if (v := row.get("paired_vs_no_tree")) else "")
+            + (
+                f"; seed by seed vs no tree: {v['wins']} wins, {v['losses']} losses, {v['ties']} ties"
+                + (f", Wilcoxon p = {v['p_value']:.2g}" if v["p_value"] is not None else "")
+                if (v := row.get("paired_vs_no_tree"))
+                else ""
+            )
         )
     n = result["n_functions"]
     full = result.get("full_settings", True)
@@ -161,14 +204,21 @@ def targets_text(result: dict[str, Any]) -> str:
             return "not checked (the targets are for all 4 functions, 128 evaluations, >= 10 seeds)"
         return "MET" if ok else "MISSED"
 
-    lines.append(f"- below random, Sobol and TPE on {result['below_baselines_count']} of {n} functions (target >= 3 of 4): "
-                 f"{verdict(result['baselines_target_met'], n == 4)}")
-    lines.append(f"- below the no-tree ablation on {result['below_no_tree_count']} of {n} functions (target >= 2 of 4): "
-                 f"{verdict(result['ablation_target_met'], n == 4)}")
+    lines.append(
+        f"- below random, Sobol and TPE on {result['below_baselines_count']} of {n} functions (target >= 3 of 4): "
+        f"{verdict(result['baselines_target_met'], n == 4)}"
+    )
+    lines.append(
+        f"- below the no-tree ablation on {result['below_no_tree_count']} of {n} functions (target >= 2 of 4): "
+        f"{verdict(result['ablation_target_met'], n == 4)}"
+    )
     if "tier" in result:
         t = result["tier"]
-        lines.append(f"- tier: median best rank {t['median_rank']:g}, duplicates {t['duplicates']}, infeasible {t['infeasible']} "
-                     f"(target rank <= 5, none of either): {verdict(t['target_met'])}")
+        lines.append(
+            f"- tier: median best rank {t['median_rank']:g}, duplicates {t['duplicates']}, infeasible "
+            f"{t['infeasible']} "
+            f"(target rank <= 5, none of either): {verdict(t['target_met'])}"
+        )
     return "\n".join(lines)
 
 
@@ -181,7 +231,7 @@ def plot(records: list[dict[str, Any]], settings: BenchSettings, path: Path) -> 
 
     problems = list(settings.problems)
     fig, axes = plt.subplots(1, len(problems), figsize=(4.2 * len(problems), 3.6), squeeze=False)
-    for ax, problem in zip(axes[0], problems):
+    for ax, problem in zip(axes[0], problems, strict=True):
         for method in settings.methods:
             runs = [r["regret"] for r in records if r["problem"] == problem and r["method"] == method]
             if not runs:
@@ -208,7 +258,11 @@ def _compact(values: list[Any]) -> list[Any]:
 
 
 def write_results(
-    records: list[dict[str, Any]], settings: BenchSettings, out_dir: Path, stem: str = "search_synthetic", meta: dict[str, Any] | None = None
+    records: list[dict[str, Any]],
+    settings: BenchSettings,
+    out_dir: Path,
+    stem: str = "search_synthetic",
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Writes ``<stem>.json`` (settings, summary, targets, every run's best-so-far regret and rank
     traces to 6 significant digits, one run per line), ``<stem>.md`` and ``<stem>.png``.
@@ -225,12 +279,20 @@ def write_results(
     paths = {"json": out_dir / f"{stem}.json", "md": out_dir / f"{stem}.md", "png": out_dir / f"{stem}.png"}
     runs = [{k: (_compact(v) if isinstance(v, list) else v) for k, v in r.items() if k != "losses"} for r in records]
     head = {"settings": asdict(settings), "meta": meta or {}, "summary": summary, "targets": verdicts}
-    text = json.dumps(head, indent=1)[:-2] + ',\n "runs": [\n  ' + ",\n  ".join(json.dumps(r, separators=(",", ":")) for r in runs) + "\n ]\n}\n"
+    text = (
+        json.dumps(head, indent=1)[:-2]
+        + ',\n "runs": [\n  '
+        + ",\n  ".join(json.dumps(r, separators=(",", ":")) for r in runs)
+        + "\n ]\n}\n"
+    )
     atomic_write_text(paths["json"], text)
-    md = f"# Synthetic benchmark of the searcher\n\n{markdown_table(summary)}\n\n## Targets\n\n{targets_text(verdicts)}\n"
+    md = f"# Synthetic benchmark of the searcher\n\n{markdown_table(summary)}\n\n"
+    md += f"## Targets\n\n{targets_text(verdicts)}\n"
     for t in (meta or {}).get("ask_timing", []):
-        md += (f"- ask({t['batch']}) with {t['n_obs']} observations, {'LA-MCTS+BO' if t['use_tree'] else 'BO (no tree)'}: "
-               f"median {t['median']:.3f} s, max {t['max']:.3f} s (target < 1 s)\n")
+        md += (
+            f"- ask({t['batch']}) with {t['n_obs']} observations, {'LA-MCTS+BO' if t['use_tree'] else 'BO (no tree)'}: "
+            f"median {t['median']:.3f} s, max {t['max']:.3f} s (target < 1 s)\n"
+        )
     if meta and meta.get("command"):
         md += f"\nCommand: `{meta['command']}`\n"
     atomic_write_text(paths["md"], md)

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpunet_hub.errors import InputError
-from gpunet_search.fingerprint import DeviceInfo
-from gpunet_search.layer_keys import LayerKey
-from gpunet_search.lut import LatencyLUT, Measurement
-from gpunet_search.measure import OrtBackend, TimingProtocol, measure_items, robust_cv, run_worker
+from gpunet_hub.errors import EnvironmentProblem, InputError
+from gpunet_search.latency.fingerprint import DeviceInfo
+from gpunet_search.latency.layer_keys import LayerKey
+from gpunet_search.latency.lut import LatencyLUT, Measurement
+from gpunet_search.latency.measure import OrtBackend, TimingProtocol, measure_items, robust_cv, run_worker
 
 DEVICE = DeviceInfo("Test CPU", "fake", "0", "FakeProvider", 1)
 ITEMS = [str(LayerKey("irb", 16 + 8 * i, 24, 3, 1, 2.0, False, "relu", 8, 8)) for i in range(24)]
@@ -52,8 +52,8 @@ WORKER = textwrap.dedent(
     """
     import json, sys
     from fake_backend import FakeBackend
-    from gpunet_search.fingerprint import DeviceInfo
-    from gpunet_search.measure import TimingProtocol, run_worker
+    from gpunet_search.latency.fingerprint import DeviceInfo
+    from gpunet_search.latency.measure import TimingProtocol, run_worker
     lut, log, sleep, chunk, items = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5])
     device = DeviceInfo("Test CPU", "fake", "0", "FakeProvider", 1)
     run_worker(lut, items, device, FakeBackend(log, sleep), TimingProtocol(warmup=0, runs=5, rounds=3), chunk=chunk)
@@ -112,7 +112,7 @@ def test_schema_version_is_checked(tmp_path):
     db.execute("UPDATE meta SET value = '99' WHERE name = 'schema_version'")
     db.commit()
     db.close()
-    with pytest.raises(InputError, match="schema 99"):
+    with pytest.raises(EnvironmentProblem, match="schema 99"):
         LatencyLUT(tmp_path / "a.sqlite")
 
 
@@ -191,7 +191,7 @@ def test_killed_build_resumes_without_loss_or_duplicates(tmp_path, fake):
 
 def test_real_onnxruntime_measurement(tmp_path):
     pytest.importorskip("onnxruntime")
-    from gpunet_search.fingerprint import onnxruntime_cpu_device
+    from gpunet_search.latency.fingerprint import onnxruntime_cpu_device
 
     device = onnxruntime_cpu_device(1)
     keys = [str(LayerKey("irb", 8, 16, 3, 2, 2.0, True, "swish", 16, 16)), str(LayerKey("tail", 16, 32, 1, 1, 0.0, False, "relu", 8, 8, classes=10))]
@@ -207,7 +207,7 @@ def test_real_onnxruntime_measurement(tmp_path):
 
 def test_parallel_workers_share_a_build(tmp_path):
     pytest.importorskip("onnxruntime")
-    from gpunet_search.fingerprint import onnxruntime_cpu_device
+    from gpunet_search.latency.fingerprint import onnxruntime_cpu_device
 
     device = onnxruntime_cpu_device(1)
     keys = [str(LayerKey("conv", c, c, 3, 1, 0.0, False, "relu", 6, 6)) for c in (8, 16, 24, 32)]

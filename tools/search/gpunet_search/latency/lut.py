@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from gpunet_hub._io import atomic_write_text
-from gpunet_hub.errors import InputError
+from gpunet_hub.bench.record import now_iso
+from gpunet_hub.errors import EnvironmentProblem, InputError
 
 from .fingerprint import DeviceInfo
 
@@ -66,12 +67,25 @@ CREATE TABLE IF NOT EXISTS calibrations (
     model TEXT NOT NULL, coef TEXT NOT NULL, metrics TEXT NOT NULL, revision INTEGER NOT NULL,
     created TEXT NOT NULL, PRIMARY KEY (device, precision, batch, res_scale));
 """
-_COLUMNS = ("kind", "device", "backend", "precision", "batch", "item", "code", "median_ms", "spread_ms", "cv",
-            "rounds", "runs", "warmup", "remeasured", "versions", "measured_at", "worker")
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+_COLUMNS = (
+    "kind",
+    "device",
+    "backend",
+    "precision",
+    "batch",
+    "item",
+    "code",
+    "median_ms",
+    "spread_ms",
+    "cv",
+    "rounds",
+    "runs",
+    "warmup",
+    "remeasured",
+    "versions",
+    "measured_at",
+    "worker",
+)
 
 
 def make_owner() -> str:
@@ -127,22 +141,42 @@ class LatencyLUT:
     def __init__(self, path: str | Path, *, create: bool = True, timeout: float = 120.0) -> None:
         self.path = Path(path)
         if not create and not self.path.is_file():
-            raise InputError(f"no LUT at {self.path}; build one with `gpunet-hub search lut build --lut {self.path}`")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
-        self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        with self.transaction():
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                self._db.execute(statement)
-            got = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
-            if got is None:
-                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?), ('lut_id', ?), ('created', ?)",
-                                 (str(SCHEMA_VERSION), uuid.uuid4().hex[:16], now_iso()))
-            elif int(got[0]) != SCHEMA_VERSION:
-                raise InputError(f"{self.path} has LUT schema {got[0]}; this gpunet_search reads schema {SCHEMA_VERSION}")
+            raise InputError(f"no LUT at {self.path}; build one with pipeline.build_lut(), or open it with create=True")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise EnvironmentProblem(f"cannot open the LUT {self.path}: {exc}") from None
+        try:
+            self._init_schema(timeout)
+        except BaseException:
+            self._db.close()
+            raise
         self.lut_id = self._db.execute("SELECT value FROM meta WHERE name = 'lut_id'").fetchone()[0]
+
+    def _init_schema(self, timeout: float) -> None:
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            with self.transaction():
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self._db.execute(statement)
+                got = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+                if got is None:
+                    self._db.execute(
+                        "INSERT INTO meta VALUES ('schema_version', ?), ('lut_id', ?), ('created', ?)",
+                        (str(SCHEMA_VERSION), uuid.uuid4().hex[:16], now_iso()),
+                    )
+        except sqlite3.OperationalError as exc:  # locked past the timeout, read-only, disk full
+            raise EnvironmentProblem(f"cannot use the LUT {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:  # not an SQLite file at all
+            raise InputError(f"{self.path} is not an SQLite latency LUT: {exc}") from None
+        if int(got[0] if got else SCHEMA_VERSION) != SCHEMA_VERSION:
+            raise EnvironmentProblem(
+                f"{self.path} has LUT schema {got[0]}; this gpunet_search reads schema {SCHEMA_VERSION}: open it "
+                "with the gpunet-hub version that wrote it, or build a new LUT"
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -167,8 +201,10 @@ class LatencyLUT:
     # devices ---------------------------------------------------------------------------------
     def register_device(self, info: DeviceInfo) -> None:
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO devices (device, info, added) VALUES (?, ?, ?)",
-                       (info.fingerprint, json.dumps(info.to_dict(), sort_keys=True), now_iso()))
+            db.execute(
+                "INSERT OR IGNORE INTO devices (device, info, added) VALUES (?, ?, ?)",
+                (info.fingerprint, json.dumps(info.to_dict(), sort_keys=True), now_iso()),
+            )
 
     def devices(self) -> dict[str, dict[str, Any]]:
         """Device fingerprint -> description (with its ``revision``)."""
@@ -187,7 +223,9 @@ class LatencyLUT:
         if fingerprint in known:
             return known[fingerprint]
         listing = "; ".join(f"{d} ({v.get('backend')} on {v.get('device')})" for d, v in known.items()) or "none"
-        what = f"device {fingerprint!r} is not in" if fingerprint else "name a --device: several devices are in"
+        what = (
+            f"device {fingerprint!r} is not in" if fingerprint else "pass a device fingerprint: several devices are in"
+        )
         raise InputError(f"{what} {self.path}; devices: {listing}")
 
     def revision(self, device: str) -> int:
@@ -198,7 +236,9 @@ class LatencyLUT:
     def lookup(self, items: Sequence[str], device: str, *, kind: str = "layer") -> np.ndarray:
         """Median latency (ms) of each item, NaN where not measured."""
         out = np.full(len(items), np.nan)
-        known = dict(self._db.execute("SELECT item, median_ms FROM measurements WHERE kind = ? AND device = ?", (kind, device)))
+        known = dict(
+            self._db.execute("SELECT item, median_ms FROM measurements WHERE kind = ? AND device = ?", (kind, device))
+        )
         for i, item in enumerate(items):
             out[i] = known.get(str(item), np.nan)
         return out
@@ -206,8 +246,11 @@ class LatencyLUT:
     def lookup_codes(self, codes: np.ndarray, device: str, precision: str, batch: int) -> np.ndarray:
         """Median latency of each packed layer code (fast path of the estimate), NaN where missing."""
         rows = self._db.execute(
-            "SELECT code, median_ms FROM measurements WHERE kind = 'layer' AND device = ? AND precision = ? AND batch = ? "
-            "AND code IS NOT NULL", (device, precision, batch)).fetchall()
+            "SELECT code, median_ms FROM measurements WHERE kind = 'layer' AND device = ? AND precision = ? AND "
+            "batch = ? "
+            "AND code IS NOT NULL",
+            (device, precision, batch),
+        ).fetchall()
         out = np.full(len(codes), np.nan)
         if rows:
             have = np.array(rows, dtype=np.float64)
@@ -220,11 +263,14 @@ class LatencyLUT:
 
     def done(self, items: Iterable[str], device: str, *, kind: str = "layer") -> set[str]:
         """The items among ``items`` that already have a finished measurement."""
-        known = {r[0] for r in self._db.execute("SELECT item FROM measurements WHERE kind = ? AND device = ?", (kind, device))}
+        known = {
+            r[0]
+            for r in self._db.execute("SELECT item FROM measurements WHERE kind = ? AND device = ?", (kind, device))
+        }
         return {str(i) for i in items} & known
 
     def rows(self, device: str | None = None, *, kind: str | None = None) -> list[Measurement]:
-        sql, args = "SELECT " + ", ".join(_COLUMNS) + " FROM measurements WHERE 1", []
+        sql, args = "SELECT " + ", ".join(_COLUMNS) + " FROM measurements WHERE 1", list[Any]()
         if device:
             sql, args = sql + " AND device = ?", [*args, device]
         if kind:
@@ -233,32 +279,49 @@ class LatencyLUT:
 
     def counts(self) -> list[tuple[str, str, str, int, int]]:
         """``(device, kind, precision, batch, n)`` for every group of rows."""
-        return self._db.execute("SELECT device, kind, precision, batch, COUNT(*) FROM measurements "
-                                "GROUP BY device, kind, precision, batch").fetchall()
+        return self._db.execute(
+            "SELECT device, kind, precision, batch, COUNT(*) FROM measurements GROUP BY device, kind, precision, batch"
+        ).fetchall()
 
     def pending(self) -> tuple[int, int]:
         """``(claims, rounds)`` rows of unfinished work (left by running or crashed builds)."""
-        return (self._db.execute("SELECT COUNT(*) FROM claims").fetchone()[0],
-                self._db.execute("SELECT COUNT(*) FROM rounds").fetchone()[0])
+        return (
+            self._db.execute("SELECT COUNT(*) FROM claims").fetchone()[0],
+            self._db.execute("SELECT COUNT(*) FROM rounds").fetchone()[0],
+        )
 
     # measuring -------------------------------------------------------------------------------
-    def claim(self, candidates: Iterable[str], device: str, owner: str, *, kind: str = "layer", limit: int = 32,
-              lease: float = 900.0) -> list[str]:
+    def claim(
+        self,
+        candidates: Iterable[str],
+        device: str,
+        owner: str,
+        *,
+        kind: str = "layer",
+        limit: int = 32,
+        lease: float = 900.0,
+    ) -> list[str]:
         """Claims up to ``limit`` unfinished items not held by a live worker, in candidate order."""
         host, pid, now = socket.gethostname(), os.getpid(), time.time()
         got: list[str] = []
         with self.transaction() as db:
             for item in candidates:
-                if db.execute("SELECT 1 FROM measurements WHERE kind = ? AND device = ? AND item = ?",
-                              (kind, device, item)).fetchone():
+                if db.execute(
+                    "SELECT 1 FROM measurements WHERE kind = ? AND device = ? AND item = ?", (kind, device, item)
+                ).fetchone():
                     continue
-                held = db.execute("SELECT owner, host, pid, claimed_at FROM claims WHERE kind = ? AND device = ? AND item = ?",
-                                  (kind, device, item)).fetchone()
+                held = db.execute(
+                    "SELECT owner, host, pid, claimed_at FROM claims WHERE kind = ? AND device = ? AND item = ?",
+                    (kind, device, item),
+                ).fetchone()
                 if held and held[0] != owner:
                     dead = held[1] == host and not _pid_alive(int(held[2]))
                     if not dead and now - float(held[3]) < lease:
                         continue
-                db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?)", (kind, device, item, owner, host, pid, now))
+                db.execute(
+                    "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (kind, device, item, owner, host, pid, now),
+                )
                 got.append(item)
                 if len(got) >= limit:  # stop before pulling another item: the caller's iterator keeps it
                     break
@@ -266,27 +329,48 @@ class LatencyLUT:
 
     def release(self, items: Iterable[str], device: str, owner: str, *, kind: str = "layer") -> None:
         with self.transaction() as db:
-            db.executemany("DELETE FROM claims WHERE kind = ? AND device = ? AND item = ? AND owner = ?",
-                           [(kind, device, i, owner) for i in items])
+            db.executemany(
+                "DELETE FROM claims WHERE kind = ? AND device = ? AND item = ? AND owner = ?",
+                [(kind, device, i, owner) for i in items],
+            )
 
-    def partial_rounds(self, items: Sequence[str], device: str, *, kind: str = "layer") -> dict[str, dict[int, tuple[float, float, int, int]]]:
+    def partial_rounds(
+        self, items: Sequence[str], device: str, *, kind: str = "layer"
+    ) -> dict[str, dict[int, tuple[float, float, int, int]]]:
         """Rounds already committed for each item: ``{item: {round: (median, cv, runs, attempts)}}``."""
         wanted = set(items)
         out: dict[str, dict[int, tuple[float, float, int, int]]] = {i: {} for i in items}
         for item, rnd, med, cv, runs, attempts in self._db.execute(
-                "SELECT item, round, median_ms, cv, runs, attempts FROM rounds WHERE kind = ? AND device = ?", (kind, device)):
+            "SELECT item, round, median_ms, cv, runs, attempts FROM rounds WHERE kind = ? AND device = ?",
+            (kind, device),
+        ):
             if item in wanted:
                 out[item][int(rnd)] = (med, cv, runs, attempts)
         return out
 
-    def add_round(self, item: str, device: str, rnd: int, median_ms: float, cv: float, runs: int, attempts: int, owner: str,
-                  *, kind: str = "layer") -> None:
+    def add_round(
+        self,
+        item: str,
+        device: str,
+        rnd: int,
+        median_ms: float,
+        cv: float,
+        runs: int,
+        attempts: int,
+        owner: str,
+        *,
+        kind: str = "layer",
+    ) -> None:
         """Commits one round of one item and refreshes the owner's claim."""
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (kind, device, item, rnd, median_ms, cv, runs, attempts, owner))
-            db.execute("UPDATE claims SET claimed_at = ? WHERE kind = ? AND device = ? AND item = ? AND owner = ?",
-                       (time.time(), kind, device, item, owner))
+            db.execute(
+                "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, device, item, rnd, median_ms, cv, runs, attempts, owner),
+            )
+            db.execute(
+                "UPDATE claims SET claimed_at = ? WHERE kind = ? AND device = ? AND item = ? AND owner = ?",
+                (time.time(), kind, device, item, owner),
+            )
 
     def finish(self, row: Measurement, owner: str) -> bool:
         """Stores a finished measurement (never overwriting one) and clears its rounds and claim.
@@ -295,38 +379,79 @@ class LatencyLUT:
             True if the row was inserted, False if the item already had one.
         """
         with self.transaction() as db:
-            cur = db.execute(f"INSERT OR IGNORE INTO measurements VALUES ({', '.join('?' * len(_COLUMNS))})", row.astuple())
-            db.execute("DELETE FROM rounds WHERE kind = ? AND device = ? AND item = ?", (row.kind, row.device, row.item))
-            db.execute("DELETE FROM claims WHERE kind = ? AND device = ? AND item = ?", (row.kind, row.device, row.item))
+            cur = db.execute(
+                f"INSERT OR IGNORE INTO measurements VALUES ({', '.join('?' * len(_COLUMNS))})", row.astuple()
+            )
+            db.execute(
+                "DELETE FROM rounds WHERE kind = ? AND device = ? AND item = ?", (row.kind, row.device, row.item)
+            )
+            db.execute(
+                "DELETE FROM claims WHERE kind = ? AND device = ? AND item = ?", (row.kind, row.device, row.item)
+            )
         return cur.rowcount == 1
 
     def add_rows(self, rows: Iterable[Measurement]) -> int:
         """Stores many finished rows in one transaction (existing rows win); returns how many were new."""
         with self.transaction() as db:
             before = db.total_changes
-            db.executemany(f"INSERT OR IGNORE INTO measurements VALUES ({', '.join('?' * len(_COLUMNS))})",
-                           (r.astuple() for r in rows))
+            db.executemany(
+                f"INSERT OR IGNORE INTO measurements VALUES ({', '.join('?' * len(_COLUMNS))})",
+                (r.astuple() for r in rows),
+            )
             return db.total_changes - before
 
     # calibration -----------------------------------------------------------------------------
-    def save_calibration(self, device: str, precision: str, batch: int, res_scale: float, model: str,
-                         coef: dict[str, float], metrics: dict[str, Any]) -> None:
+    def save_calibration(
+        self,
+        device: str,
+        precision: str,
+        batch: int,
+        res_scale: float,
+        model: str,
+        coef: dict[str, float],
+        metrics: dict[str, Any],
+    ) -> None:
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO calibrations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (device, precision, batch, float(res_scale), model, json.dumps(coef), json.dumps(metrics),
-                        self.revision(device), now_iso()))
+            db.execute(
+                "INSERT OR REPLACE INTO calibrations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    device,
+                    precision,
+                    batch,
+                    float(res_scale),
+                    model,
+                    json.dumps(coef),
+                    json.dumps(metrics),
+                    self.revision(device),
+                    now_iso(),
+                ),
+            )
 
     def calibration(self, device: str, precision: str, batch: int, res_scale: float) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT model, coef, metrics, revision, created FROM calibrations WHERE device = ? AND "
-                               "precision = ? AND batch = ? AND res_scale = ?", (device, precision, batch, float(res_scale))).fetchone()
+        row = self._db.execute(
+            "SELECT model, coef, metrics, revision, created FROM calibrations WHERE device = ? AND "
+            "precision = ? AND batch = ? AND res_scale = ?",
+            (device, precision, batch, float(res_scale)),
+        ).fetchone()
         if row is None:
             return None
-        return {"model": row[0], "coef": json.loads(row[1]), "metrics": json.loads(row[2]), "revision": row[3],
-                "created": row[4], "device": device, "precision": precision, "batch": batch, "res_scale": res_scale}
+        return {
+            "model": row[0],
+            "coef": json.loads(row[1]),
+            "metrics": json.loads(row[2]),
+            "revision": row[3],
+            "created": row[4],
+            "device": device,
+            "precision": precision,
+            "batch": batch,
+            "res_scale": res_scale,
+        }
 
     def calibrations(self, device: str) -> list[dict[str, Any]]:
         """Every calibration stored for a device."""
-        keys = self._db.execute("SELECT precision, batch, res_scale FROM calibrations WHERE device = ?", (device,)).fetchall()
+        keys = self._db.execute(
+            "SELECT precision, batch, res_scale FROM calibrations WHERE device = ?", (device,)
+        ).fetchall()
         return [c for c in (self.calibration(device, p, b, s) for p, b, s in keys) if c]
 
     # sharing ---------------------------------------------------------------------------------
@@ -334,8 +459,15 @@ class LatencyLUT:
         """Writes the finished rows (and their devices) as JSON atomically; returns the row count."""
         rows = self.rows(device)
         devices = {d: v for d, v in self.devices().items() if device is None or d == device}
-        payload = {"format": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION, "lut_id": self.lut_id, "exported": now_iso(),
-                   "devices": devices, "columns": list(_COLUMNS), "rows": [list(r.astuple()) for r in rows]}
+        payload = {
+            "format": EXPORT_FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "lut_id": self.lut_id,
+            "exported": now_iso(),
+            "devices": devices,
+            "columns": list(_COLUMNS),
+            "rows": [list(r.astuple()) for r in rows],
+        }
         atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
         return len(rows)
 
@@ -354,7 +486,11 @@ class LatencyLUT:
             payload = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"cannot read LUT export {path}: {exc}") from None
-        if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT or payload.get("columns") != list(_COLUMNS):
+        if (
+            not isinstance(payload, dict)
+            or payload.get("format") != EXPORT_FORMAT
+            or payload.get("columns") != list(_COLUMNS)
+        ):
             raise InputError(f"{path} is not a {EXPORT_FORMAT} export with columns {list(_COLUMNS)}")
         added = skipped = 0
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
@@ -362,10 +498,16 @@ class LatencyLUT:
         with self.transaction() as db:
             for fp, info in payload["devices"].items():
                 info = {k: v for k, v in info.items() if k != "revision"}
-                db.execute("INSERT OR IGNORE INTO devices (device, info, added) VALUES (?, ?, ?)", (fp, json.dumps(info, sort_keys=True), now_iso()))
+                db.execute(
+                    "INSERT OR IGNORE INTO devices (device, info, added) VALUES (?, ?, ?)",
+                    (fp, json.dumps(info, sort_keys=True), now_iso()),
+                )
             for row in payload["rows"]:
-                exists = db.execute("SELECT 1 FROM measurements WHERE kind = ? AND device = ? AND backend = ? AND "
-                                    "precision = ? AND batch = ? AND item = ?", row[:6]).fetchone()
+                exists = db.execute(
+                    "SELECT 1 FROM measurements WHERE kind = ? AND device = ? AND backend = ? AND "
+                    "precision = ? AND batch = ? AND item = ?",
+                    row[:6],
+                ).fetchone()
                 if exists and not replace:
                     skipped += 1
                     continue

@@ -1,4 +1,4 @@
-"""Level grid and synthetic problems of the searcher (issue 5)."""
+"""The level grid of the searcher: conversions, the empty-stage convention, Sobol, local moves."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ pytest.importorskip("scipy")
 
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import check_many, get_space
-from gpunet_search.grid import LevelGrid
-from gpunet_search.synthetic import GridFunction, TierProblem
+from gpunet_search.search.grid import LevelGrid
 
 
 @pytest.fixture(scope="module")
@@ -55,26 +54,3 @@ def test_neighbours_shift_one_to_three_digits_by_one_level(grid: LevelGrid) -> N
     changed = (diff > 0).sum(1)
     assert changed.min() >= 1 and changed.max() <= 3
     assert diff.max() == 1
-
-
-def test_grid_functions_have_their_optimum_at_the_planted_target(grid: LevelGrid) -> None:
-    others = grid.random(500, np.random.default_rng(4))
-    for name in ("ackley", "levy", "rosenbrock", "rastrigin"):
-        f = GridFunction(name, seed=5)
-        assert f.optimum == pytest.approx(0.0, abs=1e-9)
-        values = f(grid.to_vectors(others))
-        assert (values > f.optimum).all()
-        assert not np.array_equal(f.target, GridFunction(name, seed=6).target)
-
-
-def test_tier_problem_ranks_are_exact() -> None:
-    problem = TierProblem(seed=0, pool_bits=10)
-    assert problem.feasible(problem.tier_vectors).all()
-    acc = problem.tier_accuracy
-    ranks = problem.rank(acc)
-    assert ranks.min() == 1 and ranks[np.argmax(acc)] == 1
-    # Rank = 1 + number of tier members strictly better.
-    i = int(np.argsort(acc)[len(acc) // 2])
-    assert ranks[i] == 1 + int((acc > acc[i]).sum())
-    with pytest.raises(InputError):
-        TierProblem(seed=0, pool_bits=8, tier=(0.6, 0.5))

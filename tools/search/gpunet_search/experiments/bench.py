@@ -1,11 +1,11 @@
-"""The synthetic benchmark of the searcher (issue 5): runs, one (problem, method, seed) at a time.
+"""The synthetic benchmark of the searcher: runs, one (problem, method, seed) at a time.
 
 Every run spends ``budget`` evaluations in rounds of ``batch``; the model-based methods (LA-MCTS+BO,
 BO without the tree, Optuna TPE) start from the same ``n_init`` Sobol points, which are also the
 head of the Sobol baseline. On the tier problem the searchers get the tier's pool members and the
 tier as feasibility predicate; TPE's proposals that are infeasible or already evaluated are snapped
 to the nearest unevaluated tier pool member (charged, and counted). Summaries and files:
-:mod:`gpunet_search.bench_report`.
+:mod:`gpunet_search.experiments.report`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 
 from gpunet_hub.errors import InputError
 
-from .grid import LevelGrid
-from .searcher import LamctsBoSearcher, SearcherConfig
+from ..search.grid import LevelGrid
+from ..search.searcher import LamctsBoSearcher, SearcherConfig
 from .synthetic import FUNCTIONS, GridFunction, TierProblem
 
 METHODS = ("lamcts_bo", "bo", "tpe", "random", "sobol")
@@ -60,7 +60,9 @@ class BenchSettings:
             if name not in METHODS:
                 raise InputError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
         if self.batch < 1 or self.budget < self.n_init or self.n_init < 2:
-            raise InputError(f"need batch >= 1 and budget >= n_init >= 2 (got {self.batch}, {self.budget}, {self.n_init})")
+            raise InputError(
+                f"need batch >= 1 and budget >= n_init >= 2 (got {self.batch}, {self.budget}, {self.n_init})"
+            )
 
 
 class _Problem:
@@ -69,24 +71,27 @@ class _Problem:
     def __init__(self, name: str, seed: int, pool_bits: int) -> None:
         self.name = name
         self.grid = LevelGrid("table1")
-        if name == "tier":
-            self.tier: TierProblem | None = TierProblem(seed, pool_bits=pool_bits)
-            self.fn: GridFunction | None = None
-            self.pool = self.tier.tier_vectors
-            self.pool_levels = self.grid.to_levels(self.pool)
-        else:
-            self.tier, self.fn = None, GridFunction(name, seed)
-            self.pool = None
+        self.tier = TierProblem(seed, pool_bits=pool_bits) if name == "tier" else None
+        self.fn = GridFunction(name, seed) if self.tier is None else None
+        self.pool = None if self.tier is None else self.tier.tier_vectors  # the searchers' pool (None: Sobol)
+        self.pool_levels = None if self.pool is None else self.grid.to_levels(self.pool)
+
+    @property
+    def function(self) -> GridFunction:
+        """The test function (every problem but the tier one)."""
+        if self.fn is None:
+            raise InputError(f"problem {self.name!r} is not a test function")
+        return self.fn
 
     def loss(self, vectors: np.ndarray) -> np.ndarray:
         if self.tier is not None:
             return -self.tier.accuracy(vectors)
-        return self.fn(vectors)  # type: ignore[misc]
+        return self.function(vectors)
 
     def regret(self, loss: np.ndarray) -> np.ndarray:
         if self.tier is not None:
             return np.maximum(self.tier.best + np.asarray(loss), 0.0)
-        return self.fn.regret(loss)  # type: ignore[union-attr]
+        return self.function.regret(loss)
 
     def feasible(self, vectors: np.ndarray) -> np.ndarray:
         if self.tier is not None:
@@ -95,7 +100,7 @@ class _Problem:
 
     def sobol(self, n: int, seed: int) -> np.ndarray:
         if self.tier is not None:
-            return self.pool[:n]  # type: ignore[index]
+            return self.tier.tier_vectors[:n]
         return self.grid.to_vectors(self.grid.sobol(n, seed))
 
 
@@ -140,7 +145,9 @@ def run_one(problem_name: str, method: str, seed: int, settings: BenchSettings) 
     return record
 
 
-def _run_searcher(problem: _Problem, method: str, seed: int, init: np.ndarray, settings: BenchSettings) -> tuple[np.ndarray, float]:
+def _run_searcher(
+    problem: _Problem, method: str, seed: int, init: np.ndarray, settings: BenchSettings
+) -> tuple[np.ndarray, float]:
     config = SearcherConfig(**{**settings.config, "use_tree": method == "lamcts_bo", "n_init": settings.n_init})
     searcher = LamctsBoSearcher(
         "table1",
@@ -165,49 +172,53 @@ def _run_searcher(problem: _Problem, method: str, seed: int, init: np.ndarray, s
 def _run_random(problem: _Problem, seed: int, settings: BenchSettings) -> np.ndarray:
     rng = np.random.default_rng([seed, 31337])
     if problem.tier is not None:
-        return problem.pool[rng.choice(len(problem.pool), settings.budget, replace=False)]  # type: ignore[index]
+        pool = problem.tier.tier_vectors
+        return pool[rng.choice(len(pool), settings.budget, replace=False)]
     return problem.grid.to_vectors(problem.grid.random(settings.budget, rng))
 
 
 def _run_tpe(problem: _Problem, seed: int, init: np.ndarray, settings: BenchSettings) -> tuple[np.ndarray, float, int]:
     import optuna
-    from optuna.distributions import IntDistribution
+    from optuna.distributions import BaseDistribution, IntDistribution
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     grid = problem.grid
-    dists = {f"d{i:02d}": IntDistribution(0, int(n) - 1) for i, n in enumerate(grid.n_levels)}
+    dists: dict[str, BaseDistribution] = {
+        f"d{i:02d}": IntDistribution(0, int(n) - 1) for i, n in enumerate(grid.n_levels)
+    }
     sampler = optuna.samplers.TPESampler(
         multivariate=True, constant_liar=True, n_startup_trials=settings.n_init, seed=seed
     )
     study = optuna.create_study(direction="minimize", sampler=sampler)
     init_levels = grid.to_levels(init)
     losses = problem.loss(init)
-    for row, loss in zip(init_levels, losses):
-        params = {name: int(v) for name, v in zip(dists, row)}
+    for row, loss in zip(init_levels, losses, strict=True):
+        params = {name: int(v) for name, v in zip(dists, row, strict=True)}
         study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(loss)))
     evaluated = list(init_levels)
     seen = set(grid.keys(init_levels))
+    pool_levels = problem.pool_levels  # the tier's pool (None for a test function)
     pool_free = None
-    if problem.tier is not None:
-        pool_free = np.ones(len(problem.pool_levels), dtype=bool)
-        pool_index = {k: i for i, k in enumerate(grid.keys(problem.pool_levels))}
+    if pool_levels is not None:
+        pool_free = np.ones(len(pool_levels), dtype=np.bool_)
+        pool_index = {k: i for i, k in enumerate(grid.keys(pool_levels))}
         for key in seen:
             if key in pool_index:
                 pool_free[pool_index[key]] = False
-        pool_x = grid.normalise(problem.pool_levels)
+        pool_x = grid.normalise(pool_levels)
     seconds, snapped = 0.0, 0
     while len(evaluated) < settings.budget:
         size = min(settings.batch, settings.budget - len(evaluated))
         t0 = time.perf_counter()
         trials = [study.ask(dists) for _ in range(size)]
         rows = grid.canonical(np.array([[t.params[name] for name in dists] for t in trials]))
-        if problem.tier is not None and pool_free is not None:
+        if pool_levels is not None and pool_free is not None:
             for j, row in enumerate(rows):
                 key = grid.keys(row)[0]
                 if key in seen or not problem.feasible(grid.to_vectors(row))[0]:
                     free = np.flatnonzero(pool_free)
                     nearest = free[np.argmin(((pool_x[free] - grid.normalise(row)) ** 2).sum(1))]
-                    rows[j] = problem.pool_levels[nearest]
+                    rows[j] = pool_levels[nearest]
                     key = grid.keys(rows[j])[0]
                     snapped += 1
                 seen.add(key)
@@ -215,13 +226,15 @@ def _run_tpe(problem: _Problem, seed: int, init: np.ndarray, settings: BenchSett
                     pool_free[pool_index[key]] = False
         seconds += time.perf_counter() - t0
         vectors = grid.to_vectors(rows)
-        for trial, loss in zip(trials, problem.loss(vectors)):
+        for trial, loss in zip(trials, problem.loss(vectors), strict=True):
             study.tell(trial, float(loss))
         evaluated.extend(rows)
     return grid.to_vectors(np.array(evaluated)), seconds, snapped
 
 
-def time_ask(n_obs: int = 500, batch: int = 8, repeats: int = 5, use_tree: bool = True, seed: int = 0) -> dict[str, Any]:
+def time_ask(
+    n_obs: int = 500, batch: int = 8, repeats: int = 5, use_tree: bool = True, seed: int = 0
+) -> dict[str, Any]:
     """Wall time of one ``ask(batch)`` with ``n_obs`` observations (Ackley values, random networks).
 
     Each repeat asks a batch and cancels it, so every ask sees the same history.
@@ -247,8 +260,14 @@ def time_ask(n_obs: int = 500, batch: int = 8, repeats: int = 5, use_tree: bool 
         seconds.append(time.perf_counter() - t0)
         searcher.cancel(proposals)
     seconds = seconds[1:]
-    return {"n_obs": n_obs, "batch": batch, "use_tree": use_tree, "seconds": seconds,
-            "median": float(np.median(seconds)), "max": float(np.max(seconds))}
+    return {
+        "n_obs": n_obs,
+        "batch": batch,
+        "use_tree": use_tree,
+        "seconds": seconds,
+        "median": float(np.median(seconds)),
+        "max": float(np.max(seconds)),
+    }
 
 
 def run_all(settings: BenchSettings, workers: int = 2, progress: Any = None) -> list[dict[str, Any]]:

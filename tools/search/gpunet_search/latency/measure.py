@@ -1,4 +1,4 @@
-"""Measuring LUT layers and whole networks with the robust protocol of LATENCY_MEASUREMENT.md (4.3).
+"""Measuring LUT layers and whole networks with a protocol robust to machine noise.
 
 One *timing* is ``warmup`` untimed runs then the median of ``runs`` timed runs (one session, fixed
 threads). A timing whose robust CV (``1.4826 * MAD / median`` of the runs) exceeds ``cv_max`` is
@@ -9,7 +9,7 @@ is the **minimum over rounds of the per-round medians**, the spread is max - min
 
 Export (``gpunet_hub.export.export_onnx``) and the ORT session and timing loop
 (``gpunet_hub.bench.ort``) are the bench backends'; this module only builds the module to export
-and runs the protocol. Every round is committed to the LUT as soon as it is taken (see ``lut``), so a
+and runs the protocol. Every round is committed to the LUT as soon as it is taken (see :mod:`.lut`), so a
 killed build resumes where it stopped.
 """
 
@@ -23,15 +23,17 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol as TypingProtocol
+from typing import Any
+from typing import Protocol as TypingProtocol
 
 import numpy as np
 
-from gpunet_hub.errors import InputError
+from gpunet_hub.bench.record import now_iso
+from gpunet_hub.errors import EnvironmentProblem, InputError
 
 from .fingerprint import DeviceInfo, software_versions
 from .layer_keys import LayerKey, build_layer
-from .lut import LatencyLUT, Measurement, make_owner, now_iso
+from .lut import LatencyLUT, Measurement, make_owner
 
 ProgressFn = Callable[[int, int], None]
 
@@ -105,14 +107,23 @@ class OrtBackend:
                 key = LayerKey.parse(item)
                 module, batch, shape, precision = build_layer(key), key.batch, (key.cin, key.h, key.w), key.precision
         path = workdir / (hashlib.sha1(item.encode()).hexdigest()[:16] + ".onnx")
-        export_onnx(module, path, batch_size=batch, input_size=shape, check=False, precision=precision, opset=self.opset)
+        export_onnx(
+            module, path, batch_size=batch, input_size=shape, check=False, precision=precision, opset=self.opset
+        )
         return create_session(path, provider=self.provider, threads=self.threads)
 
     def time(self, handle: Any, *, warmup: int, runs: int, max_seconds: float) -> np.ndarray:
         from gpunet_hub.bench.ort import time_onnx
         from gpunet_hub.bench.stats import TimingPlan
 
-        plan = TimingPlan(warmup_runs=warmup, warmup_seconds=0.0, min_runs=runs, min_seconds=0.0, max_runs=runs, max_seconds=max_seconds)
+        plan = TimingPlan(
+            warmup_runs=warmup,
+            warmup_seconds=0.0,
+            min_runs=runs,
+            min_seconds=0.0,
+            max_runs=runs,
+            max_seconds=max_seconds,
+        )
         return np.asarray(time_onnx(handle, threads=self.threads, provider=self.provider, plan=plan).times_ms)
 
     def close(self, handle: Any) -> None:
@@ -146,7 +157,7 @@ def time_once(backend: Backend, handle: Any, protocol: TimingProtocol) -> tuple[
         times = backend.time(handle, warmup=protocol.warmup, runs=protocol.runs, max_seconds=protocol.max_seconds)
         cv = robust_cv(times)
         if cv < best[1]:
-            best = (float(np.median(times)), cv, int(len(times)))
+            best = (float(np.median(times)), cv, len(times))
         if cv <= protocol.cv_max:
             break
     return best[0], best[1], best[2], attempts
@@ -183,7 +194,9 @@ def run_worker(
                 if not batch:
                     break
                 try:
-                    stored += _measure_chunk(lut, batch, device, backend, protocol, kind, owner, versions, codes or {}, on_done)
+                    stored += _measure_chunk(
+                        lut, batch, device, backend, protocol, kind, owner, versions, codes or {}, on_done
+                    )
                 finally:
                     lut.release(batch, fp, owner, kind=kind)
     finally:
@@ -191,8 +204,18 @@ def run_worker(
     return stored
 
 
-def _measure_chunk(lut: LatencyLUT, batch: list[str], device: DeviceInfo, backend: Backend, protocol: TimingProtocol,
-                   kind: str, owner: str, versions: str, codes: dict[str, int], on_done: Callable[[int], None] | None) -> int:
+def _measure_chunk(
+    lut: LatencyLUT,
+    batch: list[str],
+    device: DeviceInfo,
+    backend: Backend,
+    protocol: TimingProtocol,
+    kind: str,
+    owner: str,
+    versions: str,
+    codes: dict[str, int],
+    on_done: Callable[[int], None] | None,
+) -> int:
     fp = device.fingerprint
     taken = lut.partial_rounds(batch, fp, kind=kind)
     stored = 0
@@ -214,11 +237,23 @@ def _measure_chunk(lut: LatencyLUT, batch: list[str], device: DeviceInfo, backen
         medians = [r[0] for r in rounds]
         key_parts = _precision_batch(item)
         row = Measurement(
-            kind=kind, device=fp, backend=device.backend, precision=key_parts[0], batch=key_parts[1], item=item,
-            code=codes.get(item), median_ms=min(medians), spread_ms=max(medians) - min(medians),
-            cv=float(np.median([r[1] for r in rounds])), rounds=protocol.rounds, runs=int(sum(r[2] for r in rounds)),
-            warmup=protocol.warmup, remeasured=int(sum(r[3] - 1 for r in rounds)), versions=versions,
-            measured_at=now_iso(), worker=owner,
+            kind=kind,
+            device=fp,
+            backend=device.backend,
+            precision=key_parts[0],
+            batch=key_parts[1],
+            item=item,
+            code=codes.get(item),
+            median_ms=min(medians),
+            spread_ms=max(medians) - min(medians),
+            cv=float(np.median([r[1] for r in rounds])),
+            rounds=protocol.rounds,
+            runs=int(sum(r[2] for r in rounds)),
+            warmup=protocol.warmup,
+            remeasured=int(sum(r[3] - 1 for r in rounds)),
+            versions=versions,
+            measured_at=now_iso(),
+            worker=owner,
         )
         stored += int(lut.finish(row, owner))
         if on_done:
@@ -269,7 +304,7 @@ def measure_items(
         ``{"total", "already", "measured", "seconds"}``.
     """
     if workers < 1:
-        raise InputError(f"--workers must be >= 1, got {workers}")
+        raise InputError(f"workers must be >= 1, got {workers}")
     items = list(dict.fromkeys(str(i) for i in items))
     start = time.perf_counter()
     with LatencyLUT(lut_path) as lut:
@@ -292,8 +327,13 @@ def measure_items(
         _run_pool(lut_path, todo, device, backend, protocol, kind, workers, chunk, codes, progress, len(items))
     with LatencyLUT(lut_path) as lut:
         finished = len(lut.done(items, device.fingerprint, kind=kind))
-    return {"total": len(items), "already": already, "measured": finished - already, "missing": len(items) - finished,
-            "seconds": round(time.perf_counter() - start, 2)}
+    return {
+        "total": len(items),
+        "already": already,
+        "measured": finished - already,
+        "missing": len(items) - finished,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
 
 
 def _done_set(lut_path: str | Path, items: Iterable[str], device: DeviceInfo, kind: str) -> set[str]:
@@ -301,15 +341,30 @@ def _done_set(lut_path: str | Path, items: Iterable[str], device: DeviceInfo, ki
         return lut.done(items, device.fingerprint, kind=kind)
 
 
-def _run_pool(lut_path: str | Path, todo: list[str], device: DeviceInfo, backend: Backend, protocol: TimingProtocol, kind: str,
-              workers: int, chunk: int, codes: dict[str, int] | None, progress: ProgressFn | None, total: int) -> None:
+def _run_pool(
+    lut_path: str | Path,
+    todo: list[str],
+    device: DeviceInfo,
+    backend: Backend,
+    protocol: TimingProtocol,
+    kind: str,
+    workers: int,
+    chunk: int,
+    codes: dict[str, int] | None,
+    progress: ProgressFn | None,
+    total: int,
+) -> None:
     context = multiprocessing.get_context("spawn")
     procs = []
     for w in range(workers):
         # Stagger the starting points so the workers do not queue on the same claims.
-        order = todo[w * len(todo) // workers:] + todo[: w * len(todo) // workers]
-        proc = context.Process(target=_worker_entry, args=(lut_path, order, device, backend, protocol),
-                               kwargs={"kind": kind, "chunk": chunk, "codes": codes}, daemon=True)
+        order = todo[w * len(todo) // workers :] + todo[: w * len(todo) // workers]
+        proc = context.Process(
+            target=_worker_entry,
+            args=(lut_path, order, device, backend, protocol),
+            kwargs={"kind": kind, "chunk": chunk, "codes": codes},
+            daemon=True,
+        )
         proc.start()
         procs.append(proc)
     while any(p.is_alive() for p in procs):
@@ -318,4 +373,8 @@ def _run_pool(lut_path: str | Path, todo: list[str], device: DeviceInfo, backend
             progress(total - len(todo) + len(_done_set(lut_path, todo, device, kind)), total)
     failed = [p.exitcode for p in procs if p.exitcode != 0]
     if failed:
-        raise InputError(f"{len(failed)} of {workers} measuring workers failed (exit codes {failed}); re-run to resume")
+        raise EnvironmentProblem(
+            f"{len(failed)} of {workers} measuring workers died (exit codes {failed}); the rounds they "
+            f"committed are kept, "
+            "so measuring the same items again resumes where they stopped"
+        )

@@ -9,21 +9,10 @@ surrogate models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from gpunet_hub.errors import InputError
-from gpunet_hub.space import BLOCK_STAGES, SearchSpace, check_many, get_space
-
-
-@dataclass(frozen=True)
-class StageSlots:
-    """Digit positions of one block stage: its ``layers`` digit and the five others."""
-
-    stage: int
-    layers: int
-    others: tuple[int, ...]
+from gpunet_hub.space import SearchSpace, check_many, get_space
 
 
 class LevelGrid:
@@ -35,45 +24,28 @@ class LevelGrid:
 
     def __init__(self, space: str | SearchSpace = "table1") -> None:
         self.space = get_space(space)
-        digits = self.space.digits
-        self.n_digits = len(digits)
-        self.n_levels = np.array([len(d.values) for d in digits], dtype=np.int64)
-        width = int(self.n_levels.max())
-        # values[i, l] = value of level l of digit i (padded with -1).
-        self.values = np.full((self.n_digits, width), -1, dtype=np.int64)
-        for d in digits:
-            self.values[d.index, : len(d.values)] = d.values
-        self.stages: tuple[StageSlots, ...] = tuple(
-            StageSlots(s, 5 + 6 * (s - 2) + 5, tuple(range(5 + 6 * (s - 2), 5 + 6 * (s - 2) + 5)))
-            for s in BLOCK_STAGES
-        )
-        # Stages that may be empty: level of value 0 in their layers digit (or -1).
-        self._empty_level = np.array(
-            [int(np.flatnonzero(self.values[st.layers] == 0)[0]) if 0 in digits[st.layers].values else -1 for st in self.stages]
-        )
+        self.n_digits = len(self.space.digits)
+        self.n_levels = self.space.level_counts()
+        self.values = self.space.level_values()  # values[i, l] = value of level l of digit i (padded with -1)
 
     # -- conversions -------------------------------------------------------------------------------
+    def _hidden(self, levels: np.ndarray) -> np.ndarray:
+        """The space's empty-stage mask, read through the level rows' values."""
+        clipped = np.clip(levels, 0, self.n_levels - 1)
+        return self.space.hidden(self.values[np.arange(self.n_digits), clipped])
+
     def canonical(self, levels: np.ndarray) -> np.ndarray:
         """Returns a copy of ``levels`` (N, 41) with the digits of empty stages set to level 0."""
-        out = np.array(levels, dtype=np.int64, copy=True)
-        for st, empty_level in zip(self.stages, self._empty_level):
-            if empty_level < 0:
-                continue
-            empty = out[:, st.layers] == empty_level
-            out[np.ix_(empty, list(st.others))] = 0
+        out = np.array(np.atleast_2d(levels), dtype=np.int64, copy=True)
+        out[self._hidden(out)] = 0
         return out
 
     def to_vectors(self, levels: np.ndarray) -> np.ndarray:
         """Level rows (N, 41) -> 41-int vectors (N, 41), following the empty-stage convention."""
-        lv = self.canonical(np.atleast_2d(levels))
+        lv = self.canonical(levels)
         if np.any(lv < 0) or np.any(lv >= self.n_levels):
             raise InputError("level index out of range for this search space")
-        vectors = self.values[np.arange(self.n_digits), lv]
-        for st, empty_level in zip(self.stages, self._empty_level):
-            if empty_level >= 0:
-                empty = lv[:, st.layers] == empty_level
-                vectors[np.ix_(empty, list(st.others))] = 0
-        return vectors
+        return self.space.canonical(self.values[np.arange(self.n_digits), lv])
 
     def to_levels(self, vectors: np.ndarray) -> np.ndarray:
         """41-int vectors (N, 41) -> level rows (N, 41).
@@ -85,9 +57,7 @@ class LevelGrid:
         ok = check_many(array, self.space)
         if not ok.all():
             row = int(np.flatnonzero(~ok)[0])
-            raise InputError(
-                f"row {row} is not a valid encoding of space {self.space.name!r}: {array[row].tolist()}"
-            )
+            raise InputError(f"row {row} is not a valid encoding of space {self.space.name!r}: {array[row].tolist()}")
         levels = np.zeros_like(array)
         for i in range(self.n_digits):
             n = int(self.n_levels[i])
@@ -110,22 +80,19 @@ class LevelGrid:
     # -- sampling ----------------------------------------------------------------------------------
     def from_unit(self, u: np.ndarray) -> np.ndarray:
         """Points of ``[0, 1)^41`` -> canonical level rows (each digit's levels equally likely)."""
-        lv = np.floor(np.atleast_2d(u) * self.n_levels).astype(np.int64)
-        return self.canonical(np.minimum(lv, self.n_levels - 1))
+        return self.canonical(self.space.unit_levels(np.atleast_2d(u)))
 
     def sobol(self, n: int, seed: int) -> np.ndarray:
-        """``n`` canonical level rows from a scrambled Sobol sequence (scipy), in sequence order."""
-        from scipy.stats import qmc
-
-        m = max(int(np.ceil(np.log2(max(n, 1)))), 0)
-        u = qmc.Sobol(d=self.n_digits, scramble=True, seed=seed).random_base2(m)[:n]
-        return self.from_unit(u)
+        """The space's ``n`` first Sobol networks (:meth:`SearchSpace.sobol`) as canonical level rows."""
+        return self.to_levels(self.space.sobol(n, seed=seed))
 
     def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` uniformly random canonical level rows."""
         return self.from_unit(rng.random((n, self.n_digits)))
 
-    def neighbours(self, centres: np.ndarray, n_per_centre: int, rng: np.random.Generator, max_digits: int = 3) -> np.ndarray:
+    def neighbours(
+        self, centres: np.ndarray, n_per_centre: int, rng: np.random.Generator, max_digits: int = 3
+    ) -> np.ndarray:
         """Local moves: each centre with 1..``max_digits`` digits shifted by one level.
 
         Only digits that matter are moved (not the hidden digits of an empty stage), shifts stay in
@@ -145,11 +112,7 @@ class LevelGrid:
         if centres.shape[0] == 0 or n_per_centre <= 0:
             return np.zeros((0, self.n_digits), dtype=np.int64)
         out = np.repeat(centres, n_per_centre, axis=0).astype(np.int64)
-        movable = (self.n_levels > 1)[None, :].repeat(len(out), axis=0)
-        for st, empty_level in zip(self.stages, self._empty_level):
-            if empty_level >= 0:
-                empty = out[:, st.layers] == empty_level
-                movable[np.ix_(empty, list(st.others))] = False
+        movable = (self.n_levels > 1)[None, :] & ~self._hidden(out)
         n_moves = rng.integers(1, max_digits + 1, size=len(out))
         scores = np.where(movable, rng.random(out.shape), -1.0)
         order = np.argsort(-scores, axis=1)

@@ -82,11 +82,24 @@ class LayerKey:
         """
         match = _KEY_RE.match(text.strip())
         if not match or match["t"] not in KEY_LAYER_TYPES:
-            raise InputError(f"not a layer key: {text!r} (expected e.g. 'irb:c96>112:k5:s2:e6:se1:swish:40x40:b1:fp32')")
+            raise InputError(
+                f"not a layer key: {text!r} (expected e.g. 'irb:c96>112:k5:s2:e6:se1:swish:40x40:b1:fp32')"
+            )
         g = match.groupdict()
         return cls(
-            g["t"], int(g["cin"]), int(g["cout"]), int(g["k"]), int(g["s"]), float(g["e"]), g["se"] == "1",
-            g["act"], int(g["h"]), int(g["w"]), int(g["b"]), g["p"], int(g["n"] or 0),
+            g["t"],
+            int(g["cin"]),
+            int(g["cout"]),
+            int(g["k"]),
+            int(g["s"]),
+            float(g["e"]),
+            g["se"] == "1",
+            g["act"],
+            int(g["h"]),
+            int(g["w"]),
+            int(g["b"]),
+            g["p"],
+            int(g["n"] or 0),
         )
 
     @property
@@ -140,13 +153,15 @@ def arch_layer_keys(
     if arch.family != "standard":
         raise InputError("layer keys cover standard-family networks (the 41-integer search space), not GPUNet-D")
     h = w = int(resolution or arch.resolution)
-    keys = []
+    keys: list[LayerKey] = []
     for layer in arch.layers:
         key = _key_of(layer, h, w, batch, precision)
         pad = layer_padding(key.layer_type, key.kernel, key.stride)
         if min(h, w) + 2 * pad < key.kernel:
-            raise InputError(f"layer {len(keys) + 1} ({key.layer_type}, kernel {key.kernel}) gets a {h}x{w} input at "
-                             f"resolution {resolution or arch.resolution}: smaller than its kernel; use a larger resolution")
+            raise InputError(
+                f"layer {len(keys) + 1} ({key.layer_type}, kernel {key.kernel}) gets a {h}x{w} input at "
+                f"resolution {resolution or arch.resolution}: smaller than its kernel; use a larger resolution"
+            )
         keys.append(key)
         h, w = key.output_hw
     return keys
@@ -154,16 +169,34 @@ def arch_layer_keys(
 
 def _key_of(layer: LayerSpec, h: int, w: int, batch: int, precision: str) -> LayerKey:
     t = layer.layer_type
-    common = {"h": h, "w": w, "batch": batch, "precision": precision}
+    cin, cout = layer.num_in_channels, layer.num_out_channels
     if t in ("head", "head_large"):
-        return LayerKey(t, layer.num_in_channels, layer.num_out_channels, 3, 2, 0.0, False, layer.effective_act, **common)
+        return LayerKey(t, cin, cout, 3, 2, 0.0, False, layer.effective_act, h, w, batch, precision)
     if t == "tail":
-        return LayerKey(t, layer.num_in_channels, layer.num_out_channels, 1, 1, 0.0, False, "relu", classes=int(layer.num_classes or 0), **common)
-    expansion = float(layer.expansion) if t in ("fused_irb", "irb") else 0.0
+        classes = int(layer.num_classes or 0)
+        return LayerKey(t, cin, cout, 1, 1, 0.0, False, "relu", h, w, batch, precision, classes)
+    block = t in ("fused_irb", "irb")
     return LayerKey(
-        t, layer.num_in_channels, layer.num_out_channels, int(layer.kernel_size), int(layer.stride), expansion,
-        bool(layer.use_se) and t != "conv", layer.effective_act, **common,
+        t,
+        cin,
+        cout,
+        int(_required(layer, "kernel_size")),
+        int(_required(layer, "stride")),
+        float(_required(layer, "expansion")) if block else 0.0,
+        bool(layer.use_se) and t != "conv",
+        layer.effective_act,
+        h,
+        w,
+        batch,
+        precision,
     )
+
+
+def _required(layer: LayerSpec, name: str) -> float:
+    value = getattr(layer, name)
+    if value is None:  # ArchSpec validation requires it for this layer type; a hand-made LayerSpec may not
+        raise InputError(f"a {layer.layer_type} layer needs {name}, got None")
+    return float(value)
 
 
 def _make_divisible(v: np.ndarray, divisor: int = 8) -> np.ndarray:
@@ -173,7 +206,12 @@ def _make_divisible(v: np.ndarray, divisor: int = 8) -> np.ndarray:
 
 
 def params_from_fields(
-    layer_type: np.ndarray, cin: np.ndarray, cout: np.ndarray, kernel: np.ndarray, expansion: np.ndarray, se: np.ndarray,
+    layer_type: np.ndarray,
+    cin: np.ndarray,
+    cout: np.ndarray,
+    kernel: np.ndarray,
+    expansion: np.ndarray,
+    se: np.ndarray,
     classes: np.ndarray | int,
 ) -> np.ndarray:
     """Parameter counts (conv/linear weights and biases, BN weight and bias) of layers, vectorised.
@@ -196,7 +234,9 @@ def params_from_fields(
     out = np.where(types["head_large"], head + 2 * (cout * cout * 9 + 2 * cout), out)
     out = np.where(types["conv"], cin * cout * kernel**2 + 2 * cout, out)
     out = np.where(types["fused_irb"], cin * mid * kernel**2 + 2 * mid + se_params + mid * cout + 2 * cout, out)
-    out = np.where(types["irb"], cin * mid + 2 * mid + mid * kernel**2 + 2 * mid + se_params + mid * cout + 2 * cout, out)
+    out = np.where(
+        types["irb"], cin * mid + 2 * mid + mid * kernel**2 + 2 * mid + se_params + mid * cout + 2 * cout, out
+    )
     classes = np.asarray(classes, dtype=np.int64)
     return np.where(types["tail"], cin * cout + 2 * cout + cout * classes + classes, out)
 
@@ -205,9 +245,13 @@ def layer_params(keys: Iterable[LayerKey]) -> np.ndarray:
     """Parameter count of each key's layer (see :func:`params_from_fields`)."""
     keys = list(keys)
     return params_from_fields(
-        np.array([KEY_LAYER_TYPES.index(k.layer_type) for k in keys]), np.array([k.cin for k in keys]),
-        np.array([k.cout for k in keys]), np.array([k.kernel for k in keys]), np.array([k.expansion for k in keys]),
-        np.array([k.se for k in keys]), np.array([k.classes for k in keys]),
+        np.array([KEY_LAYER_TYPES.index(k.layer_type) for k in keys]),
+        np.array([k.cin for k in keys]),
+        np.array([k.cout for k in keys]),
+        np.array([k.kernel for k in keys]),
+        np.array([k.expansion for k in keys]),
+        np.array([k.se for k in keys]),
+        np.array([k.classes for k in keys]),
     )
 
 
@@ -240,8 +284,14 @@ def build_layer(key: LayerKey) -> nn.Module:
     block = key.layer_type != "conv"
     expansion = int(key.expansion) if float(key.expansion).is_integer() else key.expansion
     layer = LayerSpec(
-        key.layer_type, key.cin, key.cout, stride=key.stride, kernel_size=key.kernel,
-        expansion=expansion if block else None, act=key.act, use_se=key.se if block else None,
+        key.layer_type,
+        key.cin,
+        key.cout,
+        stride=key.stride,
+        kernel_size=key.kernel,
+        expansion=expansion if block else None,
+        act=key.act,
+        use_se=key.se if block else None,
         stage=2 if block else 1,
     )
     arch = ArchSpec(key.h, "standard", (head, layer, LayerSpec("tail", key.cout, 8, num_classes=1)))

@@ -172,20 +172,20 @@ class CandidateScorer:
         gp = self._gp
         n_base = len(self._v)
         for f in np.atleast_2d(np.asarray(x, dtype=np.float64)):
-            l = solve_triangular(self._chol, gp.kernel(self._train, f[None, :]).ravel(), lower=True)
-            d = float(np.sqrt(max(gp._prior_var + gp._noise - float(l @ l), 1e-12)))
-            projected = l[:n_base] @ self._v
-            for coef, row in zip(l[n_base:], self._v_extra):
+            ell = solve_triangular(self._chol, gp.kernel(self._train, f[None, :]).ravel(), lower=True)
+            d = float(np.sqrt(max(gp._prior_var + gp._noise - float(ell @ ell), 1e-12)))
+            projected = ell[:n_base] @ self._v
+            for coef, row in zip(ell[n_base:], self._v_extra, strict=True):
                 projected += coef * row
             w = (gp.kernel(f[None, :], self._cands).ravel() - projected) / d
-            mean_f = gp._const + float(l @ self._white)
+            mean_f = gp._const + float(ell @ self._white)
             residual = {"mean": mean_f, "min": gp.worst_f, "max": gp.best_f}[liar] - mean_f
             self.mean = self.mean + w * residual / d
             self.var = np.maximum(self.var - w * w, 1e-12)
             n = len(self._chol)
             chol = np.zeros((n + 1, n + 1))
             chol[:n, :n] = self._chol
-            chol[n, :n] = l
+            chol[n, :n] = ell
             chol[n, n] = d
             self._chol = chol
             self._train = np.vstack([self._train, f[None, :]])

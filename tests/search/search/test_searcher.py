@@ -12,10 +12,10 @@ pytest.importorskip("sklearn")
 
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import check_many
-from gpunet_search.bo import GPSurrogate, log_ei
-from gpunet_search.grid import LevelGrid
-from gpunet_search.searcher import LamctsBoSearcher, SearcherConfig
-from gpunet_search.synthetic import GridFunction
+from gpunet_search.experiments.synthetic import GridFunction
+from gpunet_search.search.bo import GPSurrogate, log_ei
+from gpunet_search.search.grid import LevelGrid
+from gpunet_search.search.searcher import LamctsBoSearcher, SearcherConfig
 
 SMALL = SearcherConfig(
     n_init=8, pool_size=512, max_pool_candidates=256, n_local_centres=4, n_local_per_centre=16,
@@ -74,7 +74,7 @@ def test_local_moves_are_feasible_and_new() -> None:
 
 
 def test_virtual_visits_move_the_ucb_walk_to_another_leaf() -> None:
-    from gpunet_search.lamcts import PartitionTree
+    from gpunet_search.search.lamcts import PartitionTree
 
     rng = np.random.default_rng(0)
     x = rng.random((60, 4))
@@ -219,3 +219,28 @@ def test_bad_input_raises_typed_errors() -> None:
         LamctsBoSearcher("table1", config=SearcherConfig(liar="optimist"))
     with pytest.raises(InputError, match="kernel"):
         LamctsBoSearcher("table1", config=SearcherConfig(kernel="sigmoidal"))
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_default_pool_holds_the_stage1_sample_networks_of_the_same_seed(seed: int) -> None:
+    from gpunet_search.latency.sampling import sample
+
+    pool = LamctsBoSearcher("table1", seed=seed, config=SMALL).pool
+    samples = sample(SMALL.pool_size, "table1", seed=seed).encodings
+    assert len(pool) > 0.9 * SMALL.pool_size
+    assert np.array_equal(pool, samples)
+    assert not np.array_equal(pool, LamctsBoSearcher("table1", seed=seed + 1, config=SMALL).pool)
+
+
+def test_search_state_is_a_frozen_copy() -> None:
+    s = _searcher(seed=4)
+    batch = s.ask(4)
+    s.tell(batch[:3], _objective(batch[:3]))
+    state = s.search_state()
+    assert state.observed.shape == (3, 41) and state.pending.shape == (1, 41)
+    assert len(state.free_pool) == len(s.pool) - 4 and len(state.taken) == 4
+    assert np.array_equal(state.values, -_objective(batch[:3]))  # minimised: larger is better
+    with pytest.raises(ValueError):
+        state.observed[0, 0] = 1
+    s.tell(batch[3:], _objective(batch[3:]))
+    assert state.pending.shape == (1, 41) and s.search_state().pending.shape == (0, 41)

@@ -37,8 +37,9 @@ class Setting:
 def key_index(samples: SampleSet, setting: Setting) -> KeyIndex:
     """The distinct layer keys of a sample set (and each row's index into them)."""
     space = samples.check_space()
-    return index_encodings(samples.encodings, space, batch=setting.batch, precision=setting.precision,
-                           res_scale=setting.res_scale)
+    return index_encodings(
+        samples.encodings, space, batch=setting.batch, precision=setting.precision, res_scale=setting.res_scale
+    )
 
 
 def build_lut(
@@ -57,9 +58,19 @@ def build_lut(
     index = key_index(samples, setting)
     keys = index.keys
     items = [str(k) for k in keys]
-    codes = dict(zip(items, pack_keys(keys).tolist()))
-    result = measure_items(lut_path, items, device, backend, protocol, kind="layer", workers=workers, chunk=chunk,
-                           codes=codes, progress=progress)
+    codes = dict(zip(items, pack_keys(keys).tolist(), strict=True))
+    result = measure_items(
+        lut_path,
+        items,
+        device,
+        backend,
+        protocol,
+        kind="layer",
+        workers=workers,
+        chunk=chunk,
+        codes=codes,
+        progress=progress,
+    )
     return result | {"networks": len(samples)}
 
 
@@ -91,19 +102,49 @@ def lut_sums(lut: LatencyLUT, index: KeyIndex, device: str) -> tuple[np.ndarray,
     return estimate_sums(index, latency), latency
 
 
-def require_complete(sums: np.ndarray, latency: np.ndarray, index: KeyIndex, lut: LatencyLUT, device: str, hint: str) -> None:
-    """Raises a clear error when some rows use keys the LUT lacks."""
+def require_complete(
+    sums: np.ndarray,
+    latency: np.ndarray,
+    index: KeyIndex,
+    lut: LatencyLUT,
+    device: str,
+    remedy: str = "measure them with build_lut() (it resumes where it stopped)",
+) -> None:
+    """Raises a clear error when some rows use keys the LUT lacks.
+
+    Args:
+        sums: Per-row LUT sums (NaN where a key is missing).
+        latency: Per-key latencies (NaN where missing).
+        index: The key index of the rows.
+        lut: The LUT read.
+        device: Its device fingerprint.
+        remedy: What to do, appended to the message (the CLI names its command and flags).
+
+    Raises:
+        InputError: When some row uses a missing key.
+    """
     missing_rows = int(np.isnan(sums).sum())
     if missing_rows:
         missing_keys = int((np.isnan(latency) & index.used()).sum())
         raise InputError(
             f"{missing_rows} of {len(sums)} networks use {missing_keys} layer keys that {lut.path} lacks for device "
-            f"{device}; measure them with `gpunet-hub search lut build {hint}` (it resumes where it stopped)"
+            f"{device}; {remedy}"
         )
 
 
-def load_calibration(lut: LatencyLUT, device: str, setting: Setting) -> Calibration:
+def load_calibration(
+    lut: LatencyLUT,
+    device: str,
+    setting: Setting,
+    remedy: str = "fit one with calibrate() first, or use the raw LUT sums",
+) -> Calibration:
     """The device's stored calibration, refusing a stale one.
+
+    Args:
+        lut: The LUT holding the calibrations.
+        device: The device fingerprint.
+        setting: Precision, batch and resolution scale of the calibration.
+        remedy: What to do when it is missing or stale, appended to the message.
 
     Raises:
         InputError: None stored for this (device, precision, batch, res_scale), or fitted on an older
@@ -112,13 +153,14 @@ def load_calibration(lut: LatencyLUT, device: str, setting: Setting) -> Calibrat
     record = lut.calibration(device, setting.precision, setting.batch, setting.res_scale)
     if record is None:
         raise InputError(
-            f"no calibration for device {device} ({setting.precision}, batch {setting.batch}, res-scale {setting.res_scale:g}) "
-            f"in {lut.path}; run `gpunet-hub search calibrate --lut {lut.path} ...` first, or pass --raw for uncalibrated sums"
+            f"no calibration for device {device} ({setting.precision}, batch {setting.batch}, res_scale "
+            f"{setting.res_scale:g}) in {lut.path}; {remedy}"
         )
     if record["revision"] != lut.revision(device):
         raise InputError(
-            f"the calibration of device {device} was fitted on LUT revision {record['revision']}, but rows were replaced "
-            f"since (revision {lut.revision(device)}); re-run `gpunet-hub search calibrate`"
+            f"the calibration of device {device} was fitted on LUT revision {record['revision']}, but rows were "
+            f"replaced "
+            f"since (revision {lut.revision(device)}); {remedy}"
         )
     return Calibration.from_record(record["model"], record["coef"])
 
@@ -143,7 +185,10 @@ def measure_networks(
     if setting.batch != 1 or setting.precision != "fp32":
         raise InputError("whole-network calibration measurements are implemented for batch 1, fp32")
     space = samples.check_space()
-    items = [net_item(row, space.name, scaled_resolution(int(row[0]), setting.res_scale), tag) for row in samples.encodings.tolist()]
+    items = [
+        net_item(row, space.name, scaled_resolution(int(row[0]), setting.res_scale), tag)
+        for row in samples.encodings.tolist()
+    ]
     measure_items(lut_path, items, device, backend, protocol, kind="net", progress=progress, chunk=chunk)
     with LatencyLUT(lut_path) as lut:
         return lut.lookup(items, device.fingerprint, kind="net")
@@ -174,11 +219,25 @@ def calibrate(
     index = key_index(samples, setting)
     with LatencyLUT(lut_path) as lut:
         sums, latency = lut_sums(lut, index, device.fingerprint)
-        require_complete(sums, latency, index, lut, device.fingerprint, f"--lut {lut_path}")
-        calibration, report = evaluate(sums, measured, index.num_layers, params_m=index.params_m, model=model,
-                                       train_fraction=train_fraction, seed=seed)
-        report |= {"coef": calibration.coef(), "formula": calibration.describe(), "device": device.fingerprint,
-                   "device_label": device.label, **setting.to_dict(), "samples_sha256": samples.sha256}
-        lut.save_calibration(device.fingerprint, setting.precision, setting.batch, setting.res_scale, model,
-                             calibration.coef(), report)
+        require_complete(sums, latency, index, lut, device.fingerprint)
+        calibration, report = evaluate(
+            sums,
+            measured,
+            index.num_layers,
+            params_m=index.params_m,
+            model=model,
+            train_fraction=train_fraction,
+            seed=seed,
+        )
+        report |= {
+            "coef": calibration.coef(),
+            "formula": calibration.describe(),
+            "device": device.fingerprint,
+            "device_label": device.label,
+            **setting.to_dict(),
+            "samples_sha256": samples.sha256,
+        }
+        lut.save_calibration(
+            device.fingerprint, setting.precision, setting.batch, setting.res_scale, model, calibration.coef(), report
+        )
     return calibration, report

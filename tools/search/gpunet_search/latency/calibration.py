@@ -5,7 +5,7 @@ end-to-end latency on onnxruntime CPU, about 1.75x on TensorRT per the GPUNet pa
 hard-coded: a calibration is *fitted* per device fingerprint on networks measured whole with the
 same backend. Models:
 
-* ``linear``: ``a * sum + b`` (least squares); the baseline LATENCY_MEASUREMENT.md recommends;
+* ``linear``: ``a * sum + b`` (least squares); the usual baseline of LUT predictors;
 * ``scale``: ``a * sum``;
 * ``linear+layers``: ``a * sum + c * n_layers + b``: the per-layer term models what fusing layers
   into one graph removes (per-layer launch/session overhead on CPU, cross-layer fusion on TensorRT);
@@ -15,7 +15,7 @@ same backend. Models:
   the LUT error: held-out MAPE 16 % -> 5 %, see ``benchmarks/lut_accuracy.py``);
 * ``linear+weights+layers``: both terms.
 
-Metrics follow LATENCY_MEASUREMENT.md (appendix): Spearman and Kendall (tau-b) from scipy, MAPE
+Metrics: Spearman and Kendall (tau-b) from scipy, MAPE
 ``mean(|pred - true| / true)``, +/-5% and +/-10% accuracy ``mean(|pred - true| / true <= th)`` (as
 nn-Meter), RMSE in ms, and the raw bias ``sum / measured`` (mean, min, max).
 """
@@ -59,7 +59,9 @@ class Calibration:
     c: float = 0.0
     d: float = 0.0
 
-    def apply(self, sums: np.ndarray, num_layers: np.ndarray | None = None, params_m: np.ndarray | None = None) -> np.ndarray:
+    def apply(
+        self, sums: np.ndarray, num_layers: np.ndarray | None = None, params_m: np.ndarray | None = None
+    ) -> np.ndarray:
         """Calibrated estimates (ms) of LUT sums (with each network's layer count / parameters in millions)."""
         out = self.a * np.asarray(sums, dtype=np.float64) + self.b
         for coef, values, name in ((self.c, num_layers, "layer count"), (self.d, params_m, "parameter count")):
@@ -108,13 +110,19 @@ def fit(
     columns = [sums]
     for term in terms:
         if features[term] is None:
-            raise InputError(f"the {model} calibration needs each network's {'layer count' if term == 'layers' else 'parameter count'}")
+            raise InputError(
+                f"the {model} calibration needs each network's "
+                f"{'layer count' if term == 'layers' else 'parameter count'}"
+            )
         columns.append(np.asarray(features[term], dtype=np.float64))
     if offset:
         columns.append(np.ones_like(sums))
     solution, *_ = np.linalg.lstsq(np.stack(columns, axis=1), measured, rcond=None)
-    values = dict(zip(("sum", *terms, "offset" if offset else "none"), solution.tolist()))
-    return Calibration(model, values["sum"], values.get("offset", 0.0), values.get("layers", 0.0), values.get("weights", 0.0))
+    names = ("sum", *terms, *(("offset",) if offset else ()))
+    values = dict(zip(names, solution.tolist(), strict=True))
+    return Calibration(
+        model, values["sum"], values.get("offset", 0.0), values.get("layers", 0.0), values.get("weights", 0.0)
+    )
 
 
 def accuracy_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
@@ -126,7 +134,7 @@ def accuracy_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
         raise InputError(f"need >= 3 paired values, got {len(pred)} and {len(true)}")
     rel = np.abs(pred - true) / true
     return {
-        "n": int(len(pred)),
+        "n": len(pred),
         "spearman": float(stats.spearmanr(pred, true).statistic),
         "kendall": float(stats.kendalltau(pred, true).statistic),
         "mape": float(rel.mean()),
@@ -147,7 +155,7 @@ def split(n: int, train_fraction: float = 0.5, seed: int = 0) -> tuple[np.ndarra
     if not 0 < train_fraction < 1:
         raise InputError(f"train fraction must be in (0, 1), got {train_fraction}")
     order = np.random.default_rng(seed).permutation(n)
-    cut = int(round(n * train_fraction))
+    cut = round(n * train_fraction)
     return np.sort(order[:cut]), np.sort(order[cut:])
 
 
@@ -169,16 +177,19 @@ def evaluate(
     """
     sums, measured = np.asarray(sums, dtype=np.float64), np.asarray(measured, dtype=np.float64)
     train, test = split(len(sums), train_fraction, seed)
+
     def part(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
         return None if values is None else np.asarray(values)[rows]
 
     calibration = fit(sums[train], measured[train], part(num_layers, train), model, part(params_m, train))
     report = {
         "model": model,
-        "n_train": int(len(train)),
-        "n_test": int(len(test)),
+        "n_train": len(train),
+        "n_test": len(test),
         "raw": accuracy_metrics(sums[test], measured[test]),
-        "calibrated": accuracy_metrics(calibration.apply(sums[test], part(num_layers, test), part(params_m, test)), measured[test]),
+        "calibrated": accuracy_metrics(
+            calibration.apply(sums[test], part(num_layers, test), part(params_m, test)), measured[test]
+        ),
         "bias": raw_bias(sums, measured),
     }
     return calibration, report

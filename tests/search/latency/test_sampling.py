@@ -9,8 +9,8 @@ import pytest
 
 from gpunet_hub.cli import main
 from gpunet_hub.errors import InputError
-from gpunet_hub.space import BLOCK_STAGES, check_many, get_space
-from gpunet_search.sampling import dedupe_rows, load_samples, map_to_space, sample, save_samples
+from gpunet_hub.space import BLOCK_STAGES, SearchSpace, check_many, get_space
+from gpunet_search.latency.sampling import dedupe_rows, load_samples, sample, save_samples
 
 
 def test_samples_are_valid_and_cover_every_digit_value():
@@ -29,11 +29,11 @@ def test_samples_are_valid_and_cover_every_digit_value():
 def test_empty_stages_are_all_zero():
     s = sample(4096, "table1", seed=0)
     for stage in BLOCK_STAGES:
-        base = 5 + 6 * (stage - 2)
-        empty = s.encodings[:, base + 5] == 0
-        assert (s.encodings[empty, base : base + 5] == 0).all()
+        first, layers = SearchSpace.stage_slice(stage).start, SearchSpace.digit_index(stage, "layers")
+        empty = s.encodings[:, layers] == 0
+        assert (s.encodings[empty, first:layers] == 0).all()
     # Table 1 allows 0 layers in stages 5 and 7 only: about 1/16 of the rows.
-    assert 0.04 < (s.encodings[:, 5 + 6 * 3 + 5] == 0).mean() < 0.09
+    assert 0.04 < (s.encodings[:, SearchSpace.digit_index(5, "layers")] == 0).mean() < 0.09
 
 
 def test_seed_determinism_and_release_space():
@@ -47,11 +47,11 @@ def test_seed_determinism_and_release_space():
 def test_map_to_space_edges():
     unit = np.zeros((2, 41))
     unit[1] = np.nextafter(1.0, 0)
-    out = map_to_space(unit, "table1")
     space = get_space("table1")
+    out = space.from_unit(unit)
     assert out[1, 0] == space.digits[0].values[-1] and out[0, 0] == space.digits[0].values[0]
     with pytest.raises(InputError):
-        map_to_space(np.zeros((3, 40)))
+        space.from_unit(np.zeros((3, 40)))
 
 
 def test_dedupe_rows_is_exact_and_keeps_first_occurrence():

@@ -1,10 +1,10 @@
-"""Scrambled Sobol sampling of the 41-integer search space (paper, section 3.2).
+"""Sample files: scrambled Sobol networks of the 41-integer search space (paper, section 3.2).
 
-A Sobol point ``u`` in ``[0, 1)^41`` maps onto each digit's grid by ``values[floor(u * len(values))]``
-(ranges with steps, kernel choices, booleans, activation, resolution), so every digit is covered
-evenly. A block stage that draws 0 layers gets all six of its digits set to 0 (the space's
-convention), and rows are deduplicated keeping the first occurrence, so the file keeps the Sobol
-order (any prefix is itself a balanced sample).
+The networks come from the space's one Sobol sampler, :meth:`gpunet_hub.space.SearchSpace.sobol`
+(a point ``u`` in ``[0, 1)^41`` maps onto each digit's grid by ``values[floor(u * len(values))]``, so
+every digit is covered evenly; empty stages are canonical). Rows are deduplicated keeping the first
+occurrence, so the file keeps the Sobol order (any prefix is itself a balanced sample) and holds the
+same networks as the searcher's default pool for the same seed.
 
 A sample file is an ``.npz`` holding ``encodings`` (``(N, 41)`` int16) plus the metadata needed to
 refuse stale combinations later: the space name and fingerprint, the seed and the sampler.
@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from gpunet_hub._io import atomic_path
+from gpunet_hub.bench.record import now_iso
 from gpunet_hub.errors import InputError
-from gpunet_hub.space import BLOCK_STAGES, NUM_DIGITS, SearchSpace, check_many, get_space
+from gpunet_hub.space import SOBOL_ENGINE, SearchSpace, check_many, get_space
 
 from .fingerprint import file_sha256
 
@@ -63,7 +64,8 @@ class SampleSet:
             where = f" ({self.path})" if self.path else ""
             raise InputError(
                 f"sample file{where} was drawn from space {self.space!r} with fingerprint {self.space_fingerprint}, "
-                f"but that space is now {space.fingerprint()}; the ranges changed, so re-run `gpunet-hub search sample`"
+                f"but that space is now {space.fingerprint()}; the ranges changed, so re-run sample() and "
+                f"save_samples()"
             )
         return space
 
@@ -72,49 +74,9 @@ class SampleSet:
         if limit is None or limit >= len(self):
             return self
         if limit < 1:
-            raise InputError(f"--limit must be >= 1, got {limit}")
+            raise InputError(f"limit must be >= 1, got {limit}")
         meta = dict(self.meta, limit=int(limit))
         return SampleSet(self.encodings[:limit], self.space, self.space_fingerprint, meta, self.path, self.sha256)
-
-
-def sobol_unit(n: int, *, seed: int = 0, scramble: bool = True, dim: int = NUM_DIGITS) -> np.ndarray:
-    """Draws ``n`` points of a (scrambled, seeded) Sobol sequence in ``[0, 1)^dim``.
-
-    Uses ``torch.quasirandom.SobolEngine`` (Owen-scrambled, ~0.3 s for a million 41-d points), in
-    float32: 24 bits of resolution, far finer than any digit's grid.
-    """
-    import torch
-
-    engine = torch.quasirandom.SobolEngine(dim, scramble=scramble, seed=seed)
-    return engine.draw(int(n), dtype=torch.float32).numpy()
-
-
-def map_to_space(unit: np.ndarray, space: str | SearchSpace = "table1") -> np.ndarray:
-    """Maps points of ``[0, 1)^41`` onto the digits' grids of a space.
-
-    Args:
-        unit: ``(N, 41)`` array of floats in ``[0, 1)``.
-        space: Space name or object.
-
-    Returns:
-        ``(N, 41)`` int16 array of valid encodings (empty stages zeroed).
-    """
-    space = get_space(space)
-    unit = np.asarray(unit)
-    if unit.ndim != 2 or unit.shape[1] != NUM_DIGITS:
-        raise InputError(f"expected an (N, {NUM_DIGITS}) array of unit points, got shape {unit.shape}")
-    sizes = np.array([len(d.values) for d in space.digits])
-    table = np.zeros((NUM_DIGITS, sizes.max()), dtype=np.int16)
-    for digit in space.digits:
-        table[digit.index, : len(digit.values)] = digit.values
-    idx = np.minimum((unit * sizes.astype(unit.dtype)).astype(np.int16), (sizes - 1).astype(np.int16))
-    out = table[np.arange(NUM_DIGITS), idx]
-    for stage in BLOCK_STAGES:
-        base = 5 + 6 * (stage - 2)
-        empty = out[:, base + 5] == 0
-        if empty.any():
-            out[empty, base : base + 5] = 0
-    return out
 
 
 def dedupe_rows(array: np.ndarray, *, seed: int = 0x5EED) -> np.ndarray:
@@ -141,9 +103,7 @@ def dedupe_rows(array: np.ndarray, *, seed: int = 0x5EED) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def sample(
-    n: int, space: str | SearchSpace = "table1", *, seed: int = 0, scramble: bool = True
-) -> SampleSet:
+def sample(n: int, space: str | SearchSpace = "table1", *, seed: int = 0, scramble: bool = True) -> SampleSet:
     """Draws ``n`` Sobol points, maps them onto ``space`` and drops duplicate rows.
 
     Args:
@@ -159,16 +119,16 @@ def sample(
         raise InputError(f"the number of samples must be >= 1, got {n}")
     space = get_space(space)
     start = time.perf_counter()
-    encodings = map_to_space(sobol_unit(n, seed=seed, scramble=scramble), space)
+    encodings = space.sobol(n, seed=seed, scramble=scramble)
     keep = dedupe_rows(encodings)
     encodings = encodings[keep]
     meta = {
         "seed": int(seed),
         "scramble": bool(scramble),
-        "sampler": "torch.quasirandom.SobolEngine",
+        "sampler": SOBOL_ENGINE,
         "n_requested": int(n),
         "duplicates_dropped": int(n - len(keep)),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "created": now_iso(),
         "seconds": round(time.perf_counter() - start, 3),
     }
     return SampleSet(encodings, space.name, space.fingerprint(), meta)
@@ -179,10 +139,14 @@ def save_samples(samples: SampleSet, path: str | Path) -> Path:
     import json
 
     path = Path(path)
-    header = {"format": SAMPLE_FORMAT, "space": samples.space, "space_fingerprint": samples.space_fingerprint, **samples.meta}
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, encodings=samples.encodings, meta=np.array(json.dumps(header)))
+    header = {
+        "format": SAMPLE_FORMAT,
+        "space": samples.space,
+        "space_fingerprint": samples.space_fingerprint,
+        **samples.meta,
+    }
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, encodings=samples.encodings, meta=np.array(json.dumps(header)))
     return path
 
 
@@ -200,7 +164,7 @@ def load_samples(path: str | Path, *, check: bool = True) -> SampleSet:
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"no sample file at {path}; create one with `gpunet-hub search sample --out {path}`")
+        raise InputError(f"no sample file at {path}; create one with save_samples(sample(n, space), path)")
     try:
         with np.load(path, allow_pickle=False) as data:
             encodings = np.asarray(data["encodings"])

@@ -35,7 +35,7 @@ KINDS_PER_NET = 3 + 2 * len(BLOCK_STAGES)  # head, stage-1 conv, (first, rest) x
 
 def scaled_resolution(resolution: int, scale: float) -> int:
     """The input size actually measured: ``round(resolution * scale)``, at least 8 (scale 1: unchanged)."""
-    return int(resolution) if scale == 1.0 else max(8, int(round(resolution * scale)))
+    return int(resolution) if scale == 1.0 else max(8, round(resolution * scale))
 
 
 def _scaled_column(resolution: np.ndarray, scale: float) -> np.ndarray:
@@ -60,9 +60,13 @@ def unpack_keys(codes: np.ndarray, *, batch: int, precision: str, classes: int) 
     codes = np.asarray(codes, dtype=np.int64)
     types = [KEY_LAYER_TYPES[t] for t in _field(codes, "type").tolist()]
     columns = zip(
-        types, *(_field(codes, f).tolist() for f in ("cin", "cout", "k", "s")), (_field(codes, "e4") / 4).tolist(),
-        (_field(codes, "se") == 1).tolist(), ["swish" if a else "relu" for a in _field(codes, "act").tolist()],
+        types,
+        *(_field(codes, f).tolist() for f in ("cin", "cout", "k", "s")),
+        (_field(codes, "e4") / 4).tolist(),
+        (_field(codes, "se") == 1).tolist(),
+        ["swish" if a else "relu" for a in _field(codes, "act").tolist()],
         _field(codes, "h").tolist(),
+        strict=True,
     )
     return [
         LayerKey(t, cin, cout, k, st, e, se, act, h, h, batch, precision, classes if t == "tail" else 0)
@@ -75,8 +79,17 @@ def pack_keys(keys: list[LayerKey]) -> np.ndarray:
     out = np.full(len(keys), -1, dtype=np.int64)
     for i, key in enumerate(keys):
         e4 = key.expansion * 4
-        fields = {"type": _TYPE[key.layer_type], "cin": key.cin, "cout": key.cout, "k": key.kernel, "s": key.stride,
-                  "e4": int(e4), "se": int(key.se), "act": int(key.act == "swish"), "h": key.h}
+        fields = {
+            "type": _TYPE[key.layer_type],
+            "cin": key.cin,
+            "cout": key.cout,
+            "k": key.kernel,
+            "s": key.stride,
+            "e4": int(e4),
+            "se": int(key.se),
+            "act": int(key.act == "swish"),
+            "h": key.h,
+        }
         if key.h != key.w or e4 != int(e4) or any(v >= 1 << _WIDTH[f] or v < 0 for f, v in fields.items()):
             continue
         out[i] = int(_pack(**fields))
@@ -117,8 +130,15 @@ class KeyIndex:
     def key_params(self) -> np.ndarray:
         """``(K,)`` parameter count of each distinct key's layer."""
         c = self.codes
-        return params_from_fields(_field(c, "type"), _field(c, "cin"), _field(c, "cout"), _field(c, "k"),
-                                  _field(c, "e4") / 4, _field(c, "se"), self.classes)
+        return params_from_fields(
+            _field(c, "type"),
+            _field(c, "cin"),
+            _field(c, "cout"),
+            _field(c, "k"),
+            _field(c, "e4") / 4,
+            _field(c, "se"),
+            self.classes,
+        )
 
     @property
     def params_m(self) -> np.ndarray:
@@ -194,8 +214,7 @@ def index_encodings(
     ]
     channels = stem
     for stage in BLOCK_STAGES:
-        base = 5 + 6 * (stage - 2)
-        f, k, e, se, act, count = (enc[:, base + i] for i in range(6))
+        f, k, e, se, act, count = enc[:, space.stage_slice(stage)].T
         fused = stage in space.fused_stages
         t = _TYPE["fused_irb" if fused else "irb"]
         stride = 2 if stage in space.stride2_stages else 1
@@ -206,8 +225,10 @@ def index_encodings(
         too_small = present & (h + 2 * pad < k)
         if too_small.any():
             raise InputError(
-                f"{int(too_small.sum())} of {n} networks have a stage-{stage} input smaller than its kernel at resolution "
-                f"scale {res_scale:g} (e.g. {int(h[too_small][0])} px for kernel {int(k[too_small][0])}); use a larger --res-scale"
+                f"{int(too_small.sum())} of {n} networks have a stage-{stage} input smaller than its kernel at "
+                f"resolution "
+                f"scale {res_scale:g} (e.g. {int(h[too_small][0])} px for kernel {int(k[too_small][0])}); use a "
+                f"larger res_scale"
             )
         rest = _pack(type=t, cin=f, cout=f, k=k, s=1, e4=4 * e, se=se, act=act, h=h_out)
         kinds += [(first, present.astype(np.int64)), (rest, np.maximum(count - 1, 0))]
@@ -230,7 +251,7 @@ def _factorize(
     allcodes = allcodes[allcodes >= 0]
     index = np.empty((n, len(kinds)), dtype=np.int32)
     counts = np.empty((n, len(kinds)), dtype=np.int16)
-    for j, ((_, count), u, inv) in enumerate(zip(kinds, uniques, inverses)):
+    for j, ((_, count), u, inv) in enumerate(zip(kinds, uniques, inverses, strict=True)):
         position = np.where(u >= 0, np.searchsorted(allcodes, u), -1).astype(np.int32)
         index[:, j] = position[inv]
         counts[:, j] = count

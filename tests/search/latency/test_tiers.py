@@ -9,12 +9,12 @@ import pytest
 
 from gpunet_hub.cli import main
 from gpunet_hub.errors import InputError
-from gpunet_search.calibration import Calibration, accuracy_metrics, evaluate, fit, raw_bias, split
-from gpunet_search.fingerprint import onnxruntime_cpu_device
-from gpunet_search.lut import LatencyLUT, Measurement
-from gpunet_search.pipeline import Setting, key_index
-from gpunet_search.sampling import load_samples, sample, save_samples
-from gpunet_search.tiers import Tier, assign, parse_tiers
+from gpunet_search.latency.calibration import Calibration, accuracy_metrics, evaluate, fit, raw_bias, split
+from gpunet_search.latency.fingerprint import onnxruntime_cpu_device
+from gpunet_search.latency.lut import LatencyLUT, Measurement
+from gpunet_search.latency.pipeline import Setting, key_index
+from gpunet_search.latency.sampling import load_samples, sample, save_samples
+from gpunet_search.latency.tiers import Tier, assign, parse_tiers
 
 
 def test_parse_tiers():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -55,26 +56,28 @@ def _numbers(text: str, what: str) -> list[float]:
 
 
 def parse_tiers(*, centres: str | None = None, width: str = "10%", edges: str | None = None) -> list[Tier]:
-    """Tiers from ``--tiers`` centres (+ ``--width``) or from ``--edges``.
+    """Tiers from ``centres`` (+ ``width``) or from ``edges``, each a comma-separated string of ms.
 
     Raises:
         InputError: Both or neither given, unsorted edges, a bad width.
     """
     if (centres is None) == (edges is None):
-        raise InputError("give tiers either as centres (--tiers 0.5,0.65 --width 10%) or as edges (--edges 0.5,0.65,0.85)")
+        raise InputError(
+            'give tiers either as centres (centres="0.5,0.65", width="10%") or as edges (edges="0.5,0.65,0.85")'
+        )
     if edges is not None:
-        bounds = _numbers(edges, "--edges")
-        if len(bounds) < 2 or any(b <= a for a, b in zip(bounds, bounds[1:])):
-            raise InputError(f"--edges needs at least two strictly increasing values, got {edges!r}")
-        return [Tier(a, b, f"{a:g}-{b:g}ms") for a, b in zip(bounds, bounds[1:])]
-    points = _numbers(centres or "", "--tiers")
+        bounds = _numbers(edges, "edges")
+        if len(bounds) < 2 or any(b <= a for a, b in pairwise(bounds)):
+            raise InputError(f"edges needs at least two strictly increasing values, got {edges!r}")
+        return [Tier(a, b, f"{a:g}-{b:g}ms") for a, b in pairwise(bounds)]
+    points = _numbers(centres or "", "centres")
     relative = width.strip().endswith("%")
     try:
         amount = float(width.strip().rstrip("%"))
     except ValueError:
-        raise InputError(f"--width must be like 10% or 0.05 (ms), got {width!r}") from None
+        raise InputError(f"width must be like 10% or 0.05 (ms), got {width!r}") from None
     if amount <= 0:
-        raise InputError(f"--width must be positive, got {width!r}")
+        raise InputError(f"width must be positive, got {width!r}")
     tiers = []
     for c in points:
         half = c * amount / 100 if relative else amount
@@ -112,19 +115,36 @@ def write_tiers(
     out_dir = Path(out_dir)
     members = assign(estimates, tiers)
     summary = []
-    for tier, rows in zip(tiers, members):
-        header = {"format": TIER_FORMAT, "space": samples.space, "space_fingerprint": samples.space_fingerprint,
-                  "tier": {"name": tier.name, "lo_ms": tier.lo, "hi_ms": tier.hi}, **meta}
+    for tier, rows in zip(tiers, members, strict=True):
+        header = {
+            "format": TIER_FORMAT,
+            "space": samples.space,
+            "space_fingerprint": samples.space_fingerprint,
+            "tier": {"name": tier.name, "lo_ms": tier.lo, "hi_ms": tier.hi},
+            **meta,
+        }
         path = out_dir / tier.filename
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, encodings=samples.encodings[rows], estimate_ms=estimates[rows], sum_ms=sums[rows],
-                     rows=rows.astype(np.int64), meta=np.array(json.dumps(header)))
-        summary.append({"name": tier.name, "lo_ms": tier.lo, "hi_ms": tier.hi, "count": int(len(rows)), "file": str(path)})
+            np.savez(
+                handle,
+                encodings=samples.encodings[rows],
+                estimate_ms=estimates[rows],
+                sum_ms=sums[rows],
+                rows=rows.astype(np.int64),
+                meta=np.array(json.dumps(header)),
+            )
+        summary.append({"name": tier.name, "lo_ms": tier.lo, "hi_ms": tier.hi, "count": len(rows), "file": str(path)})
     finite = np.isfinite(estimates)
-    report = {"format": "gpunet-search-tiers/1", "tiers": summary, "networks": int(len(estimates)),
-              "estimate_ms": {"min": float(np.min(estimates[finite])) if finite.any() else None,
-                              "median": float(np.median(estimates[finite])) if finite.any() else None,
-                              "max": float(np.max(estimates[finite])) if finite.any() else None},
-              **meta}
+    report = {
+        "format": "gpunet-search-tiers/1",
+        "tiers": summary,
+        "networks": len(estimates),
+        "estimate_ms": {
+            "min": float(np.min(estimates[finite])) if finite.any() else None,
+            "median": float(np.median(estimates[finite])) if finite.any() else None,
+            "max": float(np.max(estimates[finite])) if finite.any() else None,
+        },
+        **meta,
+    }
     atomic_write_text(out_dir / "tiers.json", json.dumps(report, indent=2) + "\n")
     return summary

@@ -3,8 +3,8 @@
 The searcher proposes 41-int vectors of a search space. Candidates are the members of a finite pool
 (pre-sampled feasible networks, e.g. the Sobol networks of one latency tier) that are neither
 evaluated nor pending, plus local moves around the best networks so far (one to three digits
-shifted by one level, kept only if feasible). A GP (:mod:`gpunet_search.bo`) scores them by LogEI;
-with the tree on (:mod:`gpunet_search.lamcts`) each proposal is restricted to the region of a leaf
+shifted by one level, kept only if feasible). A GP (:mod:`gpunet_search.search.bo`) scores them by LogEI;
+with the tree on (:mod:`gpunet_search.search.lamcts`) each proposal is restricted to the region of a leaf
 chosen by UCB. Pending points are fantasised in the GP and visit the tree virtually, so a batch is
 diverse. ``use_tree=False`` is the plain-BO ablation.
 """
@@ -25,6 +25,7 @@ from gpunet_hub.space import SearchSpace
 from .bo import LIARS
 from .grid import LevelGrid
 from .lamcts import PartitionTree
+from .state import SearchState, frozen_array
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,9 @@ class LamctsBoSearcher:
             raise InputError("no pool member is feasible; widen the pool or the feasibility predicate")
         self._pool = pool_levels
         self._pool_index = {k: i for i, k in enumerate(self.grid.keys(pool_levels))}
-        self._pool_fingerprint = hashlib.sha256(np.ascontiguousarray(pool_levels, dtype=np.int8).tobytes()).hexdigest()[:16]
+        self._pool_fingerprint = hashlib.sha256(np.ascontiguousarray(pool_levels, dtype=np.int8).tobytes()).hexdigest()[
+            :16
+        ]
         self._reset()
 
     def _reset(self) -> None:
@@ -173,9 +176,30 @@ class LamctsBoSearcher:
         return len(self._obs_values)
 
     @property
+    def pool(self) -> np.ndarray:
+        """The candidate pool as ``(N, 41)`` vectors (feasible, distinct, in pool order)."""
+        return self.grid.to_vectors(self._pool)
+
+    def search_state(self) -> SearchState:
+        """A frozen copy of what the searcher knows: observations, pending rows, free pool, GP warm start."""
+        n_digits = self.grid.n_digits
+        return SearchState(
+            grid=self.grid,
+            config=self.config,
+            observed=frozen_array(np.array(self._obs_levels).reshape(-1, n_digits)),
+            values=frozen_array(self._signed(self._obs_values)),
+            pending=frozen_array(np.array(list(self._pending.values()), dtype=np.int64).reshape(-1, n_digits)),
+            free_pool=frozen_array(self._pool[self._pool_free]),
+            taken=frozenset(self._observed.union(self._pending)),
+            gp_hyper=self._hyper,
+        )
+
+    @property
     def pending(self) -> list[list[int]]:
         """Vectors asked but not yet told (or cancelled)."""
-        return [v.tolist() for v in self.grid.to_vectors(np.array(list(self._pending.values())))] if self._pending else []
+        return (
+            [v.tolist() for v in self.grid.to_vectors(np.array(list(self._pending.values())))] if self._pending else []
+        )
 
     def best(self) -> tuple[list[int], float]:
         """The best observation so far as ``(vector, value)``.
@@ -194,7 +218,7 @@ class LamctsBoSearcher:
             return np.zeros((0, self.grid.n_digits), dtype=np.int64), np.zeros(0)
         return self.grid.to_vectors(np.array(self._obs_levels)), np.array(self._obs_values)
 
-    def tell(self, vectors: Sequence[Sequence[int]] | np.ndarray, values: Sequence[float]) -> None:
+    def tell(self, vectors: Sequence[Sequence[int]] | np.ndarray, values: Sequence[float] | np.ndarray) -> None:
         """Records evaluated networks. They need not have been asked (e.g. shared initial points).
 
         Raises:
@@ -211,10 +235,12 @@ class LamctsBoSearcher:
         keys = self.grid.keys(levels)
         for key in keys:
             if key in self._observed:
-                raise InputError(f"network {vector_id(self.grid.to_vectors(np.frombuffer(key, np.int8))[0])} was already told")
+                raise InputError(
+                    f"network {vector_id(self.grid.to_vectors(np.frombuffer(key, np.int8))[0])} was already told"
+                )
         if len(set(keys)) != len(keys):
             raise InputError("the same network appears twice in one tell")
-        for key, row, value in zip(keys, levels, vals):
+        for key, row, value in zip(keys, levels, vals, strict=True):
             self._pending.pop(key, None)
             self._observed.add(key)
             self._mark(key, False)
@@ -241,9 +267,10 @@ class LamctsBoSearcher:
             picks = self._pool[np.flatnonzero(self._pool_free)[:n]]
             self.last_info = {"initial_design": True, "n_candidates": int(self._pool_free.sum())}
         else:
-            from .proposal import propose
+            from ._proposal import propose
 
-            picks, self.last_info = propose(self, n)
+            proposal = propose(self.search_state(), n, self._rng, self._is_feasible)
+            picks, self.last_info, self._hyper = proposal.levels, proposal.info, proposal.gp_hyper
         for row in picks:
             key = self.grid.keys(row)[0]
             self._pending[key] = row
@@ -281,11 +308,18 @@ class LamctsBoSearcher:
             InputError: On an unknown version or a different space, mode or pool.
         """
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            raise InputError(f"unsupported searcher state version {state.get('version') if isinstance(state, dict) else state!r}; expected {STATE_VERSION}")
+            raise InputError(
+                f"unsupported searcher state version "
+                f"{state.get('version') if isinstance(state, dict) else state!r}; expected {STATE_VERSION}"
+            )
         if state.get("space_fingerprint") != self.grid.space.fingerprint():
-            raise InputError(f"the state is for space {state.get('space')!r}, this searcher uses {self.grid.space.name!r}")
+            raise InputError(
+                f"the state is for space {state.get('space')!r}, this searcher uses {self.grid.space.name!r}"
+            )
         if state.get("pool", {}).get("fingerprint") != self._pool_fingerprint:
-            raise InputError("the state was saved with a different candidate pool; pass the same pool and feasibility predicate")
+            raise InputError(
+                "the state was saved with a different candidate pool; pass the same pool and feasibility predicate"
+            )
         if state.get("mode") != self.mode:
             raise InputError(f"the state is for mode {state.get('mode')!r}, this searcher uses {self.mode!r}")
         known = {f.name for f in fields(SearcherConfig)}

@@ -17,9 +17,9 @@ from collections.abc import Callable
 import numpy as np
 
 from gpunet_hub.errors import InputError
-from gpunet_hub.space import SearchSpace
+from gpunet_hub.space import BLOCK_STAGES, SearchSpace
 
-from .grid import LevelGrid
+from ..search.grid import LevelGrid
 
 
 def ackley(z: np.ndarray) -> np.ndarray:
@@ -103,7 +103,11 @@ class TierProblem:
     """
 
     def __init__(
-        self, seed: int, space: str | SearchSpace = "table1", pool_bits: int = 16, tier: tuple[float, float] = (0.45, 0.55)
+        self,
+        seed: int,
+        space: str | SearchSpace = "table1",
+        pool_bits: int = 16,
+        tier: tuple[float, float] = (0.45, 0.55),
     ) -> None:
         if not 0 <= tier[0] < tier[1] <= 1:
             raise InputError(f"tier percentiles must satisfy 0 <= lo < hi <= 1, got {tier}")
@@ -139,8 +143,8 @@ class TierProblem:
         z = self.grid.normalise(self.grid.to_levels(v.astype(np.int64))) - 0.5
         w = self._weights
         acc = 70.0 + 2.0 * np.log(v[:, 0] / 224.0)
-        for s in range(6):
-            f, k, e, se, act, n = (v[:, 5 + 6 * s + j] for j in range(6))
+        for s, stage in enumerate(BLOCK_STAGES):
+            f, k, e, se, act, n = v[:, SearchSpace.stage_slice(stage)].T
             capacity = np.log1p(n * f * np.sqrt(np.maximum(e, 1)) / 256.0)
             acc += w["stage"][s] * capacity + w["se"][s] * se + w["act"][s] * act + w["kernel"][s] * (k == 5)
         acc += (w["pair_coef"] * z[:, w["pair_i"]] * z[:, w["pair_j"]]).sum(1)
@@ -179,8 +183,8 @@ def _latency(v: np.ndarray) -> np.ndarray:
     total = total + v[:, 4] * (0.008 + act1 * (2e-10 * hw * v[:, 2] ** 2 * stem * stem + 4e-9 * hw * stem))
     c_in = stem
     side = res / 2
-    for s, stage in enumerate(range(2, 8)):
-        f, k, e, se, act, n = (v[:, 5 + 6 * s + j] for j in range(6))
+    for stage in BLOCK_STAGES:
+        f, k, e, se, act, n = v[:, SearchSpace.stage_slice(stage)].T
         if stage in (2, 3, 4, 6):
             side = side / 2
         hw = side**2

@@ -17,6 +17,7 @@ Only the tree is written here; k-means and the SVM are scikit-learn's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ class Node:
     depth: int
     parent: int = -1
     children: tuple[int, ...] = ()
-    classifier: object | None = None
+    classifier: Any = None  # a fitted scikit-learn SVC on inner nodes
     virtual: int = 0
     mean: float = 0.0
     side: int = 1  # 1 if this node is its parent's good child
@@ -189,7 +190,7 @@ class PartitionTree:
             here = np.flatnonzero(where == index)
             if len(here) == 0:
                 continue
-            good = node.classifier.predict(x[here]) == 1  # type: ignore[union-attr]
+            good = node.classifier.predict(x[here]) == 1
             where[here] = np.where(good, node.children[0], node.children[1])
         return where
 
@@ -209,8 +210,8 @@ class PartitionTree:
         else:
             parent_mask = self.region(node.parent, x, cache)
             rows = np.flatnonzero(parent_mask)
-            good = self.nodes[node.parent].classifier.predict(x[rows]) == 1 if len(rows) else np.zeros(0, bool)  # type: ignore[union-attr]
-            for child, side in zip(self.nodes[node.parent].children, (True, False)):
+            good = self.nodes[node.parent].classifier.predict(x[rows]) == 1 if len(rows) else np.zeros(0, bool)
+            for child, side in zip(self.nodes[node.parent].children, (True, False), strict=True):
                 child_mask = np.zeros(len(x), dtype=bool)
                 child_mask[rows[good == side]] = True
                 cache[child] = child_mask

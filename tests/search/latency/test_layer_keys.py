@@ -7,16 +7,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from conftest import RELEASED_ENCODINGS, TINY_DISTILL
 
 from gpunet_hub.arch import from_list
 from gpunet_hub.builder import build_model
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import decode
-from gpunet_search.estimate import estimate_sums, index_encodings, pack_keys, scaled_resolution, unpack_keys
-from gpunet_search.layer_keys import LayerKey, arch_layer_keys, build_layer, distinct_keys
-from gpunet_search.sampling import sample
-
-from conftest import RELEASED_ENCODINGS, TINY_DISTILL
+from gpunet_search.latency.estimate import estimate_sums, index_encodings, pack_keys, scaled_resolution, unpack_keys
+from gpunet_search.latency.layer_keys import LayerKey, arch_layer_keys, build_layer, distinct_keys
+from gpunet_search.latency.sampling import sample
 
 
 def test_key_string_roundtrip_and_errors():
@@ -128,7 +127,7 @@ def test_distill_and_bad_precision_refused():
 
 def test_resolution_too_small_for_the_kernels_is_refused():
     encodings = sample(64, "table1", seed=2).encodings
-    with pytest.raises(InputError, match="larger --res-scale"):
+    with pytest.raises(InputError, match="larger res_scale"):
         index_encodings(encodings, "table1", res_scale=0.05)
     row = next(r for r in encodings if r[6] == 5 and r[12] == 5)
     arch = decode(row.tolist(), "table1")

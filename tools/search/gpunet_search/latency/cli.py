@@ -1,0 +1,450 @@
+"""``gpunet-hub search sample | lut build/stats/export/import | calibrate | tiers`` (pipeline stage 1).
+
+Errors are ``gpunet_hub.errors`` types (the top-level CLI prints them without a traceback: exit 1
+for bad input, 2 for the environment). Long steps show a rich progress bar with counts and ETA; every
+file is written atomically and carries the fingerprints of its inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from gpunet_hub._io import atomic_write_text
+from gpunet_hub.errors import InputError
+
+from .measure import ProgressFn
+
+if TYPE_CHECKING:
+    from .sampling import SampleSet
+
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_LUT = Path("lut.sqlite")
+DEFAULT_SAMPLES = Path("samples.npz")
+DEFAULT_OUT_DIR = Path("tiers")
+LutOption = Annotated[Path, typer.Option("--lut", help="The SQLite latency LUT.")]
+SamplesOption = Annotated[
+    Path, typer.Option("--samples", help="A sample file (search sample) or a tier file (search tiers).")
+]
+ResScaleOption = Annotated[
+    float, typer.Option("--res-scale", help="Measure at round(resolution x this) (e.g. 0.25 for quick CPU LUTs).")
+]
+ThreadsOption = Annotated[
+    int, typer.Option("--threads", help="onnxruntime intra-op threads (1 is the steadiest on small CPUs).")
+]
+
+
+@contextmanager
+def _progress(*labels: str) -> Iterator[list[ProgressFn]]:
+    """One rich progress display with a bar (count, elapsed, ETA) per label; yields their update callbacks."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+        callbacks: list[ProgressFn] = []
+        for label in labels:
+            task = bar.add_task(label, total=None)
+
+            def update(done: int, total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            callbacks.append(update)
+        yield callbacks
+
+
+def _protocol(warmup: int, runs: int, rounds: int, cv_max: float):
+    from .measure import TimingProtocol
+
+    return TimingProtocol(warmup=warmup, runs=runs, rounds=rounds, cv_max=cv_max)
+
+
+def _samples(path: Path, limit: int | None) -> SampleSet:
+    from .sampling import load_samples
+
+    if not path.is_file():
+        raise InputError(f"--samples {path}: no such file; create one with `gpunet-hub search sample --out {path}`")
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be >= 1, got {limit}")
+    return load_samples(path).head(limit)
+
+
+def _existing_lut(path: Path) -> None:
+    if not path.is_file():
+        raise InputError(
+            f"--lut {path}: no such file; build one with `gpunet-hub search lut build --lut {path} --samples ...`"
+        )
+
+
+def sample_cmd(
+    n: Annotated[int, typer.Option("--n", help="Sobol points to draw.")] = 1000000,
+    space: Annotated[str, typer.Option("--space", help="Search space: table1 (paper Table 1) or release.")] = "table1",
+    seed: Annotated[int, typer.Option("--seed", help="Scrambling seed.")] = 0,
+    scramble: Annotated[bool, typer.Option("--scramble/--no-scramble", help="Owen scrambling.")] = True,
+    output: Annotated[Path, typer.Option("--out", help="Output .npz.")] = DEFAULT_SAMPLES,
+) -> None:
+    """Draw N networks evenly from the 41-integer space (scrambled Sobol), deduplicated."""
+    from .sampling import sample, save_samples
+
+    start = time.perf_counter()
+    samples = sample(n, space, seed=seed, scramble=scramble)
+    save_samples(samples, output)
+    out.print(
+        f"{len(samples):,} networks ({samples.meta['duplicates_dropped']} duplicates dropped) of space "
+        f"{samples.space!r} (fingerprint {samples.space_fingerprint}) -> {output}  "
+        f"[{time.perf_counter() - start:.2f} s]"
+    )
+
+
+def lut_build(
+    samples_path: SamplesOption,
+    lut: LutOption = DEFAULT_LUT,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N networks (a Sobol prefix).")] = None,
+    res_scale: ResScaleOption = 1.0,
+    batch: Annotated[int, typer.Option("--batch")] = 1,
+    precision: Annotated[str, typer.Option("--precision")] = "fp32",
+    threads: ThreadsOption = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, help="Parallel measuring processes (one per GPU; on a small CPU they distort timings)."
+        ),
+    ] = 1,
+    warmup: Annotated[int, typer.Option("--warmup")] = 10,
+    runs: Annotated[
+        int, typer.Option("--runs", help="Timed runs per round (the round's value is their median).")
+    ] = 100,
+    rounds: Annotated[
+        int, typer.Option("--rounds", help="Interleaved rounds (the stored value is the min of the round medians).")
+    ] = 3,
+    cv_max: Annotated[float, typer.Option("--cv-max", help="Re-time a round whose robust CV exceeds this.")] = 0.1,
+    chunk: Annotated[int, typer.Option("--chunk", help="Layers exported and interleaved together.")] = 32,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count the keys to measure.")] = False,
+) -> None:
+    """Measure every layer key of the networks that the LUT lacks (resumes; safe with concurrent builds)."""
+    import os
+
+    from .fingerprint import onnxruntime_cpu_device
+    from .lut import LatencyLUT
+    from .measure import OrtBackend
+    from .pipeline import Setting, build_lut, key_index
+
+    samples = _samples(samples_path, limit)
+    setting = Setting(batch, precision, res_scale)
+    device = onnxruntime_cpu_device(threads)
+    if dry_run:
+        index = key_index(samples, setting)
+        with LatencyLUT(lut) as store:
+            done = len(store.done((str(k) for k in index.keys), device.fingerprint))
+        out.print(
+            f"{len(samples):,} networks use {len(index.codes):,} distinct layer keys; {done:,} already in {lut}, "
+            f"{len(index.codes) - done:,} to measure on {device.label}"
+        )
+        return
+    cores = os.cpu_count() or 1
+    if workers * threads > 1 and cores <= workers * threads:
+        err.print(
+            f"[yellow]warning:[/] {workers} worker(s) x {threads} thread(s) on {cores} CPU cores: parallel timings "
+            "compete for the cores and distort the LUT; use --workers 1 for figures you report"
+        )
+    with _progress("layers") as (tick,):
+        result = build_lut(
+            lut,
+            samples,
+            device,
+            OrtBackend(threads=threads),
+            _protocol(warmup, runs, rounds, cv_max),
+            setting,
+            workers=workers,
+            chunk=chunk,
+            progress=tick,
+        )
+    out.print(
+        f"{result['total']:,} layer keys for {result['networks']:,} networks: {result['already']:,} already measured, "
+        f"{result['measured']:,} measured now in {result['seconds']:.1f} s on {device.label} (device "
+        f"{device.fingerprint}) -> {lut}"
+    )
+
+
+def lut_stats(
+    lut: LutOption = DEFAULT_LUT, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
+    """Devices, row counts, latency ranges, calibrations and unfinished work of a LUT."""
+    from .calibration import Calibration
+    from .lut import LatencyLUT
+
+    _existing_lut(lut)
+    with LatencyLUT(lut, create=False) as store:
+        devices = store.devices()
+        groups = store.counts()
+        claims, rounds = store.pending()
+        calib = {d: store.calibrations(d) for d in devices}
+        layer_ms = {d: [r.median_ms for r in store.rows(d, kind="layer")] for d in devices}
+    report = {
+        "lut": str(lut),
+        "lut_id": store.lut_id,
+        "pending_claims": claims,
+        "pending_rounds": rounds,
+        "devices": [],
+    }
+    for fp, info in devices.items():
+        values = sorted(layer_ms[fp])
+        report["devices"].append(
+            {
+                "fingerprint": fp,
+                "label": f"{info.get('backend')} {info.get('backend_version')} x{info.get('threads')} on "
+                "{info.get('device')}",
+                "revision": info.get("revision"),
+                "rows": {f"{k} {p} b{b}": n for d, k, p, b, n in groups if d == fp},
+                "layer_ms": {"min": values[0], "median": values[len(values) // 2], "max": values[-1]}
+                if values
+                else None,
+                "calibrations": [
+                    {k: c[k] for k in ("model", "coef", "res_scale", "precision", "batch", "created")}
+                    | {"held_out": c["metrics"].get("calibrated")}
+                    for c in calib[fp]
+                    if c
+                ],
+            }
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    table = Table(title=f"LUT {lut} (id {store.lut_id})")
+    for col in ("device", "what", "rows", "layer ms (min/median/max)", "calibration"):
+        table.add_column(col)
+    for d in report["devices"]:
+        ms = d["layer_ms"]
+        cal = "; ".join(
+            f"res x{c['res_scale']:g}: {Calibration.from_record(c['model'], c['coef']).describe()}"
+            + (f" (held-out MAPE {c['held_out']['mape']:.1%})" if c["held_out"] else "")
+            for c in d["calibrations"]
+        )
+        table.add_row(
+            f"{d['fingerprint']}\n{d['label']}",
+            "\n".join(d["rows"]),
+            "\n".join(f"{n:,}" for n in d["rows"].values()),
+            f"{ms['min']:.4f} / {ms['median']:.4f} / {ms['max']:.3f}" if ms else "-",
+            cal or "none",
+        )
+    out.print(table)
+    if claims or rounds:
+        out.print(
+            f"unfinished work: {claims} claimed item(s), {rounds} committed round(s) (a running build, or a "
+            f"killed one: re-run to resume)"
+        )
+
+
+def lut_export(
+    output: Annotated[Path, typer.Option("--out", help="JSON file to write.")],
+    lut: LutOption = DEFAULT_LUT,
+    device: Annotated[str | None, typer.Option("--device", help="Only this device fingerprint.")] = None,
+) -> None:
+    """Export finished LUT rows (and their devices) as JSON for sharing."""
+    from .lut import LatencyLUT
+
+    _existing_lut(lut)
+    with LatencyLUT(lut, create=False) as store:
+        if device:
+            store.device(device)
+        count = store.export_json(output, device)
+    out.print(f"{count:,} rows -> {output}")
+
+
+def lut_import(
+    source: Annotated[Path, typer.Option("--file", help="JSON written by lut export.")],
+    lut: LutOption = DEFAULT_LUT,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite existing rows (makes calibrations stale).")
+    ] = False,
+) -> None:
+    """Import rows exported from another LUT (existing rows win unless --replace)."""
+    from .lut import LatencyLUT
+
+    with LatencyLUT(lut) as store:
+        added, skipped = store.import_json(source, replace=replace)
+    out.print(f"{added:,} rows imported, {skipped:,} already present -> {lut}")
+
+
+def calibrate_cmd(
+    samples_path: SamplesOption,
+    lut: LutOption = DEFAULT_LUT,
+    nets: Annotated[int, typer.Option("--nets", help="Networks (the first N of the file) to measure whole.")] = 40,
+    res_scale: ResScaleOption = 1.0,
+    model: Annotated[
+        str, typer.Option("--model", help="linear+weights | linear | scale | linear+layers | linear+weights+layers.")
+    ] = "linear+weights",
+    train_fraction: Annotated[
+        float, typer.Option("--train-fraction", help="Share of the networks the fit sees; the rest is held out.")
+    ] = 0.5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the train/held-out split.")] = 0,
+    threads: ThreadsOption = 1,
+    warmup: Annotated[int, typer.Option("--warmup")] = 10,
+    runs: Annotated[int, typer.Option("--runs")] = 100,
+    rounds: Annotated[int, typer.Option("--rounds")] = 3,
+    cv_max: Annotated[float, typer.Option("--cv-max")] = 0.1,
+    report_path: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON.")] = None,
+) -> None:
+    """Measure networks whole, fit LUT-sum -> latency on a split, store the calibration for this device."""
+    from .fingerprint import onnxruntime_cpu_device
+    from .measure import OrtBackend
+    from .pipeline import Setting, calibrate
+
+    samples = _samples(samples_path, nets)
+    if len(samples) < nets:
+        raise InputError(f"{samples_path} has {len(samples)} networks, fewer than --nets {nets}")
+    device = onnxruntime_cpu_device(threads)
+    with _progress("layers", "networks") as (tick_layers, tick_nets):
+        calibration, report = calibrate(
+            lut,
+            samples,
+            device,
+            OrtBackend(threads=threads),
+            _protocol(warmup, runs, rounds, cv_max),
+            Setting(1, "fp32", res_scale),
+            model=model,
+            train_fraction=train_fraction,
+            seed=seed,
+            progress_layers=tick_layers,
+            progress_nets=tick_nets,
+        )
+    table = Table(title=f"calibration {calibration.describe()} on {device.label} (device {device.fingerprint})")
+    for col in ("estimate", "n", "Spearman", "Kendall", "MAPE", "+/-5%", "+/-10%", "RMSE ms"):
+        table.add_column(col, justify="right")
+    for name in ("raw", "calibrated"):
+        m = report[name]
+        table.add_row(
+            f"{name} (held-out)",
+            str(m["n"]),
+            f"{m['spearman']:.3f}",
+            f"{m['kendall']:.3f}",
+            f"{m['mape']:.1%}",
+            f"{m['acc5']:.0%}",
+            f"{m['acc10']:.0%}",
+            f"{m['rmse_ms']:.3f}",
+        )
+    out.print(table)
+    bias = report["bias"]
+    out.print(
+        f"raw bias sum/measured: mean {bias['mean']:.3f} (min {bias['min']:.3f}, max {bias['max']:.3f}); stored "
+        f"in {lut}"
+    )
+    if report_path:
+        atomic_write_text(report_path, json.dumps(report, indent=2) + "\n")
+
+
+def tiers_cmd(
+    samples_path: SamplesOption,
+    lut: LutOption = DEFAULT_LUT,
+    tiers: Annotated[
+        str | None, typer.Option("--tiers", help="Tier centres in ms, e.g. 0.5,0.65,0.85,1.25,1.75.")
+    ] = None,
+    width: Annotated[
+        str, typer.Option("--width", help="Half-width of centre tiers: 10% (relative) or 0.05 (ms).")
+    ] = "10%",
+    edges: Annotated[
+        str | None, typer.Option("--edges", help="Tier edges in ms instead of centres, e.g. 5,10,20,40.")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for the tier files.")] = DEFAULT_OUT_DIR,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N networks.")] = None,
+    res_scale: ResScaleOption = 1.0,
+    batch: Annotated[int, typer.Option("--batch")] = 1,
+    precision: Annotated[str, typer.Option("--precision")] = "fp32",
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="Device fingerprint (default: this machine's, or the LUT's only one)."),
+    ] = None,
+    threads: ThreadsOption = 1,
+    raw: Annotated[bool, typer.Option("--raw", help="Bin uncalibrated LUT sums (labelled so in the files).")] = False,
+) -> None:
+    """Estimate every network (calibrated LUT sum) and write one file per latency tier."""
+    import numpy as np
+
+    from .lut import LatencyLUT
+    from .pipeline import Setting, key_index, load_calibration, lut_sums, pick_device, require_complete
+    from .tiers import parse_tiers, write_tiers
+
+    bins = parse_tiers(centres=tiers, width=width, edges=edges)
+    setting = Setting(batch, precision, res_scale)
+    start = time.perf_counter()
+    samples = _samples(samples_path, limit)
+    t_load = time.perf_counter()
+    index = key_index(samples, setting)
+    t_index = time.perf_counter()
+    _existing_lut(lut)
+    with LatencyLUT(lut, create=False) as store:
+        fp = pick_device(store, device, threads)
+        sums, latency = lut_sums(store, index, fp)
+        build = f"gpunet-hub search lut build --lut {lut} --samples {samples_path}" + (
+            f" --limit {limit}" if limit else ""
+        )
+        require_complete(sums, latency, index, store, fp, f"measure them with `{build}` (it resumes where it stopped)")
+        remedy = (
+            f"run or re-run `gpunet-hub search calibrate` with --lut {lut} first, or pass --raw for uncalibrated sums"
+        )
+        calibration = None if raw else load_calibration(store, fp, setting, remedy)
+        meta = {
+            "samples_sha256": samples.sha256,
+            "samples_file": str(samples_path),
+            "limit": limit,
+            "lut_id": store.lut_id,
+            "lut_revision": store.revision(fp),
+            "device": fp,
+            "device_info": store.device(fp),
+            **setting.to_dict(),
+            "calibration": None if calibration is None else {"model": calibration.model, **calibration.coef()},
+            "estimate": "raw LUT sum (uncalibrated)" if raw else "calibrated LUT sum",
+        }
+    estimates = sums if calibration is None else calibration.apply(sums, index.num_layers, index.params_m)
+    t_est = time.perf_counter()
+    summary = write_tiers(out_dir, bins, samples, estimates, sums, meta)
+    table = Table(
+        title=f"{len(samples):,} networks by {meta['estimate']} (device {fp}; ms, min {estimates.min():.3f}, "
+        f"median {float(np.median(estimates)):.3f}, max {estimates.max():.3f})"
+    )
+    for col in ("tier", "from ms", "to ms", "networks", "file"):
+        table.add_column(col, justify="right" if col in ("from ms", "to ms", "networks") else "left")
+    for row in summary:
+        table.add_row(row["name"], f"{row['lo_ms']:g}", f"{row['hi_ms']:g}", f"{row['count']:,}", row["file"])
+    out.print(table)
+    out.print(
+        f"load {t_load - start:.2f} s, key index {t_index - t_load:.2f} s ({len(index.codes):,} keys), "
+        f"lookup + estimate {t_est - t_index:.2f} s, total {time.perf_counter() - start:.2f} s"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the stage-1 commands to ``gpunet-hub search``."""
+    app.command("sample")(sample_cmd)
+    lut_app = typer.Typer(help="The per-layer latency look-up table (SQLite).", no_args_is_help=True)
+    lut_app.command("build")(lut_build)
+    lut_app.command("stats")(lut_stats)
+    lut_app.command("export")(lut_export)
+    lut_app.command("import")(lut_import)
+    app.add_typer(lut_app, name="lut")
+    app.command("calibrate")(calibrate_cmd)
+    app.command("tiers")(tiers_cmd)
