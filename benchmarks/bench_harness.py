@@ -1,7 +1,7 @@
 """Does the bench harness add overhead, and how repeatable is its median? (issue 3, item 8)
 
 (a) Overhead: on one ONNX file of GPUNet-0 and one onnxruntime session (1 thread), the harness
-    (``gpunet_hub.bench.ort.time_onnx``) and a plain hand-written ``session.run`` loop are timed in
+    (``gpunet_hub.measure._ort.time_onnx``) and a plain hand-written ``session.run`` loop are timed in
     interleaved rounds (ABBA order: harness then plain, then plain then harness, ...), so machine drift hits both alike. The
     ratio harness/plain of each round's medians is reported; target 1.00 +/- 0.03.
 (b) Repeatability: five full bench runs (the ``gpunet-hub bench`` path: cached export, new session,
@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from gpunet_hub._io import atomic_write_text
-from gpunet_hub.bench import ort as ort_backend
-from gpunet_hub.bench.device import cpu_device
-from gpunet_hub.bench.record import now_iso
-from gpunet_hub.bench.runner import BenchConfig, bench_target, export_cached, hub_target
-from gpunet_hub.bench.stats import TimingPlan, summarize
+from gpunet_hub._io import utc_now
+from gpunet_hub.measure import _ort as ort_backend
+from gpunet_hub.measure._run import BenchConfig, bench_target, export_cached, hub_target
+from gpunet_hub.measure.registry import device_for
+from gpunet_hub.measure.stats import TimingPlan, summarize
 
 RESULTS = Path(__file__).parent / "results" / "bench_harness.json"
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     overhead["within_target"] = abs(overhead["ratio_median"] - 1.0) <= 0.03
 
     # (b) five full bench runs (export cached, new session each time, default CPU plan)
-    device = cpu_device(args.threads)
+    device = device_for("onnxruntime-cpu", args.threads)
     runs = []
     for _ in range(args.repeats):
         record = bench_target(target, config, device=device)
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     result = {
-        "date": now_iso(),
+        "date": utc_now(),
         "model": target.name,
         "input_shape": [1, *target.input_size],
         "device": device.to_dict(),

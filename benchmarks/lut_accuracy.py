@@ -34,7 +34,7 @@ from gpunet_hub._io import atomic_path, atomic_write_text
 from gpunet_search.latency.calibration import accuracy_metrics, evaluate, raw_bias, split
 from gpunet_search.latency.fingerprint import onnxruntime_cpu_device, software_versions
 from gpunet_search.latency.lut import LatencyLUT
-from gpunet_search.latency.measure import OrtBackend, TimingProtocol
+from gpunet_search.latency.measure import LayerTimer, TimingProtocol
 from gpunet_search.latency.pipeline import Setting, build_lut, key_index, lut_sums, measure_networks
 from gpunet_search.latency.sampling import sample
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     lut_path = args.lut or Path(tempfile.mkdtemp(prefix="lut-accuracy-")) / "lut.sqlite"
     device = onnxruntime_cpu_device(1)
-    backend = OrtBackend(threads=1)
+    backend = LayerTimer(threads=1)
     protocol = TimingProtocol(warmup=10, runs=args.runs, rounds=args.rounds, cv_max=0.10)
     net_protocol = TimingProtocol(warmup=5, runs=args.net_runs, rounds=args.rounds, cv_max=0.10)
     setting = Setting(1, "fp32", args.res_scale)
@@ -162,10 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     _plot(args.out.with_suffix(".png"), sums, best.apply(sums, layers, params_m), measured, retest, test,
-          f"{len(samples)} Table-1 Sobol nets at res x{args.res_scale:g}, {device.label}; calibration {best.describe()} fitted on {rep_best['n_train']}")
+          f"{len(samples)} Table-1 Sobol nets at res x{args.res_scale:g}, {device.setup_label}; calibration {best.describe()} fitted on {rep_best['n_train']}")
 
     print(f"lut_accuracy: {len(samples)} nets, res x{args.res_scale:g} {result['resolutions'][0]}-{result['resolutions'][-1]} px, "
-          f"{built['total']} layer keys, {device.label}")
+          f"{built['total']} layer keys, {device.setup_label}")
     print(f"time: LUT {times['lut_build_s']:.0f} s, networks {times['networks_s']:.0f} s, retest {times['retest_s']:.0f} s; "
           f"load average before {load_before[0]:.2f}, after {result['loadavg_after'][0]:.2f}")
     print(f"{'comparison':<44} {'n':>4} {'Spearman':>8} {'Kendall':>8} {'MAPE':>7} {'+/-5%':>7} {'+/-10%':>7} {'RMSE ms':>8}")

@@ -67,13 +67,6 @@ def test_auto_explains_what_it_skipped_and_the_device_carries_the_backend():
     assert device.to_dict()["fingerprint"] == device.fingerprint
 
 
-def test_the_device_fingerprint_is_the_lut_fingerprint():
-    fingerprint = pytest.importorskip("gpunet_search.fingerprint")
-    if not hasattr(fingerprint, "onnxruntime_cpu_device"):
-        pytest.skip("the pipeline already uses gpunet_hub's device record")
-    assert device_for("onnxruntime-cpu", threads=1).fingerprint == fingerprint.onnxruntime_cpu_device(1).fingerprint
-
-
 def test_run_returns_a_report(isolated_cache):
     fast = {"min_runs": 2, "min_seconds": 0.0, "warmup": 1, "warmup_seconds": 0.0}
     with pytest.raises(InputError, match="batch_size must be >= 1"):

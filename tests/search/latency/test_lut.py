@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 from gpunet_hub.errors import EnvironmentProblem, InputError
-from gpunet_search.latency.fingerprint import DeviceInfo
+from gpunet_hub.measure.device import Device
 from gpunet_search.latency.layer_keys import LayerKey
 from gpunet_search.latency.lut import LatencyLUT, Measurement
-from gpunet_search.latency.measure import OrtBackend, TimingProtocol, measure_items, robust_cv, run_worker
+from gpunet_search.latency.measure import LayerTimer, TimingProtocol, measure_items, robust_cv, run_worker
 
-DEVICE = DeviceInfo("Test CPU", "fake", "0", "FakeProvider", 1)
+DEVICE = Device(kind="cpu", name="Test CPU", label="Test CPU", threads=1, backend="fake", backend_version="0", provider="FakeProvider")
 ITEMS = [str(LayerKey("irb", 16 + 8 * i, 24, 3, 1, 2.0, False, "relu", 8, 8)) for i in range(24)]
 
 # A deterministic fake timing backend: latency from the item, optional sleep, every call logged.
@@ -52,10 +52,10 @@ WORKER = textwrap.dedent(
     """
     import json, sys
     from fake_backend import FakeBackend
-    from gpunet_search.latency.fingerprint import DeviceInfo
+    from gpunet_hub.measure.device import Device
     from gpunet_search.latency.measure import TimingProtocol, run_worker
     lut, log, sleep, chunk, items = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5])
-    device = DeviceInfo("Test CPU", "fake", "0", "FakeProvider", 1)
+    device = Device(kind="cpu", name="Test CPU", label="Test CPU", threads=1, backend="fake", backend_version="0", provider="FakeProvider")
     run_worker(lut, items, device, FakeBackend(log, sleep), TimingProtocol(warmup=0, runs=5, rounds=3), chunk=chunk)
     """
 )
@@ -196,7 +196,7 @@ def test_real_onnxruntime_measurement(tmp_path):
     device = onnxruntime_cpu_device(1)
     keys = [str(LayerKey("irb", 8, 16, 3, 2, 2.0, True, "swish", 16, 16)), str(LayerKey("tail", 16, 32, 1, 1, 0.0, False, "relu", 8, 8, classes=10))]
     seen = []
-    result = measure_items(tmp_path / "l.sqlite", keys, device, OrtBackend(threads=1), TimingProtocol(warmup=2, runs=5, rounds=2),
+    result = measure_items(tmp_path / "l.sqlite", keys, device, LayerTimer(threads=1), TimingProtocol(warmup=2, runs=5, rounds=2),
                            progress=lambda done, total: seen.append((done, total)))
     assert result["measured"] == 2 and seen[-1] == (2, 2)
     with LatencyLUT(tmp_path / "l.sqlite") as store:
@@ -211,7 +211,7 @@ def test_parallel_workers_share_a_build(tmp_path):
 
     device = onnxruntime_cpu_device(1)
     keys = [str(LayerKey("conv", c, c, 3, 1, 0.0, False, "relu", 6, 6)) for c in (8, 16, 24, 32)]
-    result = measure_items(tmp_path / "l.sqlite", keys, device, OrtBackend(threads=1), TimingProtocol(warmup=1, runs=3, rounds=1),
+    result = measure_items(tmp_path / "l.sqlite", keys, device, LayerTimer(threads=1), TimingProtocol(warmup=1, runs=3, rounds=1),
                            workers=2, chunk=1)
     assert result["measured"] == 4 and result["missing"] == 0
     with LatencyLUT(tmp_path / "l.sqlite") as store:

@@ -13,7 +13,9 @@ from .experiments import cli as experiments_cli
 from .latency import cli as latency_cli
 
 app = typer.Typer(
-    help="Maintainer pipeline: Sobol sampling, latency LUT, tiers, LA-MCTS + BO search.", no_args_is_help=True
+    help="Maintainer pipeline: Sobol sampling, latency LUT, tiers, LA-MCTS + BO search.",
+    no_args_is_help=True,
+    add_completion=False,
 )
 latency_cli.register(app)
 experiments_cli.register(app)

@@ -150,7 +150,7 @@ def lut_build(
 
     from .fingerprint import onnxruntime_cpu_device
     from .lut import LatencyLUT
-    from .measure import OrtBackend
+    from .measure import LayerTimer
     from .pipeline import Setting, build_lut, key_index
 
     samples = _samples(samples_path, limit)
@@ -162,7 +162,7 @@ def lut_build(
             done = len(store.done((str(k) for k in index.keys), device.fingerprint))
         out.print(
             f"{len(samples):,} networks use {len(index.codes):,} distinct layer keys; {done:,} already in {lut}, "
-            f"{len(index.codes) - done:,} to measure on {device.label}"
+            f"{len(index.codes) - done:,} to measure on {device.setup_label}"
         )
         return
     cores = os.cpu_count() or 1
@@ -176,7 +176,7 @@ def lut_build(
             lut,
             samples,
             device,
-            OrtBackend(threads=threads),
+            LayerTimer(threads=threads),
             _protocol(warmup, runs, rounds, cv_max),
             setting,
             workers=workers,
@@ -185,7 +185,7 @@ def lut_build(
         )
     out.print(
         f"{result['total']:,} layer keys for {result['networks']:,} networks: {result['already']:,} already measured, "
-        f"{result['measured']:,} measured now in {result['seconds']:.1f} s on {device.label} (device "
+        f"{result['measured']:,} measured now in {result['seconds']:.1f} s on {device.setup_label} (device "
         f"{device.fingerprint}) -> {lut}"
     )
 
@@ -217,7 +217,7 @@ def lut_stats(
             {
                 "fingerprint": fp,
                 "label": f"{info.get('backend')} {info.get('backend_version')} x{info.get('threads')} on "
-                "{info.get('device')}",
+                f"{info.get('device')}",
                 "revision": info.get("revision"),
                 "rows": {f"{k} {p} b{b}": n for d, k, p, b, n in groups if d == fp},
                 "layer_ms": {"min": values[0], "median": values[len(values) // 2], "max": values[-1]}
@@ -311,7 +311,7 @@ def calibrate_cmd(
 ) -> None:
     """Measure networks whole, fit LUT-sum -> latency on a split, store the calibration for this device."""
     from .fingerprint import onnxruntime_cpu_device
-    from .measure import OrtBackend
+    from .measure import LayerTimer
     from .pipeline import Setting, calibrate
 
     samples = _samples(samples_path, nets)
@@ -323,7 +323,7 @@ def calibrate_cmd(
             lut,
             samples,
             device,
-            OrtBackend(threads=threads),
+            LayerTimer(threads=threads),
             _protocol(warmup, runs, rounds, cv_max),
             Setting(1, "fp32", res_scale),
             model=model,
@@ -332,7 +332,7 @@ def calibrate_cmd(
             progress_layers=tick_layers,
             progress_nets=tick_nets,
         )
-    table = Table(title=f"calibration {calibration.describe()} on {device.label} (device {device.fingerprint})")
+    table = Table(title=f"calibration {calibration.describe()} on {device.setup_label} (device {device.fingerprint})")
     for col in ("estimate", "n", "Spearman", "Kendall", "MAPE", "+/-5%", "+/-10%", "RMSE ms"):
         table.add_column(col, justify="right")
     for name in ("raw", "calibrated"):

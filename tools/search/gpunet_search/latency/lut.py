@@ -36,11 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from gpunet_hub._io import atomic_write_text
-from gpunet_hub.bench.record import now_iso
+from gpunet_hub._io import atomic_write_text, utc_now
 from gpunet_hub.errors import EnvironmentProblem, InputError
-
-from .fingerprint import DeviceInfo
+from gpunet_hub.measure.device import Device
 
 SCHEMA_VERSION = 1
 EXPORT_FORMAT = "gpunet-search-lut/1"
@@ -166,7 +164,7 @@ class LatencyLUT:
                 if got is None:
                     self._db.execute(
                         "INSERT INTO meta VALUES ('schema_version', ?), ('lut_id', ?), ('created', ?)",
-                        (str(SCHEMA_VERSION), uuid.uuid4().hex[:16], now_iso()),
+                        (str(SCHEMA_VERSION), uuid.uuid4().hex[:16], utc_now()),
                     )
         except sqlite3.OperationalError as exc:  # locked past the timeout, read-only, disk full
             raise EnvironmentProblem(f"cannot use the LUT {self.path}: {exc}") from None
@@ -199,11 +197,12 @@ class LatencyLUT:
         self._db.execute("COMMIT")
 
     # devices ---------------------------------------------------------------------------------
-    def register_device(self, info: DeviceInfo) -> None:
+    def register_device(self, info: Device) -> None:
         with self.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO devices (device, info, added) VALUES (?, ?, ?)",
-                (info.fingerprint, json.dumps(info.to_dict(), sort_keys=True), now_iso()),
+                # ``device`` is the name the fingerprint hashes it under; LUT files have always had it.
+                (info.fingerprint, json.dumps(info.to_dict() | {"device": info.name}, sort_keys=True), utc_now()),
             )
 
     def devices(self) -> dict[str, dict[str, Any]]:
@@ -423,7 +422,7 @@ class LatencyLUT:
                     json.dumps(coef),
                     json.dumps(metrics),
                     self.revision(device),
-                    now_iso(),
+                    utc_now(),
                 ),
             )
 
@@ -463,7 +462,7 @@ class LatencyLUT:
             "format": EXPORT_FORMAT,
             "schema_version": SCHEMA_VERSION,
             "lut_id": self.lut_id,
-            "exported": now_iso(),
+            "exported": utc_now(),
             "devices": devices,
             "columns": list(_COLUMNS),
             "rows": [list(r.astuple()) for r in rows],
@@ -500,7 +499,7 @@ class LatencyLUT:
                 info = {k: v for k, v in info.items() if k != "revision"}
                 db.execute(
                     "INSERT OR IGNORE INTO devices (device, info, added) VALUES (?, ?, ?)",
-                    (fp, json.dumps(info, sort_keys=True), now_iso()),
+                    (fp, json.dumps(info, sort_keys=True), utc_now()),
                 )
             for row in payload["rows"]:
                 exists = db.execute(

@@ -7,9 +7,9 @@ item of a chunk is exported and given a session once, then timed in ``rounds`` i
 (round 1 over all items, then round 2, ...), so machine drift spreads across items; the stored value
 is the **minimum over rounds of the per-round medians**, the spread is max - min of those medians.
 
-Export (``gpunet_hub.export.export_onnx``) and the ORT session and timing loop
-(``gpunet_hub.bench.ort``) are the bench backends'; this module only builds the module to export
-and runs the protocol. Every round is committed to the LUT as soon as it is taken (see :mod:`.lut`), so a
+Export (``gpunet_hub.export.export_onnx``) and the sessions and timing loop are those of a
+:mod:`gpunet_hub.measure` registry backend, the same ones ``gpunet-hub bench`` uses; this module only
+builds the module to time and runs the protocol. Every round is committed to the LUT as soon as it is taken (see :mod:`.lut`), so a
 killed build resumes where it stopped.
 """
 
@@ -28,10 +28,11 @@ from typing import Protocol as TypingProtocol
 
 import numpy as np
 
-from gpunet_hub.bench.record import now_iso
+from gpunet_hub._io import utc_now
 from gpunet_hub.errors import EnvironmentProblem, InputError
+from gpunet_hub.measure.device import Device
 
-from .fingerprint import DeviceInfo, software_versions
+from .fingerprint import software_versions
 from .layer_keys import LayerKey, build_layer
 from .lut import LatencyLUT, Measurement, make_owner
 
@@ -63,8 +64,12 @@ class TimingProtocol:
             raise InputError(f"invalid timing protocol {self}: need runs >= 3, rounds >= 1, cv_max > 0")
 
 
-class Backend(TypingProtocol):
-    """Turns an item into something timeable, and times it."""
+class ItemTimer(TypingProtocol):
+    """What the LUT workers time: an item (layer key or network) made timeable, then timed.
+
+    The timing itself is a :mod:`gpunet_hub.measure` registry backend's (:class:`LayerTimer`); this
+    protocol only adds the step from an item to a model, so tests can drive the workers with fakes.
+    """
 
     def prepare(self, item: str, workdir: Path) -> Any: ...
 
@@ -80,25 +85,33 @@ def robust_cv(times: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
-class OrtBackend:
-    """onnxruntime timing of layers (items are layer keys) or of whole networks (items from :func:`net_item`).
+class LayerTimer:
+    """Times layers (items are layer keys) or whole networks (items from :func:`net_item`) on a
+    backend of the :mod:`gpunet_hub.measure` registry, exactly as ``gpunet-hub bench`` times a model.
 
     Attributes:
-        threads: Intra-op threads of every session (1 is the steadiest on small machines).
-        provider: ``cpu``, ``cuda`` or ``tensorrt`` (the bench backend's provider names).
+        backend: Registry name (``onnxruntime-cpu``, ``tensorrt``, ...).
+        threads: CPU intra-op threads of every session (1 is the steadiest on small machines).
         opset: ONNX opset of the exports.
     """
 
+    backend: str = "onnxruntime-cpu"
     threads: int = 1
-    provider: str = "cpu"
     opset: int = 17
+
+    def device(self) -> Device:
+        """The device record (and fingerprint) of this backend on this machine."""
+        from gpunet_hub.measure.registry import device_for
+
+        return device_for(self.backend, self.threads)
 
     def prepare(self, item: str, workdir: Path) -> Any:
         import torch
 
-        from gpunet_hub.bench.ort import create_session
         from gpunet_hub.export import export_onnx
+        from gpunet_hub.measure import SessionConfig, get_backend
 
+        backend = get_backend(self.backend)
         with torch.random.fork_rng(devices=[]):  # fixed weights, without touching the caller's RNG
             torch.manual_seed(0)
             if item.startswith("net:"):
@@ -106,15 +119,23 @@ class OrtBackend:
             else:
                 key = LayerKey.parse(item)
                 module, batch, shape, precision = build_layer(key), key.batch, (key.cin, key.h, key.w), key.precision
+        config = SessionConfig(precision=precision, batch=batch, threads=self.threads, input_shape=(batch, *shape))
+        if backend.info.takes_module:
+            return backend.open(module.eval(), config)
         path = workdir / (hashlib.sha1(item.encode()).hexdigest()[:16] + ".onnx")
         export_onnx(
-            module, path, batch_size=batch, input_size=shape, check=False, precision=precision, opset=self.opset
+            module,
+            path,
+            batch_size=batch,
+            input_size=shape,
+            check=False,
+            precision=backend.onnx_precision(precision),
+            opset=self.opset,
         )
-        return create_session(path, provider=self.provider, threads=self.threads)
+        return backend.open(path, config)
 
     def time(self, handle: Any, *, warmup: int, runs: int, max_seconds: float) -> np.ndarray:
-        from gpunet_hub.bench.ort import time_onnx
-        from gpunet_hub.bench.stats import TimingPlan
+        from gpunet_hub.measure import TimingPlan
 
         plan = TimingPlan(
             warmup_runs=warmup,
@@ -124,10 +145,10 @@ class OrtBackend:
             max_runs=runs,
             max_seconds=max_seconds,
         )
-        return np.asarray(time_onnx(handle, threads=self.threads, provider=self.provider, plan=plan).times_ms)
+        return np.asarray(handle.time(plan).times_ms)
 
     def close(self, handle: Any) -> None:
-        del handle
+        handle.close()
 
 
 def net_item(encoding: Sequence[int], space: str, resolution: int, tag: str = "") -> str:
@@ -148,7 +169,7 @@ def _net_module(item: str) -> tuple[Any, int, tuple[int, int, int], str]:
     return build_model(arch), 1, (3, arch.resolution, arch.resolution), "fp32"
 
 
-def time_once(backend: Backend, handle: Any, protocol: TimingProtocol) -> tuple[float, float, int, int]:
+def time_once(backend: ItemTimer, handle: Any, protocol: TimingProtocol) -> tuple[float, float, int, int]:
     """One guarded timing: ``(median_ms, robust_cv, runs, attempts)`` of the steadiest attempt."""
     best = (float("nan"), float("inf"), 0)
     attempts = 0
@@ -166,8 +187,8 @@ def time_once(backend: Backend, handle: Any, protocol: TimingProtocol) -> tuple[
 def run_worker(
     lut_path: str | Path,
     items: Sequence[str],
-    device: DeviceInfo,
-    backend: Backend,
+    device: Device,
+    backend: ItemTimer,
     protocol: TimingProtocol,
     *,
     kind: str = "layer",
@@ -207,8 +228,8 @@ def run_worker(
 def _measure_chunk(
     lut: LatencyLUT,
     batch: list[str],
-    device: DeviceInfo,
-    backend: Backend,
+    device: Device,
+    backend: ItemTimer,
     protocol: TimingProtocol,
     kind: str,
     owner: str,
@@ -239,7 +260,7 @@ def _measure_chunk(
         row = Measurement(
             kind=kind,
             device=fp,
-            backend=device.backend,
+            backend=device.backend or "unknown",
             precision=key_parts[0],
             batch=key_parts[1],
             item=item,
@@ -252,7 +273,7 @@ def _measure_chunk(
             warmup=protocol.warmup,
             remeasured=int(sum(r[3] - 1 for r in rounds)),
             versions=versions,
-            measured_at=now_iso(),
+            measured_at=utc_now(),
             worker=owner,
         )
         stored += int(lut.finish(row, owner))
@@ -275,8 +296,8 @@ def _worker_entry(*args: Any, **kwargs: Any) -> None:
 def measure_items(
     lut_path: str | Path,
     items: Sequence[str],
-    device: DeviceInfo,
-    backend: Backend,
+    device: Device,
+    backend: ItemTimer,
     protocol: TimingProtocol,
     *,
     kind: str = "layer",
@@ -336,7 +357,7 @@ def measure_items(
     }
 
 
-def _done_set(lut_path: str | Path, items: Iterable[str], device: DeviceInfo, kind: str) -> set[str]:
+def _done_set(lut_path: str | Path, items: Iterable[str], device: Device, kind: str) -> set[str]:
     with LatencyLUT(lut_path) as lut:
         return lut.done(items, device.fingerprint, kind=kind)
 
@@ -344,8 +365,8 @@ def _done_set(lut_path: str | Path, items: Iterable[str], device: DeviceInfo, ki
 def _run_pool(
     lut_path: str | Path,
     todo: list[str],
-    device: DeviceInfo,
-    backend: Backend,
+    device: Device,
+    backend: ItemTimer,
     protocol: TimingProtocol,
     kind: str,
     workers: int,

@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 
 from gpunet_hub.errors import InputError
+from gpunet_hub.measure.device import Device
 
 from .calibration import Calibration, evaluate
 from .estimate import KeyIndex, index_encodings, pack_keys, scaled_resolution
-from .fingerprint import DeviceInfo, onnxruntime_cpu_device
+from .fingerprint import onnxruntime_cpu_device
 from .lut import LatencyLUT
-from .measure import Backend, ProgressFn, TimingProtocol, measure_items, net_item
+from .measure import ItemTimer, ProgressFn, TimingProtocol, measure_items, net_item
 from .sampling import SampleSet
 
 
@@ -45,8 +46,8 @@ def key_index(samples: SampleSet, setting: Setting) -> KeyIndex:
 def build_lut(
     lut_path: str | Path,
     samples: SampleSet,
-    device: DeviceInfo,
-    backend: Backend,
+    device: Device,
+    backend: ItemTimer,
     protocol: TimingProtocol,
     setting: Setting,
     *,
@@ -168,8 +169,8 @@ def load_calibration(
 def measure_networks(
     lut_path: str | Path,
     samples: SampleSet,
-    device: DeviceInfo,
-    backend: Backend,
+    device: Device,
+    backend: ItemTimer,
     protocol: TimingProtocol,
     setting: Setting,
     *,
@@ -197,8 +198,8 @@ def measure_networks(
 def calibrate(
     lut_path: str | Path,
     samples: SampleSet,
-    device: DeviceInfo,
-    backend: Backend,
+    device: Device,
+    backend: ItemTimer,
     protocol: TimingProtocol,
     setting: Setting,
     *,
@@ -233,7 +234,7 @@ def calibrate(
             "coef": calibration.coef(),
             "formula": calibration.describe(),
             "device": device.fingerprint,
-            "device_label": device.label,
+            "device_label": device.setup_label,
             **setting.to_dict(),
             "samples_sha256": samples.sha256,
         }

@@ -19,12 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from gpunet_hub._io import atomic_path
-from gpunet_hub.bench.record import now_iso
+from gpunet_hub._io import atomic_path, file_sha256, utc_now
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import SOBOL_ENGINE, SearchSpace, check_many, get_space
-
-from .fingerprint import file_sha256
 
 SAMPLE_FORMAT = "gpunet-search-samples/1"
 TIER_FORMAT = "gpunet-search-tier/1"  # a tier file (tiers.py) is a sample file with estimates
@@ -128,7 +125,7 @@ def sample(n: int, space: str | SearchSpace = "table1", *, seed: int = 0, scramb
         "sampler": SOBOL_ENGINE,
         "n_requested": int(n),
         "duplicates_dropped": int(n - len(keep)),
-        "created": now_iso(),
+        "created": utc_now(),
         "seconds": round(time.perf_counter() - start, 3),
     }
     return SampleSet(encodings, space.name, space.fingerprint(), meta)
@@ -176,7 +173,7 @@ def load_samples(path: str | Path, *, check: bool = True) -> SampleSet:
     space_name = header.pop("space")
     fingerprint = header.pop("space_fingerprint")
     header["file_format"] = header.pop("format")
-    samples = SampleSet(encodings, space_name, fingerprint, header, path, file_sha256(path))
+    samples = SampleSet(encodings, space_name, fingerprint, header, path, file_sha256(path, 16))
     if check:
         space = samples.check_space()
         ok = check_many(encodings, space)
