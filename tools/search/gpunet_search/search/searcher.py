@@ -94,7 +94,8 @@ class LamctsBoSearcher:
         feasible: Optional vectorised predicate ``f(vectors (N, 41) int) -> bool (N,)``; every
             proposal satisfies it (e.g. "LUT latency within the tier").
         pool: Optional (N, 41) array of candidate vectors (invalid or infeasible rows are dropped,
-            duplicates too). Default: ``config.pool_size`` scrambled Sobol networks (seeded).
+            duplicates too). Default: the space's first ``config.pool_size`` Sobol networks for
+            ``seed`` (:meth:`SearchSpace.sobol`), the networks of a sample file drawn with that seed.
         seed: Seeds every random choice; the same seed and the same tells give the same proposals.
         config: Algorithm parameters.
 
