@@ -45,11 +45,11 @@ GOALS = {"kendall_tau_seed": 0.6, "kendall_tau_proxy_long": 0.6, "top1_spread": 
 
 def select_tier(pool: int, nets: int, seed: int, res_scale: float, runs: int, rounds: int) -> tuple[list[list[int]], dict]:
     """The ``nets`` networks of a Sobol pool whose LUT estimate is closest to the pool's median."""
-    from gpunet_search.fingerprint import onnxruntime_cpu_device
-    from gpunet_search.lut import LatencyLUT
-    from gpunet_search.measure import OrtBackend, TimingProtocol
-    from gpunet_search.pipeline import Setting, build_lut, key_index, lut_sums
-    from gpunet_search.sampling import sample
+    from gpunet_search.latency.fingerprint import onnxruntime_cpu_device
+    from gpunet_search.latency.lut import LatencyLUT
+    from gpunet_search.latency.measure import LayerTimer, TimingProtocol
+    from gpunet_search.latency.pipeline import Setting, build_lut, key_index, lut_sums
+    from gpunet_search.latency.sampling import sample
 
     device = onnxruntime_cpu_device(1)
     setting = Setting(1, "fp32", res_scale)
@@ -57,7 +57,7 @@ def select_tier(pool: int, nets: int, seed: int, res_scale: float, runs: int, ro
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         lut_path = Path(tmp) / "lut.sqlite"
-        build_lut(lut_path, samples, device, OrtBackend(threads=1), TimingProtocol(warmup=5, runs=runs, rounds=rounds, cv_max=0.2), setting)
+        build_lut(lut_path, samples, device, LayerTimer(threads=1), TimingProtocol(warmup=5, runs=runs, rounds=rounds, cv_max=0.2), setting)
         with LatencyLUT(lut_path) as lut:
             sums, _ = lut_sums(lut, key_index(samples, setting), device.fingerprint)
     order = np.argsort(np.abs(np.log(sums) - np.log(np.median(sums))))[:nets]

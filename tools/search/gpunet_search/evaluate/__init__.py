@@ -14,18 +14,18 @@ from .result import EpochRecord, Result
 from .stopping import MedianStoppingRule, StopPolicy
 
 __all__ = [
-    "EvalConfig",
-    "proxy_config",
-    "evaluate",
-    "EpochReport",
-    "EpochRecord",
-    "Result",
-    "MedianStoppingRule",
-    "StopPolicy",
     "DataSplits",
     "DigitsDataset",
+    "EpochRecord",
+    "EpochReport",
+    "EvalConfig",
+    "MedianStoppingRule",
+    "Result",
+    "StopPolicy",
+    "evaluate",
     "load_data",
+    "proxy_config",
+    "proxy_resolution",
     "resolve_network",
     "scale_width",
-    "proxy_resolution",
 ]

@@ -26,7 +26,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 def rng_state(loader_generator: torch.Generator) -> dict[str, Any]:
     """The RNG states a run consumes: torch (CPU and CUDA), Python, NumPy, and the data order."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -93,7 +93,9 @@ def load_checkpoint(path: str | Path, identity: dict[str, Any]) -> dict[str, Any
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(f"{path} is not an evaluator checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
+        raise CheckpointError(
+            f"{path} is not an evaluator checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})"
+        )
     diffs = _differences(identity, payload.get("identity", {}))
     if diffs:
         raise CheckpointError(
@@ -103,4 +105,11 @@ def load_checkpoint(path: str | Path, identity: dict[str, Any]) -> dict[str, Any
     return payload
 
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_NAME", "save_checkpoint", "load_checkpoint", "rng_state", "restore_rng_state"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_NAME",
+    "load_checkpoint",
+    "restore_rng_state",
+    "rng_state",
+    "save_checkpoint",
+]

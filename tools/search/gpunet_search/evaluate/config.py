@@ -210,4 +210,4 @@ def proxy_config(**changes: Any) -> EvalConfig:
     return base.replace(**changes) if changes else base.validate()
 
 
-__all__ = ["EvalConfig", "proxy_config", "TABLE5_LR", "TABLE5_BATCH"]
+__all__ = ["TABLE5_BATCH", "TABLE5_LR", "EvalConfig", "proxy_config"]

@@ -11,9 +11,10 @@ folders, or ``hfds/NAME`` / ``torch/NAME`` already on disk under ``data_dir`` (n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Protocol, cast
 
 import numpy as np
 from torch.utils.data import Dataset, Subset
@@ -26,6 +27,14 @@ DIGITS_VAL_FRACTION = 0.5
 TRAIN_DIRS = ("train",)
 VAL_DIRS = ("val", "validation")
 MIN_CLASSES = 2
+
+
+class SizedDataset(Protocol):
+    """A map-style dataset with a length (torch's ``Dataset`` does not declare ``__len__``)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
 
 
 class DigitsDataset(Dataset):
@@ -42,7 +51,9 @@ class DigitsDataset(Dataset):
         from PIL import Image
 
         pixels = np.clip(np.rint(images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
-        self.images = [Image.fromarray(p, mode="L").resize((size, size), Image.BICUBIC).convert("RGB") for p in pixels]
+        self.images = [
+            Image.fromarray(p, mode="L").resize((size, size), Image.Resampling.BICUBIC).convert("RGB") for p in pixels
+        ]
         self.targets = [int(t) for t in labels]
         self.classes = sorted(set(self.targets))
         self.transform = transform
@@ -66,8 +77,8 @@ class DataSplits:
         info: Identity of the data (name, sizes, split seed, subset), recorded in each result.
     """
 
-    train: Dataset
-    val: Dataset
+    train: SizedDataset
+    val: SizedDataset
     num_classes: int
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -79,13 +90,16 @@ def digits_splits(size: int) -> tuple[DigitsDataset, DigitsDataset]:
 
     digits = load_digits()
     train_idx, val_idx = train_test_split(
-        np.arange(len(digits.target)), test_size=DIGITS_VAL_FRACTION, stratify=digits.target, random_state=DIGITS_SPLIT_SEED
+        np.arange(len(digits.target)),
+        test_size=DIGITS_VAL_FRACTION,
+        stratify=digits.target,
+        random_state=DIGITS_SPLIT_SEED,
     )
     make = lambda idx: DigitsDataset(digits.images[idx], digits.target[idx], size)  # noqa: E731
     return make(train_idx), make(val_idx)
 
 
-def _targets(dataset: Dataset) -> list[int] | None:
+def _targets(dataset: SizedDataset) -> list[int] | None:
     if hasattr(dataset, "targets"):
         return [int(t) for t in dataset.targets]
     samples = getattr(getattr(dataset, "reader", None), "samples", None)
@@ -94,7 +108,7 @@ def _targets(dataset: Dataset) -> list[int] | None:
     return None
 
 
-def _num_classes(dataset: Dataset, name: str) -> int:
+def _num_classes(dataset: SizedDataset, name: str) -> int:
     reader = getattr(dataset, "reader", None)
     for owner, attr in ((reader, "class_to_idx"), (dataset, "classes"), (dataset, "class_to_idx")):
         value = getattr(owner, attr, None) if owner is not None else None
@@ -110,13 +124,15 @@ def _find_split_dir(root: Path, names: tuple[str, ...]) -> Path | None:
     return next((root / n for n in names if (root / n).is_dir()), None)
 
 
-def _open_timm(dataset: str, data_dir: str | Path | None) -> tuple[Dataset, Dataset, str]:
+def _open_timm(dataset: str, data_dir: str | Path | None) -> tuple[SizedDataset, SizedDataset, str]:
     from timm.data import create_dataset
 
     path = Path(dataset).expanduser()
     if dataset.startswith(("hfds/", "torch/", "hfids/", "tfds/", "wds/")):
         if data_dir is None:
-            raise InputError(f"dataset {dataset!r} needs --data-dir, the folder it is already stored in (nothing is downloaded)")
+            raise InputError(
+                f"dataset {dataset!r} needs --data-dir, the folder it is already stored in (nothing is downloaded)"
+            )
         root = Path(data_dir).expanduser()
         if not root.is_dir():
             raise InputError(f"dataset {dataset!r}: data dir {root} does not exist")
@@ -128,7 +144,9 @@ def _open_timm(dataset: str, data_dir: str | Path | None) -> tuple[Dataset, Data
                 f"{path} does not exist"
             )
         if not path.is_dir():
-            raise InputError(f"dataset path {path} is a file; an ImageFolder dataset is a folder with train/ and val/ class folders")
+            raise InputError(
+                f"dataset path {path} is a file; an ImageFolder dataset is a folder with train/ and val/ class folders"
+            )
         train_dir, val_dir = _find_split_dir(path, TRAIN_DIRS), _find_split_dir(path, VAL_DIRS)
         if train_dir is None or val_dir is None:
             found = sorted(p.name for p in path.iterdir() if p.is_dir())[:8]
@@ -138,16 +156,20 @@ def _open_timm(dataset: str, data_dir: str | Path | None) -> tuple[Dataset, Data
             )
         name, roots = "", (str(train_dir), str(val_dir))
     opened = []
-    for split, root in zip(("train", "validation"), roots):
+    for split, split_root in zip(("train", "validation"), roots, strict=True):
         try:
-            opened.append(create_dataset(name, root=root, split=split, is_training=split == "train", download=False))
+            opened.append(
+                create_dataset(name, root=split_root, split=split, is_training=split == "train", download=False)
+            )
         except (FileNotFoundError, RuntimeError, ValueError, AssertionError) as exc:
-            kind = InputError if isinstance(exc, (FileNotFoundError, AssertionError, ValueError)) else EnvironmentProblem
-            raise kind(f"dataset {dataset!r} ({split} split under {root}) could not be opened: {exc}") from exc
+            kind = (
+                InputError if isinstance(exc, (FileNotFoundError, AssertionError, ValueError)) else EnvironmentProblem
+            )
+            raise kind(f"dataset {dataset!r} ({split} split under {split_root}) could not be opened: {exc}") from exc
     return opened[0], opened[1], dataset
 
 
-def _subset(dataset: Dataset, fraction: float) -> Dataset:
+def _subset(dataset: SizedDataset, fraction: float) -> SizedDataset:
     if fraction >= 1.0:
         return dataset
     from sklearn.model_selection import train_test_split
@@ -155,10 +177,10 @@ def _subset(dataset: Dataset, fraction: float) -> Dataset:
     targets = _targets(dataset)
     indices = np.arange(len(dataset))
     keep, _ = train_test_split(indices, train_size=fraction, stratify=targets, random_state=DIGITS_SPLIT_SEED)
-    return Subset(dataset, sorted(int(i) for i in keep))
+    return Subset(cast(Dataset, dataset), sorted(int(i) for i in keep))
 
 
-def _check_sizes(train: Dataset, val: Dataset, num_classes: int, batch_size: int, name: str) -> None:
+def _check_sizes(train: SizedDataset, val: SizedDataset, num_classes: int, batch_size: int, name: str) -> None:
     if num_classes < MIN_CLASSES:
         raise InputError(f"dataset {name!r} has {num_classes} class(es); classification needs at least {MIN_CLASSES}")
     if len(train) < batch_size:
@@ -195,6 +217,8 @@ def load_data(
         InputError: Missing path, wrong layout, too few images or classes.
         EnvironmentProblem: The dataset's reader failed for another reason (e.g. missing library).
     """
+    train: Any
+    val: Any
     if dataset == DIGITS:
         train, val = digits_splits(resolution)
         name, num_classes = DIGITS, len(train.classes)
@@ -208,11 +232,20 @@ def load_data(
     val.transform = val_transform
     train = _subset(train, train_subset)
     _check_sizes(train, val, num_classes, batch_size, name)
-    info = {"name": name, "train_images": len(train), "val_images": len(val), "num_classes": num_classes,
-            "train_subset": train_subset}
+    info = {
+        "name": name,
+        "train_images": len(train),
+        "val_images": len(val),
+        "num_classes": num_classes,
+        "train_subset": train_subset,
+    }
     if dataset == DIGITS:
-        info |= {"split_seed": DIGITS_SPLIT_SEED, "val_fraction": DIGITS_VAL_FRACTION, "source": "sklearn.datasets.load_digits"}
+        info |= {
+            "split_seed": DIGITS_SPLIT_SEED,
+            "val_fraction": DIGITS_VAL_FRACTION,
+            "source": "sklearn.datasets.load_digits",
+        }
     return DataSplits(train, val, num_classes, info)
 
 
-__all__ = ["DIGITS", "DigitsDataset", "DataSplits", "digits_splits", "load_data"]
+__all__ = ["DIGITS", "DataSplits", "DigitsDataset", "digits_splits", "load_data"]

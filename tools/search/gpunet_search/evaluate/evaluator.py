@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -127,14 +127,23 @@ def evaluate(
     resolution = proxy_resolution(spec.resolution, config.res_scale, config.min_resolution)
     ckpt_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
     if ckpt_path is not None and ckpt_path.exists() and not resume:
-        raise InputError(f"{ckpt_path} exists: pass resume=True (CLI: --resume) to continue it, or use another output folder")
+        raise InputError(
+            f"{ckpt_path} exists: pass resume=True (CLI: --resume) to continue it, or use another output folder"
+        )
     train_tf, val_tf = build_transforms(config, resolution)
     if isinstance(dataset, DataSplits):
         data = dataset
-        data.train.transform, data.val.transform = train_tf, val_tf
+        cast(Any, data.train).transform, cast(Any, data.val).transform = train_tf, val_tf
     else:
-        data = load_data(dataset, resolution=resolution, train_transform=train_tf, val_transform=val_tf,
-                         train_subset=config.train_subset, batch_size=config.batch_size, data_dir=data_dir)
+        data = load_data(
+            dataset,
+            resolution=resolution,
+            train_transform=train_tf,
+            val_transform=val_tf,
+            train_subset=config.train_subset,
+            batch_size=config.batch_size,
+            data_dir=data_dir,
+        )
     trained = scale_width(spec.with_num_classes(data.num_classes), config.width_mult)
     identity = {
         "config": {k: v for k, v in config.to_dict().items() if k != "threads"},
@@ -152,7 +161,10 @@ def evaluate(
         steps = len(data.train) // config.batch_size
         trainer = build_trainer(model, config, steps_per_epoch=steps, device=dev)
         generator = torch.Generator().manual_seed(config.seed)
-        loader, vloader = train_loader(data.train, config.batch_size, generator), val_loader(data.val, config.eval_batch_size)
+        loader, vloader = (
+            train_loader(data.train, config.batch_size, generator),
+            val_loader(data.val, config.eval_batch_size),
+        )
         curve: list[EpochRecord] = []
         seconds, stopped = 0.0, False
         if payload is not None:
@@ -178,10 +190,17 @@ def evaluate(
             if stopper is not None and stopper.should_stop(run_id, epoch, record.score):
                 stopped = True
             if ckpt_path is not None:
-                save_checkpoint(ckpt_path, {
-                    "identity": identity, "trainer": trainer.state_dict(), "rng": rng_state(generator),
-                    "curve": [asdict(r) for r in curve], "seconds": seconds, "stopped": stopped,
-                })
+                save_checkpoint(
+                    ckpt_path,
+                    {
+                        "identity": identity,
+                        "trainer": trainer.state_dict(),
+                        "rng": rng_state(generator),
+                        "curve": [asdict(r) for r in curve],
+                        "seconds": seconds,
+                        "stopped": stopped,
+                    },
+                )
     result = Result.from_curve(
         curve,
         stopped_early=stopped,
@@ -193,7 +212,12 @@ def evaluate(
         arch=trained.to_list(),
         config=config.to_dict(),
         proxy=config.proxy,
-        device={"type": dev.type, "name": str(dev), "amp_used": trainer.scaler is not None, "threads": config.threads or torch.get_num_threads()},
+        device={
+            "type": dev.type,
+            "name": str(dev),
+            "amp_used": trainer.scaler is not None,
+            "threads": config.threads or torch.get_num_threads(),
+        },
         versions=_versions(),
     )
     if out_dir is not None:
@@ -201,4 +225,4 @@ def evaluate(
     return result
 
 
-__all__ = ["evaluate", "EpochReport", "Callback", "RESULT_NAME"]
+__all__ = ["RESULT_NAME", "Callback", "EpochReport", "evaluate"]

@@ -37,7 +37,7 @@ def resolve_network(network: Network, space: str | SearchSpace = "table1") -> Ar
     """
     if isinstance(network, (ArchSpec, str, Path)):
         return coerce(network)
-    items = list(network)
+    items: list[Any] = list(network)
     if items and all(isinstance(v, Mapping) for v in items):
         return coerce(items)
     return decode(items, space)
@@ -67,10 +67,13 @@ def scale_width(spec: ArchSpec, mult: float) -> ArchSpec:
 
 
 def proxy_resolution(resolution: int, res_scale: float, min_resolution: int) -> int:
-    """The input size of a run: ``round(resolution * res_scale)``, at least ``min_resolution``."""
-    if res_scale == 1.0:
-        return int(resolution)
-    return max(int(min_resolution), int(round(resolution * res_scale)))
+    """The input size of a run: ``round(resolution * res_scale)``, at least ``min_resolution``.
+
+    The same rule as the latency LUT's reduced-resolution measurements, with the evaluator's floor.
+    """
+    from ..latency.estimate import scaled_resolution
+
+    return scaled_resolution(resolution, res_scale, min_resolution)
 
 
-__all__ = ["Network", "resolve_network", "scale_width", "proxy_resolution", "CHANNEL_DIVISOR"]
+__all__ = ["CHANNEL_DIVISOR", "Network", "proxy_resolution", "resolve_network", "scale_width"]

@@ -99,8 +99,8 @@ class Result:
         return cls(
             top1=max(r.top1 for r in curve),
             top5=max(r.top5 for r in curve),
-            top1_ema=max(r.top1_ema for r in ema) if ema else None,
-            top5_ema=max(r.top5_ema for r in ema) if ema else None,
+            top1_ema=max(float(r.top1_ema) for r in ema if r.top1_ema is not None) if ema else None,
+            top5_ema=max(float(r.top5_ema) for r in ema if r.top5_ema is not None) if ema else None,
             best_epoch=best.epoch,
             score=best.score,
             curve=tuple(curve),
@@ -154,4 +154,4 @@ class Result:
         return cls.from_dict(data)
 
 
-__all__ = ["EpochRecord", "Result", "RESULT_FORMAT"]
+__all__ = ["RESULT_FORMAT", "EpochRecord", "Result"]

@@ -41,7 +41,9 @@ class MedianStoppingRule:
 
     def __post_init__(self) -> None:
         if self.grace_epochs < 0 or self.min_runs < 1:
-            raise InputError(f"MedianStoppingRule needs grace_epochs >= 0 and min_runs >= 1, got {self.grace_epochs}, {self.min_runs}")
+            raise InputError(
+                f"MedianStoppingRule needs grace_epochs >= 0 and min_runs >= 1, got {self.grace_epochs}, {self.min_runs}"
+            )
 
     def record(self, run_id: str, epoch: int, value: float) -> None:
         """Stores ``value`` as epoch ``epoch`` of ``run_id`` (re-recording an epoch replaces it, as a resume does).
@@ -51,14 +53,18 @@ class MedianStoppingRule:
         """
         curve = self.curves.setdefault(str(run_id), [])
         if not 1 <= epoch <= len(curve) + 1:
-            raise InputError(f"run {run_id!r}: epoch {epoch} reported after {len(curve)} epoch(s); report every epoch in order")
+            raise InputError(
+                f"run {run_id!r}: epoch {epoch} reported after {len(curve)} epoch(s); report every epoch in order"
+            )
         del curve[epoch - 1 :]
         curve.append(float(value))
 
     def median_at(self, run_id: str, epoch: int) -> float | None:
         """The median of the other runs' running averages at ``epoch`` (``None`` if too few reached it)."""
         averages = [
-            statistics.fmean(curve[:epoch]) for other, curve in self.curves.items() if other != run_id and len(curve) >= epoch
+            statistics.fmean(curve[:epoch])
+            for other, curve in self.curves.items()
+            if other != run_id and len(curve) >= epoch
         ]
         return statistics.median(averages) if len(averages) >= self.min_runs else None
 
@@ -77,8 +83,12 @@ class MedianStoppingRule:
 
     def state_dict(self) -> dict[str, Any]:
         """Plain JSON-able state: settings and every run's curve."""
-        return {"format": STATE_FORMAT, "grace_epochs": self.grace_epochs, "min_runs": self.min_runs,
-                "curves": {k: list(v) for k, v in self.curves.items()}}
+        return {
+            "format": STATE_FORMAT,
+            "grace_epochs": self.grace_epochs,
+            "min_runs": self.min_runs,
+            "curves": {k: list(v) for k, v in self.curves.items()},
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> MedianStoppingRule:
@@ -92,7 +102,11 @@ class MedianStoppingRule:
         curves = state.get("curves", {})
         if not isinstance(curves, dict) or not all(isinstance(v, list) for v in curves.values()):
             raise InputError("median-stopping state: 'curves' must map run ids to lists of values")
-        return cls(int(state["grace_epochs"]), int(state["min_runs"]), {str(k): [float(x) for x in v] for k, v in curves.items()})
+        return cls(
+            int(state["grace_epochs"]),
+            int(state["min_runs"]),
+            {str(k): [float(x) for x in v] for k, v in curves.items()},
+        )
 
 
-__all__ = ["StopPolicy", "MedianStoppingRule"]
+__all__ = ["MedianStoppingRule", "StopPolicy"]

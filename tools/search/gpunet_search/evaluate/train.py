@@ -10,9 +10,10 @@ step, one epoch, one validation pass.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, cast
 
 import torch
 from timm.data import create_transform
@@ -23,15 +24,16 @@ from timm.utils import ModelEmaV3, NativeScaler, accuracy
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from gpunet_hub.builder import IMAGENET_MEAN, IMAGENET_STD
 from gpunet_hub.errors import InputError
+from gpunet_hub.pretrained import IMAGENET_MEAN, IMAGENET_STD
 
 from .config import EvalConfig
+from .data import SizedDataset
 
 
 def build_transforms(config: EvalConfig, resolution: int) -> tuple[Callable, Callable]:
     """timm's training and evaluation transforms for the recipe at ``resolution`` pixels."""
-    common = {"interpolation": config.interpolation, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    common: dict[str, Any] = {"interpolation": config.interpolation, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
     train = create_transform(
         resolution,
         is_training=True,
@@ -134,7 +136,12 @@ def build_trainer(model: nn.Module, config: EvalConfig, *, steps_per_epoch: int,
     """
     model.to(device)
     optimizer = create_optimizer_v2(
-        model, opt=config.opt, lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum, eps=config.opt_eps
+        model,
+        opt=config.opt,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        momentum=config.momentum,
+        eps=config.opt_eps,
     )
     scheduler, _ = create_scheduler_v2(
         optimizer,
@@ -143,7 +150,7 @@ def build_trainer(model: nn.Module, config: EvalConfig, *, steps_per_epoch: int,
         decay_epochs=config.decay_epochs,
         decay_rate=config.decay_rate,
         warmup_lr=config.warmup_lr,
-        warmup_epochs=config.warmup_epochs,
+        warmup_epochs=config.warmup_epochs,  # type: ignore[arg-type]  # fractional: the schedule steps per update
         step_on_epochs=False,
         updates_per_epoch=steps_per_epoch,
     )
@@ -153,14 +160,14 @@ def build_trainer(model: nn.Module, config: EvalConfig, *, steps_per_epoch: int,
     return Trainer(model, ema, optimizer, scheduler, loss_fn.to(device), scaler, device)
 
 
-def train_loader(dataset: Dataset, batch_size: int, generator: torch.Generator) -> DataLoader:
+def train_loader(dataset: SizedDataset, batch_size: int, generator: torch.Generator) -> DataLoader:
     """Shuffled, full batches only, in this process (the order is a function of ``generator``)."""
     sampler = RandomSampler(dataset, generator=generator)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=0)
+    return DataLoader(cast(Dataset, dataset), batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=0)
 
 
-def val_loader(dataset: Dataset, batch_size: int) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+def val_loader(dataset: SizedDataset, batch_size: int) -> DataLoader:
+    return DataLoader(cast(Dataset, dataset), batch_size=batch_size, shuffle=False, num_workers=0)
 
 
 def train_epoch(trainer: Trainer, loader: DataLoader, max_steps: int | None = None) -> float:
@@ -178,7 +185,9 @@ def train_epoch(trainer: Trainer, loader: DataLoader, max_steps: int | None = No
             break
     mean = float(total) / max(steps, 1)
     if not math.isfinite(mean):
-        raise InputError(f"training diverged: mean loss {mean} after {trainer.num_updates} steps; lower the learning rate")
+        raise InputError(
+            f"training diverged: mean loss {mean} after {trainer.num_updates} steps; lower the learning rate"
+        )
     return mean
 
 
@@ -198,4 +207,4 @@ def validate(model: nn.Module, loader: DataLoader, num_classes: int, device: tor
     return hits1 / seen, hits5 / seen
 
 
-__all__ = ["Trainer", "build_trainer", "build_transforms", "train_epoch", "validate", "train_loader", "val_loader"]
+__all__ = ["Trainer", "build_trainer", "build_transforms", "train_epoch", "train_loader", "val_loader", "validate"]

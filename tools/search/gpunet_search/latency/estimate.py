@@ -33,9 +33,9 @@ _TYPE = {name: i for i, name in enumerate(KEY_LAYER_TYPES)}
 KINDS_PER_NET = 3 + 2 * len(BLOCK_STAGES)  # head, stage-1 conv, (first, rest) x 6 stages, tail
 
 
-def scaled_resolution(resolution: int, scale: float) -> int:
-    """The input size actually measured: ``round(resolution * scale)``, at least 8 (scale 1: unchanged)."""
-    return int(resolution) if scale == 1.0 else max(8, round(resolution * scale))
+def scaled_resolution(resolution: int, scale: float, minimum: int = 8) -> int:
+    """The input size at a resolution scale: ``round(resolution * scale)``, at least ``minimum`` (scale 1: unchanged)."""
+    return int(resolution) if scale == 1.0 else max(int(minimum), round(resolution * scale))
 
 
 def _scaled_column(resolution: np.ndarray, scale: float) -> np.ndarray:
