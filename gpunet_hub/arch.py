@@ -9,6 +9,8 @@ format back byte-for-byte equivalent (same keys, same values), so every other re
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -137,8 +139,10 @@ class ArchSpec:
         return self.layers[-1].num_classes or 0
 
     def with_num_classes(self, num_classes: int) -> ArchSpec:
-        """Returns a copy whose tail has ``num_classes`` outputs."""
-        tail = replace(self.layers[-1], num_classes=int(num_classes))
+        """Returns a copy whose tail has ``num_classes`` outputs (a whole number >= 1)."""
+        from ._validate import integer
+
+        tail = replace(self.layers[-1], num_classes=integer(num_classes, "num_classes", minimum=1))
         return replace(self, layers=(*self.layers[:-1], tail))
 
     def to_list(self) -> list[dict[str, Any]]:
@@ -196,6 +200,10 @@ def load(path: str | Path) -> ArchSpec:
         config = json.loads(path.read_text())
     except FileNotFoundError:
         raise ArchSpecError(f"no architecture file at {path}") from None
+    except IsADirectoryError:
+        raise ArchSpecError(f"{path} is a folder; name a release-format .json file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArchSpecError(f"cannot read the architecture file {path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ArchSpecError(f"{path} is not valid JSON: {exc}") from None
     return from_list(config)
@@ -233,16 +241,36 @@ def _parse_layer(index: int, entry: Any, family: str) -> LayerSpec:
         )
     values = {k: entry[k] for k in entry if k in known}
     values["extra"] = tuple((k, entry[k]) for k in entry if k in _IGNORED_RELEASE_KEYS)
+    layer = LayerSpec(**values)
+    _check_types(layer, where)  # here too, so the message names the JSON entry
+    return layer
+
+
+def _check_types(layer: LayerSpec, where: str) -> None:
+    """Refuses wrong value types (bool for an integer, NaN or infinite expansion, a non-string act)."""
+    if not isinstance(layer, LayerSpec):
+        raise ArchSpecError(f"{where}: a layer must be a LayerSpec, got {type(layer).__name__} {layer!r}")
+    if layer.layer_type not in LAYER_TYPES:
+        raise ArchSpecError(
+            f"{where}: unknown layer_type {layer.layer_type!r}; known types: {', '.join(LAYER_TYPES)}."
+            + did_you_mean(str(layer.layer_type), LAYER_TYPES)
+        )
     for key in _INT_KEYS:
-        if key in values and not _is_int(values[key]):
-            raise ArchSpecError(f"{where}: '{key}' must be an integer, got {values[key]!r}")
-    if "expansion" in values and (
-        isinstance(values["expansion"], bool) or not isinstance(values["expansion"], (int, float))
+        value = getattr(layer, key)
+        if value is not None and not _is_int(value):
+            raise ArchSpecError(f"{where}: '{key}' must be an integer, got {value!r}")
+    for key in ("num_in_channels", "num_out_channels"):
+        if getattr(layer, key) is None:
+            raise ArchSpecError(f"{where}: '{key}' must be an integer, got None")
+    expansion = layer.expansion
+    if expansion is not None and (
+        isinstance(expansion, bool) or not isinstance(expansion, numbers.Real) or not math.isfinite(expansion)
     ):
-        raise ArchSpecError(f"{where}: 'expansion' must be a number, got {values['expansion']!r}")
-    if "use_se" in values and not isinstance(values["use_se"], bool):
-        raise ArchSpecError(f"{where}: 'use_se' must be true or false, got {values['use_se']!r}")
-    return LayerSpec(**values)
+        raise ArchSpecError(f"{where}: 'expansion' must be a finite number, got {expansion!r}")
+    if layer.use_se is not None and not isinstance(layer.use_se, bool):
+        raise ArchSpecError(f"{where}: 'use_se' must be true or false, got {layer.use_se!r}")
+    if layer.act is not None and not isinstance(layer.act, str):
+        raise ArchSpecError(f"{where}: 'act' must be one of {', '.join(ACTIVATIONS)}, got {layer.act!r}")
 
 
 def validate(spec: ArchSpec) -> None:
@@ -251,9 +279,15 @@ def validate(spec: ArchSpec) -> None:
     Raises:
         ArchSpecError: Naming the layer (by its entry index in the release JSON) and key.
     """
-    if spec.family not in FAMILIES:
+    if not isinstance(spec.family, str) or spec.family not in FAMILIES:
         raise ArchSpecError(f"family must be one of {FAMILIES}, got {spec.family!r}")
+    if not _is_int(spec.resolution) or spec.resolution <= 0:
+        raise ArchSpecError(f"resolution must be a positive integer, got {spec.resolution!r}")
+    if not isinstance(spec.layers, tuple):
+        raise ArchSpecError(f"layers must be a tuple of LayerSpec, got {type(spec.layers).__name__}")
     layers = spec.layers
+    for index, layer in enumerate(layers, start=1):
+        _check_types(layer, f"entry {index}")
     if len(layers) < 2:
         raise ArchSpecError("an ArchSpec needs at least a head and a tail layer")
     first, last = layers[0], layers[-1]
@@ -305,6 +339,8 @@ def coerce(arch: ArchSpec | Sequence[Mapping[str, Any]] | str | Path) -> ArchSpe
     if isinstance(arch, ArchSpec):
         return arch
     if isinstance(arch, (str, Path)):
+        if not str(arch).strip():
+            raise ArchSpecError("the architecture path is empty; name a release-format .json file")
         return load(arch)
     return from_list(arch)
 
