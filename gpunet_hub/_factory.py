@@ -11,7 +11,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ._validate import integer
+from .arch import check_num_classes
 from .errors import EnvironmentProblem, InputError
 from .hub.index import model_card
 from .hub.select import select
@@ -173,7 +173,7 @@ def create_model(
     card = model_card(name)
     check_weights_arg(weights)
     if num_classes is not None:
-        num_classes = integer(num_classes, "num_classes", minimum=0)
+        num_classes = check_num_classes(num_classes, allow_zero=True)
     _check_kwargs(kwargs)
     check_options(card.arch, kwargs.get("drop_rate", 0.0), kwargs.get("drop_path_rate"))
     model = build_model(card.arch, pretrained_cfg=card.pretrained_cfg, **kwargs)
@@ -216,7 +216,7 @@ def load(
     """
     check_weights_arg(weights)
     if num_classes is not None:
-        num_classes = integer(num_classes, "num_classes", minimum=0)
+        num_classes = check_num_classes(num_classes, allow_zero=True)
     if device is not None:
         device = _check_device(device)
     if name is None:

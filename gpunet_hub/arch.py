@@ -49,6 +49,22 @@ _KEY_ORDER = (
 # Keys present in the released files that the release's builder ignores; kept verbatim.
 _IGNORED_RELEASE_KEYS = ("stage:",)
 _INT_KEYS = ("num_in_channels", "num_out_channels", "stride", "kernel_size", "groups", "num_classes", "stage")
+# Bounds that keep a malformed value from asking torch for terabytes (the releases use <= 1984 channels).
+MAX_CHANNELS = 1 << 16
+MAX_NUM_CLASSES = 1_000_000
+MAX_RESOLUTION = 8192
+MAX_EXPANSION = 64
+
+
+def check_num_classes(value: object, *, allow_zero: bool = False) -> int:
+    """A classifier width: a whole number in ``1..MAX_NUM_CLASSES`` (``0``, no classifier, where allowed).
+
+    Raises:
+        InputError: For a bool, a float such as ``2.5``, a string, or a value out of range.
+    """
+    from ._validate import integer
+
+    return integer(value, "num_classes", minimum=0 if allow_zero else 1, maximum=MAX_NUM_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -140,9 +156,7 @@ class ArchSpec:
 
     def with_num_classes(self, num_classes: int) -> ArchSpec:
         """Returns a copy whose tail has ``num_classes`` outputs (a whole number >= 1)."""
-        from ._validate import integer
-
-        tail = replace(self.layers[-1], num_classes=integer(num_classes, "num_classes", minimum=1))
+        tail = replace(self.layers[-1], num_classes=check_num_classes(num_classes))
         return replace(self, layers=(*self.layers[:-1], tail))
 
     def to_list(self) -> list[dict[str, Any]]:
@@ -281,8 +295,8 @@ def validate(spec: ArchSpec) -> None:
     """
     if not isinstance(spec.family, str) or spec.family not in FAMILIES:
         raise ArchSpecError(f"family must be one of {FAMILIES}, got {spec.family!r}")
-    if not _is_int(spec.resolution) or spec.resolution <= 0:
-        raise ArchSpecError(f"resolution must be a positive integer, got {spec.resolution!r}")
+    if not _is_int(spec.resolution) or not 0 < spec.resolution <= MAX_RESOLUTION:
+        raise ArchSpecError(f"resolution must be an integer in 1..{MAX_RESOLUTION}, got {spec.resolution!r}")
     if not isinstance(spec.layers, tuple):
         raise ArchSpecError(f"layers must be a tuple of LayerSpec, got {type(spec.layers).__name__}")
     layers = spec.layers
@@ -306,6 +320,16 @@ def validate(spec: ArchSpec) -> None:
             value = getattr(layer, key)
             if value is not None and value <= 0:
                 raise ArchSpecError(f"{where}: '{key}' must be positive, got {value}")
+        for key, bound in (
+            ("num_in_channels", MAX_CHANNELS),
+            ("num_out_channels", MAX_CHANNELS),
+            ("num_classes", MAX_NUM_CLASSES),
+        ):
+            value = getattr(layer, key)
+            if value is not None and value > bound:
+                raise ArchSpecError(f"{where}: '{key}' must be <= {bound}, got {value}")
+        if layer.expansion is not None and layer.expansion > MAX_EXPANSION:
+            raise ArchSpecError(f"{where}: 'expansion' must be <= {MAX_EXPANSION}, got {layer.expansion}")
         if layer.stride is not None and layer.stride not in (1, 2):
             raise ArchSpecError(f"{where}: 'stride' must be 1 or 2, got {layer.stride}")
         if layer.kernel_size is not None and (layer.kernel_size <= 0 or layer.kernel_size % 2 == 0):

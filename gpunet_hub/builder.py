@@ -23,8 +23,8 @@ from timm.layers import BatchNormAct2d, ConvNormAct, SelectAdaptivePool2d, creat
 from timm.models._efficientnet_blocks import ConvBnAct, EdgeResidual, InvertedResidual, SqueezeExcite
 from torch import nn
 
-from ._validate import integer, number
-from .arch import ArchSpec, LayerSpec
+from ._validate import number
+from .arch import ArchSpec, LayerSpec, check_num_classes
 from .errors import InputError
 from .pretrained import PretrainedCfg
 
@@ -257,7 +257,7 @@ class GPUNet(nn.Module):
         """Replaces the classifier with a fresh ``num_classes``-way Linear (``0``: identity)."""
         if global_pool is not None and global_pool != "avg":
             raise InputError(f"GPUNet pools by average only; got global_pool={global_pool!r}", params=("global_pool",))
-        num_classes = integer(num_classes, "num_classes", minimum=0)
+        num_classes = check_num_classes(num_classes, allow_zero=True)
         self.num_classes = num_classes
         self.pretrained_cfg["num_classes"] = num_classes
         self.classifier = nn.Linear(self.head_hidden_size, num_classes) if num_classes else nn.Identity()
@@ -320,7 +320,7 @@ def build_model(
     """
     check_options(arch, drop_rate, drop_path_rate, pretrained_cfg)
     if num_classes is not None:
-        num_classes = integer(num_classes, "num_classes", minimum=0)
+        num_classes = check_num_classes(num_classes, allow_zero=True)
     if num_classes:
         arch = arch.with_num_classes(num_classes)
     model = GPUNet(arch, drop_rate=drop_rate, drop_path_rate=drop_path_rate, pretrained_cfg=pretrained_cfg)

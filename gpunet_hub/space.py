@@ -22,8 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ._validate import integer
-from .arch import ArchSpec, LayerSpec
+from .arch import ArchSpec, LayerSpec, check_num_classes
 from .errors import EncodingError, did_you_mean
 
 if TYPE_CHECKING:
@@ -454,7 +453,7 @@ def decode(vector: Sequence[int], space: str | SearchSpace = "release", *, num_c
     space = get_space(space)
     v = validate(vector, space)
     if num_classes is not None:
-        num_classes = integer(num_classes, "num_classes", minimum=1)
+        num_classes = check_num_classes(num_classes)
     resolution, stem, s1_kernel, s1_act, s1_layers = v[:5]
     layers = [LayerSpec("head", 3, stem)]
     channels = stem

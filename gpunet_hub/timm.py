@@ -26,7 +26,6 @@ from typing import Any
 from timm.models import generate_default_cfgs, register_model
 
 from . import _factory
-from ._validate import integer
 from .errors import InputError
 from .hub.cards import ModelCard
 from .hub.index import cards
@@ -99,8 +98,6 @@ def _entrypoint(name: str) -> Callable[..., Any]:
             )
         _check_kwargs(name, kwargs)
         options = {key: kwargs[key] for key in _MODEL_KWARGS if kwargs.get(key) is not None}
-        if "num_classes" in options:
-            options["num_classes"] = integer(options["num_classes"], "num_classes", minimum=0)
         weights = _weights_for(name, pretrained, pretrained_cfg, pretrained_cfg_overlay)
         model = _factory.create_model(name, weights=weights, **options)
         if pretrained_cfg_overlay:

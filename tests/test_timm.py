@@ -4,12 +4,12 @@ import subprocess
 import sys
 
 import pytest
+import timm
 import torch
 from safetensors.torch import save_file
 
 import gpunet_hub
-import gpunet_hub.timm  # noqa: F401  (registers the models)
-import timm
+import gpunet_hub.timm
 from gpunet_hub import InputError, WeightsUnavailableError
 
 

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
-
 from rich.markup import escape
 
 from ..errors import EnvironmentProblem, GPUNetHubError
