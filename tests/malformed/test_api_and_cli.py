@@ -364,3 +364,30 @@ def test_cli_formats_aliases_version_and_escaped_hint(capsys):
     error = gpunet_hub.MissingDependencyError("bench needs x. Install it with: pip install 'gpunet-hub[bench]'")
     assert _output.fail(error) == 2
     assert "pip install 'gpunet-hub[bench]'" in capsys.readouterr().err
+
+
+CARD_DAMAGE = {
+    "config-not-json": lambda d: (d / "config.json").write_text("{"),
+    "readme-bad-yaml": lambda d: (d / "README.md").write_text("---\na: [\n---\nprose"),
+    "top1-text": lambda d: (d / "README.md").write_text(
+        (d / "README.md").read_text().replace("value: 78.9", "value: x")
+    ),
+    "arch-negative": lambda d: (d / "config.json").write_text(
+        (d / "config.json").read_text().replace('"img_resolution": 320', '"img_resolution": -1')
+    ),
+    "config-missing": lambda d: (d / "config.json").unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", list(CARD_DAMAGE))
+def test_a_damaged_card_folder_is_named_in_a_typed_error(damage, tmp_path):
+    import shutil
+
+    from gpunet_hub.hub.cards_io import REPO_CARDS, read_card
+
+    folder = tmp_path / "gpunet_0"
+    shutil.copytree(REPO_CARDS / "gpunet_0", folder)
+    CARD_DAMAGE[damage](folder)
+    with pytest.raises(InputError) as info:
+        read_card(folder)
+    assert str(folder) in str(info.value) and "\n" not in str(info.value)
