@@ -94,7 +94,7 @@ def emit(
     """
     if fmt is OutputFormat.quiet:
         for row in rows:
-            out.print(row[key], highlight=False)
+            out.print(row[key], highlight=False, markup=False)
     elif fmt is OutputFormat.json:
         print_json(list(rows))
     elif fmt is OutputFormat.csv:
