@@ -7,10 +7,12 @@ These import torch; everything they look up comes from the torch-free :mod:`gpun
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from .errors import InputError
+from .arch import check_num_classes
+from .errors import EnvironmentProblem, InputError
 from .hub.index import model_card
 from .hub.select import select
 
@@ -38,11 +40,17 @@ def build(
 
     Returns:
         The randomly initialised network.
+
+    Raises:
+        EncodingError: For an encoding outside ``space``.
+        ArchSpecError: For a malformed layer list or file.
+        InputError: For a malformed option.
     """
     from .arch import coerce
     from .builder import build_model
     from .space import decode
 
+    _check_kwargs(kwargs)
     value = encoding_or_archspec
     if (
         isinstance(value, Sequence)
@@ -50,10 +58,99 @@ def build(
         and value
         and not isinstance(value[0], Mapping)
     ):
-        spec = decode([int(v) for v in cast("Sequence[int]", value)], space)
+        spec = decode(cast("Sequence[int]", value), space)
     else:
+        if isinstance(value, str) and not Path(value).expanduser().exists():
+            _refuse_hub_name(value)
         spec = coerce(value)  # type: ignore[arg-type]
     return build_model(spec, num_classes=num_classes, **kwargs)
+
+
+def _refuse_hub_name(value: str) -> None:
+    """A hub name given to :func:`build` gets pointed at :func:`create_model`."""
+    from .errors import UnknownModelError
+    from .hub.index import resolve_name
+
+    try:
+        name = resolve_name(value)
+    except (UnknownModelError, InputError):
+        return
+    raise InputError(
+        f"build() takes an architecture (encoding, ArchSpec, layer list or JSON file); {value!r} is a hub model: "
+        f"use gpunet_hub.create_model({name!r})",
+        params=("encoding_or_archspec",),
+    )
+
+
+_MODEL_OPTIONS = ("drop_rate", "drop_path_rate")
+
+
+def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
+    unknown = sorted(set(kwargs) - set(_MODEL_OPTIONS))
+    if unknown:
+        raise InputError(
+            f"unknown option {unknown[0]!r}; the model options are {', '.join(_MODEL_OPTIONS)}",
+            params=tuple(unknown),
+        )
+
+
+def check_weights_arg(weights: object) -> None:
+    """Refuses a ``weights`` argument that cannot name a source, before anything is built or read.
+
+    Raises:
+        InputError: For an empty string, a wrong type, or a malformed ``hf-hub:`` repo id.
+    """
+    if weights is None or isinstance(weights, Path):
+        return
+    if not isinstance(weights, (str, PathLike)):
+        raise InputError(
+            f"weights must be 'default', 'hf-hub:org/repo', a local path or None, got {type(weights).__name__} "
+            f"{weights!r}",
+            params=("weights",),
+        )
+    text = str(weights)
+    if not text.strip():
+        raise InputError(
+            "weights='' names no file; pass 'default', 'hf-hub:org/repo', a local path, or None for random init",
+            params=("weights",),
+        )
+    if text.startswith("hf-hub:"):
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+        repo = text[len("hf-hub:") :]
+        try:
+            validate_repo_id(repo)
+        except HFValidationError as exc:
+            raise InputError(
+                f"weights={text!r}: {repo!r} is not a Hub repo id ('org/name'): {exc}", params=("weights",)
+            ) from None
+
+
+def _check_device(device: Any) -> Any:
+    """Parses ``device`` and checks the machine has it, before a model is built."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise InputError(
+            f"device must be a torch device such as 'cpu' or 'cuda:0', got {device!r} ({exc})", params=("device",)
+        ) from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise EnvironmentProblem(
+                f"device={device!r}: this machine has no CUDA GPU; use device='cpu'", params=("device",)
+            )
+        if parsed.index is not None and parsed.index >= count:
+            raise EnvironmentProblem(
+                f"device={device!r}: this machine has {count} CUDA device(s) (0..{count - 1})", params=("device",)
+            )
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise EnvironmentProblem(
+            f"device={device!r}: MPS is not available on this machine; use device='cpu'", params=("device",)
+        )
+    return parsed
 
 
 def create_model(
@@ -66,10 +163,19 @@ def create_model(
         weights: ``None`` (random init), ``"default"``, ``"hf-hub:org/repo"`` or a local path.
         num_classes: Classifier width; a pretrained classifier of another width is re-initialised.
         **kwargs: ``drop_rate`` and ``drop_path_rate``.
+
+    Raises:
+        UnknownModelError: For an unknown name.
+        InputError: For malformed ``weights``, ``num_classes`` or options (checked before building).
     """
-    from .builder import build_model
+    from .builder import build_model, check_options
 
     card = model_card(name)
+    check_weights_arg(weights)
+    if num_classes is not None:
+        num_classes = check_num_classes(num_classes, allow_zero=True)
+    _check_kwargs(kwargs)
+    check_options(card.arch, kwargs.get("drop_rate", 0.0), kwargs.get("drop_path_rate"))
     model = build_model(card.arch, pretrained_cfg=card.pretrained_cfg, **kwargs)
     if weights is not None:
         from .weights.sources import load_weights
@@ -108,6 +214,11 @@ def load(
     Examples:
         >>> model = gpunet_hub.load(gpu="GV100", max_latency_ms=1.0, weights=None)  # GPUNet-P1
     """
+    check_weights_arg(weights)
+    if num_classes is not None:
+        num_classes = check_num_classes(num_classes, allow_zero=True)
+    if device is not None:
+        device = _check_device(device)
     if name is None:
         if gpu is None or max_latency_ms is None:
             raise InputError(

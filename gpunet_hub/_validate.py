@@ -39,7 +39,10 @@ def number(
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InputError(f"{param} must be a number, got {type(value).__name__} {value!r}", params=(param,))
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        result = math.inf
     if not math.isfinite(result):
         raise InputError(f"{param} must be a finite number, got {result}", params=(param,))
     if minimum is not None and (result < minimum or (exclusive_minimum and result == minimum)):

@@ -9,6 +9,8 @@ format back byte-for-byte equivalent (same keys, same values), so every other re
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -47,6 +49,22 @@ _KEY_ORDER = (
 # Keys present in the released files that the release's builder ignores; kept verbatim.
 _IGNORED_RELEASE_KEYS = ("stage:",)
 _INT_KEYS = ("num_in_channels", "num_out_channels", "stride", "kernel_size", "groups", "num_classes", "stage")
+# Bounds that keep a malformed value from asking torch for terabytes (the releases use <= 1984 channels).
+MAX_CHANNELS = 1 << 16
+MAX_NUM_CLASSES = 1_000_000
+MAX_RESOLUTION = 8192
+MAX_EXPANSION = 64
+
+
+def check_num_classes(value: object, *, allow_zero: bool = False) -> int:
+    """A classifier width: a whole number in ``1..MAX_NUM_CLASSES`` (``0``, no classifier, where allowed).
+
+    Raises:
+        InputError: For a bool, a float such as ``2.5``, a string, or a value out of range.
+    """
+    from ._validate import integer
+
+    return integer(value, "num_classes", minimum=0 if allow_zero else 1, maximum=MAX_NUM_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -137,8 +155,8 @@ class ArchSpec:
         return self.layers[-1].num_classes or 0
 
     def with_num_classes(self, num_classes: int) -> ArchSpec:
-        """Returns a copy whose tail has ``num_classes`` outputs."""
-        tail = replace(self.layers[-1], num_classes=int(num_classes))
+        """Returns a copy whose tail has ``num_classes`` outputs (a whole number >= 1)."""
+        tail = replace(self.layers[-1], num_classes=check_num_classes(num_classes))
         return replace(self, layers=(*self.layers[:-1], tail))
 
     def to_list(self) -> list[dict[str, Any]]:
@@ -196,6 +214,10 @@ def load(path: str | Path) -> ArchSpec:
         config = json.loads(path.read_text())
     except FileNotFoundError:
         raise ArchSpecError(f"no architecture file at {path}") from None
+    except IsADirectoryError:
+        raise ArchSpecError(f"{path} is a folder; name a release-format .json file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArchSpecError(f"cannot read the architecture file {path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ArchSpecError(f"{path} is not valid JSON: {exc}") from None
     return from_list(config)
@@ -233,16 +255,36 @@ def _parse_layer(index: int, entry: Any, family: str) -> LayerSpec:
         )
     values = {k: entry[k] for k in entry if k in known}
     values["extra"] = tuple((k, entry[k]) for k in entry if k in _IGNORED_RELEASE_KEYS)
+    layer = LayerSpec(**values)
+    _check_types(layer, where)  # here too, so the message names the JSON entry
+    return layer
+
+
+def _check_types(layer: LayerSpec, where: str) -> None:
+    """Refuses wrong value types (bool for an integer, NaN or infinite expansion, a non-string act)."""
+    if not isinstance(layer, LayerSpec):
+        raise ArchSpecError(f"{where}: a layer must be a LayerSpec, got {type(layer).__name__} {layer!r}")
+    if layer.layer_type not in LAYER_TYPES:
+        raise ArchSpecError(
+            f"{where}: unknown layer_type {layer.layer_type!r}; known types: {', '.join(LAYER_TYPES)}."
+            + did_you_mean(str(layer.layer_type), LAYER_TYPES)
+        )
     for key in _INT_KEYS:
-        if key in values and not _is_int(values[key]):
-            raise ArchSpecError(f"{where}: '{key}' must be an integer, got {values[key]!r}")
-    if "expansion" in values and (
-        isinstance(values["expansion"], bool) or not isinstance(values["expansion"], (int, float))
+        value = getattr(layer, key)
+        if value is not None and not _is_int(value):
+            raise ArchSpecError(f"{where}: '{key}' must be an integer, got {value!r}")
+    for key in ("num_in_channels", "num_out_channels"):
+        if getattr(layer, key) is None:
+            raise ArchSpecError(f"{where}: '{key}' must be an integer, got None")
+    expansion = layer.expansion
+    if expansion is not None and (
+        isinstance(expansion, bool) or not isinstance(expansion, numbers.Real) or not math.isfinite(expansion)
     ):
-        raise ArchSpecError(f"{where}: 'expansion' must be a number, got {values['expansion']!r}")
-    if "use_se" in values and not isinstance(values["use_se"], bool):
-        raise ArchSpecError(f"{where}: 'use_se' must be true or false, got {values['use_se']!r}")
-    return LayerSpec(**values)
+        raise ArchSpecError(f"{where}: 'expansion' must be a finite number, got {expansion!r}")
+    if layer.use_se is not None and not isinstance(layer.use_se, bool):
+        raise ArchSpecError(f"{where}: 'use_se' must be true or false, got {layer.use_se!r}")
+    if layer.act is not None and not isinstance(layer.act, str):
+        raise ArchSpecError(f"{where}: 'act' must be one of {', '.join(ACTIVATIONS)}, got {layer.act!r}")
 
 
 def validate(spec: ArchSpec) -> None:
@@ -251,9 +293,15 @@ def validate(spec: ArchSpec) -> None:
     Raises:
         ArchSpecError: Naming the layer (by its entry index in the release JSON) and key.
     """
-    if spec.family not in FAMILIES:
+    if not isinstance(spec.family, str) or spec.family not in FAMILIES:
         raise ArchSpecError(f"family must be one of {FAMILIES}, got {spec.family!r}")
+    if not _is_int(spec.resolution) or not 0 < spec.resolution <= MAX_RESOLUTION:
+        raise ArchSpecError(f"resolution must be an integer in 1..{MAX_RESOLUTION}, got {spec.resolution!r}")
+    if not isinstance(spec.layers, tuple):
+        raise ArchSpecError(f"layers must be a tuple of LayerSpec, got {type(spec.layers).__name__}")
     layers = spec.layers
+    for index, layer in enumerate(layers, start=1):
+        _check_types(layer, f"entry {index}")
     if len(layers) < 2:
         raise ArchSpecError("an ArchSpec needs at least a head and a tail layer")
     first, last = layers[0], layers[-1]
@@ -272,6 +320,16 @@ def validate(spec: ArchSpec) -> None:
             value = getattr(layer, key)
             if value is not None and value <= 0:
                 raise ArchSpecError(f"{where}: '{key}' must be positive, got {value}")
+        for key, bound in (
+            ("num_in_channels", MAX_CHANNELS),
+            ("num_out_channels", MAX_CHANNELS),
+            ("num_classes", MAX_NUM_CLASSES),
+        ):
+            value = getattr(layer, key)
+            if value is not None and value > bound:
+                raise ArchSpecError(f"{where}: '{key}' must be <= {bound}, got {value}")
+        if layer.expansion is not None and layer.expansion > MAX_EXPANSION:
+            raise ArchSpecError(f"{where}: 'expansion' must be <= {MAX_EXPANSION}, got {layer.expansion}")
         if layer.stride is not None and layer.stride not in (1, 2):
             raise ArchSpecError(f"{where}: 'stride' must be 1 or 2, got {layer.stride}")
         if layer.kernel_size is not None and (layer.kernel_size <= 0 or layer.kernel_size % 2 == 0):
@@ -305,6 +363,8 @@ def coerce(arch: ArchSpec | Sequence[Mapping[str, Any]] | str | Path) -> ArchSpe
     if isinstance(arch, ArchSpec):
         return arch
     if isinstance(arch, (str, Path)):
+        if not str(arch).strip():
+            raise ArchSpecError("the architecture path is empty; name a release-format .json file")
         return load(arch)
     return from_list(arch)
 

@@ -23,7 +23,9 @@ from timm.layers import BatchNormAct2d, ConvNormAct, SelectAdaptivePool2d, creat
 from timm.models._efficientnet_blocks import ConvBnAct, EdgeResidual, InvertedResidual, SqueezeExcite
 from torch import nn
 
-from .arch import ArchSpec, LayerSpec
+from ._validate import number
+from .arch import ArchSpec, LayerSpec, check_num_classes
+from .errors import InputError
 from .pretrained import PretrainedCfg
 
 DISTILL_TAIL_HIDDEN = 1152  # hard-coded in the release's EpilogueD
@@ -195,6 +197,7 @@ class GPUNet(nn.Module):
         drop_path_rate: float | None = None,
         pretrained_cfg: PretrainedCfg | None = None,
     ) -> None:
+        drop_rate, drop_path_rate = check_options(arch, drop_rate, drop_path_rate, pretrained_cfg)
         super().__init__()
         self.arch = arch
         self.drop_rate = drop_rate
@@ -253,12 +256,44 @@ class GPUNet(nn.Module):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replaces the classifier with a fresh ``num_classes``-way Linear (``0``: identity)."""
         if global_pool is not None and global_pool != "avg":
-            from .errors import InputError
-
-            raise InputError(f"GPUNet pools by average only; got global_pool={global_pool!r}")
+            raise InputError(f"GPUNet pools by average only; got global_pool={global_pool!r}", params=("global_pool",))
+        num_classes = check_num_classes(num_classes, allow_zero=True)
         self.num_classes = num_classes
         self.pretrained_cfg["num_classes"] = num_classes
         self.classifier = nn.Linear(self.head_hidden_size, num_classes) if num_classes else nn.Identity()
+
+
+def check_options(
+    arch: object, drop_rate: object, drop_path_rate: object, pretrained_cfg: object = None
+) -> tuple[float, float | None]:
+    """Checks a network's construction options before any module is built.
+
+    Returns:
+        ``(drop_rate, drop_path_rate)`` as floats (``drop_path_rate`` may stay ``None``).
+
+    Raises:
+        InputError: For an ``arch`` that is not an ArchSpec, a rate outside ``[0, 1)``, NaN, a bool
+            or a string, or a ``pretrained_cfg`` that is not a PretrainedCfg.
+    """
+    if not isinstance(arch, ArchSpec):
+        raise InputError(
+            f"arch must be an ArchSpec (gpunet_hub.arch.coerce reads lists and JSON files), got {type(arch).__name__}",
+            params=("arch",),
+        )
+    rate = number(drop_rate, "drop_rate", minimum=0.0, maximum=1.0)
+    if rate == 1.0:
+        raise InputError("drop_rate must be < 1 (1 drops every feature), got 1", params=("drop_rate",))
+    path_rate = None
+    if drop_path_rate is not None:
+        path_rate = number(drop_path_rate, "drop_path_rate", minimum=0.0, maximum=1.0)
+        if path_rate == 1.0:
+            raise InputError("drop_path_rate must be < 1, got 1", params=("drop_path_rate",))
+    if pretrained_cfg is not None and not isinstance(pretrained_cfg, PretrainedCfg):
+        raise InputError(
+            f"pretrained_cfg must be a gpunet_hub.pretrained.PretrainedCfg, got {type(pretrained_cfg).__name__}",
+            params=("pretrained_cfg",),
+        )
+    return rate, path_rate
 
 
 def build_model(
@@ -278,10 +313,20 @@ def build_model(
         drop_path_rate: Base stochastic-depth rate of the standard family (release: 0.2, scaled
             by depth); the distill family has none.
         pretrained_cfg: The preprocessing (e.g. a card's); default: the release's for ``arch``.
+
+    Raises:
+        InputError: For a malformed option (see :func:`check_options`) or ``num_classes`` that is
+            not a whole number >= 0 (``0``: no classifier, timm's convention).
     """
+    check_options(arch, drop_rate, drop_path_rate, pretrained_cfg)
     if num_classes is not None:
+        num_classes = check_num_classes(num_classes, allow_zero=True)
+    if num_classes:
         arch = arch.with_num_classes(num_classes)
-    return GPUNet(arch, drop_rate=drop_rate, drop_path_rate=drop_path_rate, pretrained_cfg=pretrained_cfg)
+    model = GPUNet(arch, drop_rate=drop_rate, drop_path_rate=drop_path_rate, pretrained_cfg=pretrained_cfg)
+    if num_classes == 0:
+        model.reset_classifier(0)
+    return model
 
 
-__all__ = ["ExactEdgeResidual", "ExactInvertedResidual", "GPUNet", "build_model"]
+__all__ = ["ExactEdgeResidual", "ExactInvertedResidual", "GPUNet", "build_model", "check_options"]

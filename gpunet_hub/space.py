@@ -17,11 +17,12 @@ The vector does not carry everything a network needs; these conventions of the s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .arch import ArchSpec, LayerSpec
+from .arch import ArchSpec, LayerSpec, check_num_classes
 from .errors import EncodingError, did_you_mean
 
 if TYPE_CHECKING:
@@ -127,7 +128,12 @@ class SearchSpace:
         return self._digits
 
     def fingerprint(self) -> str:
-        """A short hash of the ranges and conventions; changes whenever the space does."""
+        """A short hash of the ranges and conventions; changes whenever the space does.
+
+        The digest is of the ``repr`` of the digits and conventions, as sample files and searcher
+        states written so far record it; hashing a JSON form instead would change every saved
+        fingerprint.
+        """
         import hashlib
 
         text = repr((self.digits, self.tail_channels, self.num_classes, self.fused_stages, self.stride2_stages))
@@ -340,12 +346,12 @@ def get_space(space: str | SearchSpace = "release") -> SearchSpace:
     """Returns a registered search space by name (``table1`` or ``release``)."""
     if isinstance(space, SearchSpace):
         return space
-    try:
-        return SPACES[space]
-    except KeyError:
+    if not isinstance(space, str) or space not in SPACES:
+        hint = did_you_mean(space, SPACES) if isinstance(space, str) else ""
         raise EncodingError(
-            f"unknown search space {space!r}; known spaces: {', '.join(SPACES)}." + did_you_mean(space, SPACES)
-        ) from None
+            f"unknown search space {space!r}; known spaces: {', '.join(SPACES)}." + hint, params=("space",)
+        )
+    return SPACES[space]
 
 
 def validate(vector: Sequence[int], space: str | SearchSpace = "release") -> list[int]:
@@ -363,14 +369,19 @@ def validate(vector: Sequence[int], space: str | SearchSpace = "release") -> lis
             ``digit 17 = stage 4 filters: 272 is not in 96..256 step 16``.
     """
     space = get_space(space)
-    values = list(vector)
+    if isinstance(vector, (str, bytes)) or not isinstance(vector, Iterable):
+        raise EncodingError(
+            f"an encoding is a sequence of {NUM_DIGITS} integers, got {type(vector).__name__} {vector!r:.60}"
+        )
+    values = list(itertools.islice(vector, NUM_DIGITS + 1))  # bounded: an endless iterator is refused
     if len(values) != NUM_DIGITS:
-        raise EncodingError(f"an encoding has {NUM_DIGITS} integers, got {len(values)}")
+        count = f"more than {NUM_DIGITS}" if len(values) > NUM_DIGITS else str(len(values))
+        raise EncodingError(f"an encoding has {NUM_DIGITS} integers, got {count}")
     for i, value in enumerate(values):
         if isinstance(value, bool) or not isinstance(value, int):
             try:
-                as_int = int(value)
-            except (TypeError, ValueError):
+                as_int = None if isinstance(value, bool) else int(value)
+            except (TypeError, ValueError, OverflowError):
                 as_int = None
             if as_int is None or as_int != value:
                 raise EncodingError(f"digit {i} = {space.digits[i].name}: {value!r} is not an integer")
@@ -441,6 +452,8 @@ def decode(vector: Sequence[int], space: str | SearchSpace = "release", *, num_c
     """
     space = get_space(space)
     v = validate(vector, space)
+    if num_classes is not None:
+        num_classes = check_num_classes(num_classes)
     resolution, stem, s1_kernel, s1_act, s1_layers = v[:5]
     layers = [LayerSpec("head", 3, stem)]
     channels = stem
@@ -467,7 +480,8 @@ def decode(vector: Sequence[int], space: str | SearchSpace = "release", *, num_c
                 )
             )
             channels = filters
-    layers.append(LayerSpec("tail", channels, space.tail_channels, num_classes=num_classes or space.num_classes))
+    classes = space.num_classes if num_classes is None else num_classes
+    layers.append(LayerSpec("tail", channels, space.tail_channels, num_classes=classes))
     return ArchSpec(resolution=resolution, family="standard", layers=tuple(layers))
 
 
@@ -486,6 +500,10 @@ def encode(spec: ArchSpec, space: str | SearchSpace = "release") -> list[int]:
             non-uniform stage, a layer type or stride the conventions do not produce, ...).
     """
     space = get_space(space)
+    if not isinstance(spec, ArchSpec):
+        raise EncodingError(
+            f"encode() takes an ArchSpec (see gpunet_hub.arch.coerce), got {type(spec).__name__}", params=("spec",)
+        )
     if spec.family != "standard":
         raise EncodingError(
             "only standard-family networks have a 41-integer encoding; this is a distill-family "

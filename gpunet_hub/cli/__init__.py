@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from ..errors import GPUNetHubError
+from ..errors import EnvironmentProblem, GPUNetHubError
 from . import _bench, _hub
 from ._output import err, fail
 from ._plugins import add_plugins
@@ -36,6 +37,26 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+        from ._output import note
+
+        note(f"gpunet-hub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """GPU-optimised classifiers (GPUNet, GPUNet-D) by GPU type and measured latency."""
+
+
 _hub.register(app)
 _bench.register(app)
 
@@ -68,11 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             if not exc.format_message():  # help was shown for a bare group
                 return 0
-            err.print(f"[bold red]error:[/] {exc.format_message()} (see gpunet-hub --help)", highlight=False)
+            message = " ".join(exc.format_message().split())
+            err.print(f"[bold red]error:[/] {escape(message)} (see gpunet-hub --help)", highlight=False)
             return 1
         if type(exc).__name__ == "Abort":
             err.print("aborted")
             return 130
+        if type(exc).__name__ == "Exit":  # --version, from the copy of click that typer vendors
+            return int(getattr(exc, "exit_code", 0) or 0)
+        if isinstance(exc, OSError):  # disk full, permissions, a vanished file: the environment
+            return fail(EnvironmentProblem(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")))
         raise
     return result if isinstance(result, int) else 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated, Optional
 
 import typer
@@ -18,6 +19,16 @@ LocalGroupOption = Annotated[
     Optional[str], typer.Option(help="With --gpu local: the group of local rows to use (default: the newest).")
 ]
 _TEXT_COLUMNS = ("display_name", "tier", "gpu", "runtime", "stat", "precision", "local_group", "display", "aliases")
+# What a listing of models never drops (the name is always kept), and what it drops first when narrow.
+_KEEP = ("top1", "latency_ms")
+_DROP_ORDER = ("stat", "runtime", "display_name", "precision", "tier", "resolution", "params_m", "gpu")
+
+
+class CardFormat(str, Enum):
+    """``card`` prints one record: a table or JSON (a listing's csv/quiet do not fit it)."""
+
+    table = "table"
+    json = "json"
 
 
 def _rows(names: list[str], gpu: str | None, local_group: str | None = None) -> list[dict[str, object]]:
@@ -68,16 +79,16 @@ def list_cmd(
     """List hub models, optionally with their measured latency on a GPU."""
     names = hub.list_models(filter, gpu=gpu, max_latency_ms=max_latency_ms, local_group=local_group)
     title = _title("gpunet-hub models" + (f" on {gpu}" if gpu else ""), gpu, local_group)
-    emit(_rows(names, gpu, local_group), format, title, left=_TEXT_COLUMNS)
+    emit(_rows(names, gpu, local_group), format, title, left=_TEXT_COLUMNS, keep=_KEEP, drop_order=_DROP_ORDER)
 
 
 def card_cmd(
     name: Annotated[str, typer.Argument(help="Model name or alias.")],
-    format: FormatOption = OutputFormat.table,  # noqa: A002
+    format: Annotated[CardFormat, typer.Option("--format", help="Output format.")] = CardFormat.table,  # noqa: A002
 ) -> None:
     """Show a model card: accuracy, size, preprocessing, measured latency, weights."""
     c = hub.model_card(name)
-    if format is OutputFormat.json:
+    if format is CardFormat.json:
         print_json(c.to_dict())
         return
     table = Table(title=f"{c.display_name} ({c.name})", show_header=False)
@@ -92,13 +103,13 @@ def card_cmd(
         ("weights", c.weights.url if c.weights else "none"),
     ):
         table.add_row(key, value)
-    out.print(table)
+    out.print(table, markup=False)
     lat = Table(title="measured latency")
     for col in ("gpu", "batch", "precision", "runtime", "stat", "ms", "source"):
         lat.add_column(col)
     for r in c.latency:
         lat.add_row(r.gpu, str(r.batch), r.precision, f"{r.runtime} {r.runtime_version}", r.stat, f"{r.ms:g}", r.source)
-    out.print(lat)
+    out.print(lat, markup=False)
 
 
 def pick_cmd(
@@ -114,25 +125,45 @@ def pick_cmd(
         note(name)
         return
     title = _title(f"best within {max_latency_ms:g} ms on {gpu}", gpu, local_group)
-    emit(_rows([name], gpu, local_group), format, title, left=_TEXT_COLUMNS)
+    emit(_rows([name], gpu, local_group), format, title, left=_TEXT_COLUMNS, keep=_KEEP, drop_order=_DROP_ORDER)
 
 
 def gpus_cmd(format: FormatOption = OutputFormat.table) -> None:  # noqa: A002
     """List the GPUs the hub has latency rows for."""
     info = hub.known_gpus()
-    rows = [
-        {"name": key, "display": info[key].display, "aliases": ", ".join(info[key].aliases)} for key in hub.list_gpus()
+    rows: list[dict[str, object]] = [
+        {"name": key, "display": info[key].display, "aliases": list(info[key].aliases)} for key in hub.list_gpus()
     ]
-    rows.append({"name": "local", "display": "this machine", "aliases": "rows saved by `gpunet-hub bench --save`"})
-    emit(rows, format, "GPUs", left=_TEXT_COLUMNS)
+    rows.append({"name": "local", "display": "this machine", "aliases": []})  # rows of `bench --save`
+    if format is not OutputFormat.json:  # a list in JSON; one cell elsewhere
+        rows = [{**row, "aliases": ", ".join(row["aliases"])} for row in rows]  # type: ignore[arg-type]
+    emit(rows, format, "GPUs", left=_TEXT_COLUMNS, keep=("aliases",))
 
 
-def download_cmd(name: Annotated[str, typer.Argument(help="Model name or alias.")]) -> None:
-    """Download (and convert) a model's released weights into the user cache."""
+def download_cmd(
+    name: Annotated[str, typer.Argument(help="Model name or alias.")],
+    file: Annotated[
+        Optional[str],
+        typer.Option(
+            "--file",
+            help="A local copy of the weights (the NGC .zip, a .pth.tar or .safetensors): checked and "
+            "converted without the network.",
+        ),
+    ] = None,
+) -> None:
+    """Download (and convert) a model's released weights into the user cache; --file works offline."""
+    from .._validate import input_file
     from ..weights.sources import fetch_weights
 
-    path = fetch_weights(hub.model_card(name), progress=True)
-    note(f"weights of {hub.resolve_name(name)} ready: {path}")
+    card = hub.model_card(name)
+    if file is None:
+        path = fetch_weights(card, progress=True)
+        note(f"weights of {card.name} ready: {path}")
+        return
+    source = input_file(file, "file", "weights file")
+    path = fetch_weights(card, source, progress=False)
+    note(f"weights of {card.name} from {source} checked and ready: {path}")
+    note(f"use them with gpunet_hub.load({card.name!r}, weights={str(path)!r})")
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -66,20 +67,34 @@ def print_text(text: str) -> None:
 
 
 def emit(
-    rows: Sequence[Mapping[str, Any]], fmt: OutputFormat, title: str, *, key: str = "name", left: Iterable[str] = ()
+    rows: Sequence[Mapping[str, Any]],
+    fmt: OutputFormat,
+    title: str,
+    *,
+    key: str = "name",
+    left: Iterable[str] = (),
+    keep: Iterable[str] = (),
+    drop_order: Sequence[str] = (),
 ) -> None:
     """Prints rows of a listing in ``fmt``.
 
+    A table never cuts ``key`` nor the ``keep`` columns: when the rows do not fit the width of
+    stdout (80 columns when it is piped), columns are dropped in ``drop_order`` (then from the
+    right) and a line on stderr says which and how to see them. Off a terminal the table is plain
+    text (no box characters, no colour).
+
     Args:
         rows: One mapping per row, same keys in the same order.
-        fmt: table (rich), json, csv, or quiet (only the ``key`` column, one per line).
+        fmt: table (rich, or plain text off a terminal), json, csv, or quiet (the ``key`` column).
         title: The table's title.
         key: The column ``quiet`` prints.
         left: Columns aligned left in the table (the rest are numbers, aligned right).
+        keep: Columns that are never dropped (the figure the user asked for).
+        drop_order: Columns to drop first when the table is too wide, least important first.
     """
     if fmt is OutputFormat.quiet:
         for row in rows:
-            out.print(row[key], highlight=False)
+            out.print(row[key], highlight=False, markup=False)
     elif fmt is OutputFormat.json:
         print_json(list(rows))
     elif fmt is OutputFormat.csv:
@@ -90,13 +105,84 @@ def emit(
             writer.writerows(rows)
         print_text(buffer.getvalue())
     else:
-        left = set(left) | {key}
+        _table(rows, title, key=key, left=set(left) | {key}, keep={key, *keep}, drop_order=drop_order)
+
+
+def _table(
+    rows: Sequence[Mapping[str, Any]],
+    title: str,
+    *,
+    key: str,
+    left: set[str],
+    keep: set[str],
+    drop_order: Sequence[str],
+) -> None:
+    columns = list(rows[0]) if rows else [key]
+    cells = [{c: _cell(row[c]) for c in columns} for row in rows]
+    widths = {c: max([len(c), *(len(r[c]) for r in cells)]) for c in columns}
+    boxed = out.is_terminal
+    shown = fit_columns(widths, out.width, keep=keep, drop_order=drop_order, boxed=boxed)
+    hidden = [c for c in columns if c not in shown]
+    if not boxed:
+        info(title)  # context on stderr, so stdout stays one header line and the rows
+        lines = [_plain_line(shown, {c: c for c in shown}, widths, left)]
+        lines += [_plain_line(shown, r, widths, left) for r in cells]
+        print_text("\n".join(lines) + "\n")
+    else:
         table = Table(title=title)
-        for column in rows[0] if rows else [key]:
-            table.add_column(column, justify="left" if column in left else "right")
-        for row in rows:
-            table.add_row(*(str(v) for v in row.values()))
-        out.print(table)
+        for column in shown:
+            essential = column in keep
+            table.add_column(
+                column,
+                justify="left" if column in left else "right",
+                no_wrap=essential,
+                min_width=widths[column] if essential else None,
+                overflow="fold",
+            )
+        for r in cells:
+            table.add_row(*(r[c] for c in shown), style=None)
+        out.print(table, markup=False)
+    if hidden:
+        info(f"{out.width} columns: not showing {', '.join(hidden)}; --format csv or json shows every column")
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _plain_line(columns: Sequence[str], cells: Mapping[str, str], widths: Mapping[str, int], left: set[str]) -> str:
+    parts = [cells[c].ljust(widths[c]) if c in left else cells[c].rjust(widths[c]) for c in columns]
+    return "  ".join(parts).rstrip()
+
+
+def fit_columns(
+    widths: Mapping[str, int], width: int, *, keep: Iterable[str], drop_order: Sequence[str], boxed: bool
+) -> list[str]:
+    """The columns that fit in ``width`` characters, dropping the least important first.
+
+    Args:
+        widths: Column name -> widest cell (header included), in display order.
+        width: Characters available.
+        keep: Columns never dropped, even when they alone are wider than ``width``.
+        drop_order: Columns to drop first; columns not named here go next, rightmost first.
+        boxed: Whether the table has rich's box (3 characters per column plus 1) rather than
+            plain text's two-space gaps.
+    """
+    keep = set(keep)
+    shown = list(widths)
+    rest = [c for c in reversed(shown) if c not in drop_order]
+    candidates = [c for c in (*drop_order, *rest) if c in widths and c not in keep]
+
+    def total(cols: Sequence[str]) -> int:
+        if boxed:
+            return sum(widths[c] + 3 for c in cols) + 1
+        return sum(widths[c] for c in cols) + 2 * max(len(cols) - 1, 0)
+
+    for column in candidates:
+        if total(shown) <= width:
+            break
+        shown.remove(column)
+    return shown
 
 
 def print_wide(renderable: Any, width: int = 140) -> None:
@@ -106,17 +192,17 @@ def print_wide(renderable: Any, width: int = 140) -> None:
 
 def note(text: str) -> None:
     """A plain line on stdout (no markup, wrapped by the terminal only)."""
-    out.print(text, highlight=False, soft_wrap=True)
+    out.print(text, highlight=False, soft_wrap=True, markup=False)
 
 
 def warn(text: str) -> None:
-    """A warning line on stderr."""
-    err.print(f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
+    """A warning line on stderr (``text`` is shown as written: brackets are not markup)."""
+    err.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def info(text: str) -> None:
-    """A dim context line on stderr (what was chosen and why)."""
-    err.print(f"[dim]{text}[/]", highlight=False, soft_wrap=True)
+    """A dim context line on stderr (what was chosen and why; brackets are not markup)."""
+    err.print(f"[dim]{escape(text)}[/]", highlight=False, soft_wrap=True)
 
 
 def split_choices(
@@ -145,7 +231,7 @@ def flag_message(exc: GPUNetHubError, flags: Mapping[str, str]) -> str:
     ``gpu='GV100'`` becomes ``--gpu GV100``, ``gpu=`` becomes ``--gpu``, ``all_models=True`` becomes
     ``--all``, ``weights=None`` becomes ``no --weights``, and a bare name with an underscore
     (``max_latency_ms``) becomes its flag (``--max-latency-ms``); bare one-word names (``backend``)
-    are ordinary words in prose and stay. Names the error does not declare in
+    are ordinary words in prose and stay, except as the message's first word. Names the error does not declare in
     :attr:`~gpunet_hub.errors.GPUNetHubError.params`, or the command has no flag for, stay as they are.
     """
     text = str(exc)
@@ -159,6 +245,8 @@ def flag_message(exc: GPUNetHubError, flags: Mapping[str, str]) -> str:
         text = re.sub(word + r"=(['\"]?)([^'\",;)\s]*)\1", partial(_flag_value, flag), text)
         if "_" in name:
             text = re.sub(word + r"\b", flag, text)
+        else:  # a message that opens with the parameter talks about it
+            text = re.sub(rf"^{re.escape(name)}(?=[\s:])", flag, text)
     return text
 
 
@@ -196,7 +284,7 @@ def fail(exc: Exception, flags: Mapping[str, str] | None = None) -> int:
     """Prints one error line on stderr; returns the exit code (2: environment, 1: anything else)."""
     code = 2 if isinstance(exc, EnvironmentProblem) else 1
     message = flag_message(exc, flags or {}) if isinstance(exc, GPUNetHubError) else str(exc)
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return code
 
 

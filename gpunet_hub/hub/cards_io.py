@@ -94,14 +94,18 @@ def read_card(folder: Path) -> ModelCard:
     Raises:
         InputError: When a file or field is missing, naming the folder and the field.
     """
+    import yaml
     from huggingface_hub import ModelCard as HFModelCard
 
     readme, config_path = folder / "README.md", folder / "config.json"
     for path in (readme, config_path):
         if not path.is_file():
             raise InputError(f"model card {folder}: missing {path.name}")
-    meta = HFModelCard.load(readme).data.to_dict()
-    config = json.loads(config_path.read_text())
+    try:
+        meta = HFModelCard.load(readme).data.to_dict()
+        config = json.loads(config_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:  # JSON errors are ValueErrors
+        raise InputError(f"model card {folder}: cannot read it: {' '.join(str(exc).split())}") from None
     try:
         hub = meta["gpunet"]
         result = meta["model-index"][0]["results"][0]
@@ -118,7 +122,9 @@ def read_card(folder: Path) -> ModelCard:
                 "space": config.get("space"),
             }
         )
-    except (KeyError, IndexError, TypeError) as exc:
+    except InputError as exc:  # a malformed architecture: already typed, say which card
+        raise type(exc)(f"model card {folder}: {exc}", params=exc.params) from None
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise InputError(f"model card {folder}: missing or malformed field {exc}") from None
 
 

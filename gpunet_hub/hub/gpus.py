@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from ..errors import UnknownGPUError, did_you_mean
+from ..errors import InputError, UnknownGPUError, did_you_mean
 
 LOCAL = "local"
 
@@ -52,7 +52,13 @@ def resolve_gpu(name: str) -> str:
 
     Raises:
         UnknownGPUError: Listing the known GPUs and close matches.
+        InputError: When ``name`` is not a string.
     """
+    if not isinstance(name, str):
+        raise InputError(
+            f"gpu must be a GPU name such as 'GV100', 'V100' or 'local', got {type(name).__name__} {name!r}",
+            params=("gpu",),
+        )
     cleaned = name.strip()
     if cleaned.lower() == LOCAL:
         return LOCAL
@@ -67,5 +73,6 @@ def resolve_gpu(name: str) -> str:
     known = ", ".join(f"{i.key} ({i.display})" for i in gpus.values())
     raise UnknownGPUError(
         f"unknown GPU {name!r}: the hub has latency rows for {known}, and 'local' selects by what "
-        f"`gpunet-hub bench --save` measured on this machine." + did_you_mean(cleaned, names)
+        f"`gpunet-hub bench --save` measured on this machine." + did_you_mean(cleaned, names),
+        params=("gpu",),
     )

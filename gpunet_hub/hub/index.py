@@ -10,7 +10,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-from ..errors import UnknownModelError, did_you_mean
+from ..errors import InputError, UnknownModelError, did_you_mean
 from .cards import ModelCard
 from .gpus import known_gpus
 
@@ -35,13 +35,19 @@ def resolve_name(name: str) -> str:
 
     Raises:
         UnknownModelError: Listing the models and close matches.
+        InputError: When ``name`` is not a string.
     """
+    if not isinstance(name, str):
+        raise InputError(
+            f"name must be a model name such as 'gpunet_0', got {type(name).__name__} {name!r}", params=("name",)
+        )
     canonical = _aliases().get(name.strip().lower())
     if canonical is None:
         names = sorted(cards())
         raise UnknownModelError(
             f"unknown model {name!r}; available: {', '.join(names)} (aliases such as 'GPUNet-0' and "
-            f"'GV100/0.65ms' work too)." + did_you_mean(name, list(_aliases()))
+            f"'GV100/0.65ms' work too)." + did_you_mean(name, list(_aliases())),
+            params=("name",),
         )
     return canonical
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-from ..errors import InputError, NoModelWithinBudgetError, UnknownGPUError
+from .._validate import integer, number
+from ..errors import InputError, NoModelWithinBudgetError, UnknownGPUError, did_you_mean
 from .cards import LatencyRow
 from .gpus import LOCAL, resolve_gpu
 from .index import cards, list_gpus
@@ -47,9 +48,14 @@ def candidates(
 
     Raises:
         UnknownGPUError: When the GPU is unknown or has no rows.
-        InputError: For ``local_group`` with a hub GPU, or an unknown group.
+        InputError: For ``local_group`` with a hub GPU, an unknown group, or a malformed argument.
     """
     key = resolve_gpu(gpu)
+    batch_size = integer(batch_size, "batch_size", minimum=1)
+    if precision is not None and not isinstance(precision, str):
+        raise InputError(f"precision must be a name such as 'fp16', got {precision!r}", params=("precision",))
+    if local_group is not None and not isinstance(local_group, str):
+        raise InputError(f"local_group must be a group name, got {local_group!r}", params=("local_group",))
     known = cards()
     if key == LOCAL:
         from .local_table import find_group, local_latency_rows
@@ -68,6 +74,7 @@ def candidates(
         raise UnknownGPUError(
             f"the hub has no latency rows for {gpu!r}; GPUs with rows: {', '.join(list_gpus())}", params=("gpu",)
         )
+    _check_precision(key, precision)
     found = []
     for card in known.values():
         rows = card.latency_rows(key, batch_size=batch_size, precision=precision or "fp16")
@@ -76,11 +83,33 @@ def candidates(
     return found
 
 
+def _check_precision(key: str, precision: str | None) -> None:
+    """Refuses a precision the hub has no rows at on GPU ``key``, naming the ones it has."""
+    if precision is None:
+        return
+    measured = sorted({row.precision for card in cards().values() for row in card.latency if row.gpu == key})
+    if precision not in measured:
+        raise InputError(
+            f"precision {precision!r} has no latency rows on {key}; measured precisions: {', '.join(measured)}."
+            + did_you_mean(precision, measured),
+            params=("precision",),
+        )
+
+
 def _where(gpu: str, pool: list[Candidate]) -> str:
     if resolve_gpu(gpu) != LOCAL:
         return gpu
     group = pool[0].local_group if pool else None
     return f"this machine (local group {group!r}, {pool[0].row.gpu})" if group else "this machine"
+
+
+def _budget(value: object) -> float:
+    """A latency budget: a positive, finite number of milliseconds (``bool`` and strings refused)."""
+    if value is None:
+        raise InputError(
+            "max_latency_ms must be a positive number of milliseconds, got None", params=("max_latency_ms",)
+        )
+    return number(value, "max_latency_ms", minimum=0.0, exclusive_minimum=True)
 
 
 def select(
@@ -110,11 +139,7 @@ def select(
         NoModelWithinBudgetError: Listing the fastest models and the smallest budget that works.
         UnknownGPUError: When the GPU is unknown or has no rows.
     """
-    if max_latency_ms is None or not max_latency_ms > 0:
-        raise InputError(
-            f"max_latency_ms must be a positive number of milliseconds, got {max_latency_ms!r}",
-            params=("max_latency_ms",),
-        )
+    max_latency_ms = _budget(max_latency_ms)
     pool = candidates(gpu, batch_size=batch_size, precision=precision, local_group=local_group)
     if not pool:
         if resolve_gpu(gpu) == LOCAL:
@@ -153,15 +178,17 @@ def list_models(
     Returns:
         Sorted canonical names.
     """
-    names = sorted(cards())
-    if filter:
-        names = [n for n in names if fnmatch.fnmatch(n, filter.lower())]
+    if not isinstance(filter, str):
+        raise InputError(f"filter must be a wildcard pattern such as 'gpunet_d*', got {filter!r}", params=("filter",))
     if max_latency_ms is not None and gpu is None:
         raise InputError(
             "max_latency_ms needs a gpu to measure against, e.g. gpu='GV100'", params=("max_latency_ms", "gpu")
         )
+    limit = float("inf") if max_latency_ms is None else _budget(max_latency_ms)
+    names = sorted(cards())
+    if filter:
+        names = [n for n in names if fnmatch.fnmatch(n, filter.lower())]
     if gpu is not None:
         pool = {c.name: c for c in candidates(gpu, local_group=local_group)}
-        limit = float("inf") if max_latency_ms is None else max_latency_ms
         names = [n for n in names if n in pool and pool[n].row.ms <= limit]
     return names

@@ -63,7 +63,7 @@ def test_a_plugin_cannot_replace_a_builtin_command(monkeypatch, capsys):
         (["list", "--max-latency-ms", "1"], "--max-latency-ms needs a gpu to measure against, e.g. --gpu GV100", "max_latency_ms"),
         (["bench", "--max-latency-ms", "1"], "--gpu and --max-latency-ms go together", "max_latency_ms"),
         (["bench", "gpunet_0", "--batch-size", "0"], "--batch-size must be >= 1", "batch_size"),
-        (["pick", "--gpu", "GV100", "--max-latency-ms", "0"], "--max-latency-ms must be a positive number", "max_latency_ms"),
+        (["pick", "--gpu", "GV100", "--max-latency-ms", "0"], "--max-latency-ms must be > 0", "max_latency_ms"),
     ],
 )
 def test_cli_errors_say_flags_where_the_library_says_parameters(argv, flag_text, python_text, capsys):

@@ -47,7 +47,7 @@ def test_unknown_names_suggest_close_matches():
         gpunet_hub.model_card("gpunet_3")
     with pytest.raises(UnknownGPUError, match="unknown GPU 'GV10'.*Did you mean 'GV100'"):
         gpunet_hub.select("GV10", 1.0)
-    with pytest.raises(InputError, match="positive number"):
+    with pytest.raises(InputError, match="max_latency_ms must be > 0"):
         gpunet_hub.select("GV100", 0)
 
 
