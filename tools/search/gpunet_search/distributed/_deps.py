@@ -7,7 +7,7 @@ from types import ModuleType
 from ..fingerprint import file_sha256, short_hash
 from ..grid import LevelGrid
 from ..sampling import TIER_FORMAT, SampleSet, load_samples
-from ..searcher import LamctsBoSearcher, SearcherConfig
+from ..searcher import LamctsBoSearcher, SearcherConfig, vector_id
 from ..synthetic import FUNCTIONS, GridFunction, TierProblem
 from .median_rule import MedianStoppingRule  # at the merge: from ..evaluate import MedianStoppingRule
 
@@ -34,5 +34,5 @@ def evaluate_module() -> ModuleType:
 
 __all__ = [
     "EVALUATE_MODULE", "FUNCTIONS", "GridFunction", "LamctsBoSearcher", "LevelGrid", "MedianStoppingRule", "SampleSet", "SearcherConfig",
-    "TIER_FORMAT", "TierProblem", "evaluate_module", "file_sha256", "load_samples", "short_hash",
+    "TIER_FORMAT", "TierProblem", "evaluate_module", "file_sha256", "load_samples", "short_hash", "vector_id",
 ]
