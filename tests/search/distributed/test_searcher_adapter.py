@@ -123,3 +123,26 @@ def test_stop_statistics_live_in_the_searcher(tier_file, small_config) -> None:
     restored = _searcher(tier_file, small_config)
     restored.load_state_dict(json.loads(json.dumps(s.state_dict())))
     assert restored.should_stop("z", {"value": 0.3, "best_value": 0.3, "epoch": 3})
+
+
+def test_trials_finished_before_the_snapshot_told_the_searcher_are_completed(tier_file, small_config) -> None:
+    """A restored table with TERMINATED trials still live in the limiter would leave slots taken for ever."""
+    from types import SimpleNamespace
+
+    from ray.tune.search import ConcurrencyLimiter
+
+    from gpunet_search.distributed.reconcile import CompleteRestoredTrials
+
+    limiter = ConcurrencyLimiter(_searcher(tier_file, small_config), max_concurrent=2)
+    callback = CompleteRestoredTrials(limiter)
+    limiter, callback = pickle.loads(pickle.dumps((limiter, callback)))  # as in tuner.pkl: one pickle, shared objects
+    assert callback.search_alg is limiter
+    configs = {tid: _suggest(limiter, tid) for tid in ("a", "b")}
+    assert limiter.suggest("c") is None  # both slots taken
+    finished = SimpleNamespace(trial_id="a", status="TERMINATED", last_result={"best_value": 3.0, "epoch": 2, "config": {**configs["a"], "epochs": 2}})
+    running = SimpleNamespace(trial_id="b", status="RUNNING", last_result={})
+    callback.on_step_begin(0, [finished, running])
+    assert limiter.live_trials == {"b"}
+    assert [r["trial_id"] for r in limiter.searcher.records()] == ["a"]
+    assert _suggest(limiter, "c")["arch_hash"] not in {c["arch_hash"] for c in configs.values()}
+    limiter.searcher.close()

@@ -257,6 +257,7 @@ def _tuner(plan: Plan) -> Any:
     from ray.tune.search import ConcurrencyLimiter
 
     from .progress import ProgressLog
+    from .reconcile import CompleteRestoredTrials
     from .searcher import TuneSearcher
     from .stopping import MedianStopper
     from .trainable import evaluate_trial
@@ -270,16 +271,17 @@ def _tuner(plan: Plan) -> Any:
     searcher = TuneSearcher(plan.tier, budget=s.trials, metric=BEST, mode=s.evaluator.mode, batch=s.batch or s.concurrent,
                             seed=s.seed, config=s.searcher, stop_rule=rule, curve_metric=VALUE)
     scheduler = MedianStopper(searcher) if rule is not None else None
+    search_alg = ConcurrencyLimiter(searcher, max_concurrent=s.concurrent)
     return tune.Tuner(
         trainable,
         param_space={"evaluator": s.evaluator.to_dict(), "epochs": plan.epochs},
-        tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=s.concurrent), scheduler=scheduler,
+        tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler,
                                     num_samples=-1, reuse_actors=True, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
             name=plan.name, storage_path=plan.storage, verbose=0,
             failure_config=tune.FailureConfig(max_failures=s.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=3),
-            callbacks=[ProgressLog(s.trials, plan.epochs, s.evaluator.mode)],
+            callbacks=[CompleteRestoredTrials(search_alg), ProgressLog(s.trials, plan.epochs, s.evaluator.mode)],
         ),
     )
 

@@ -167,7 +167,7 @@ class TuneSearcher(Searcher):
         target = config.get("epochs")
         status = "error" if not ok else ("stopped" if target is not None and epochs < int(target) else "done")
         told = {r["arch_hash"] for r in self._records if r["status"] != "error"}
-        self._records = [r for r in self._records if not (r["trial_id"] == trial_id and r["status"] == "error")]
+        self._records = [r for r in self._records if r["trial_id"] != trial_id]  # a retried or re-completed trial
         self._records.append({"trial_id": trial_id, "arch_hash": key, "vector": vector, "status": status, "epochs": epochs,
                               "value": float(result[self.metric]) if ok else None})
         if ok and key not in told:
