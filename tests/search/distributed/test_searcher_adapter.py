@@ -125,24 +125,37 @@ def test_stop_statistics_live_in_the_searcher(tier_file, small_config) -> None:
     assert restored.should_stop("z", {"value": 0.3, "best_value": 0.3, "epoch": 3})
 
 
-def test_trials_finished_before_the_snapshot_told_the_searcher_are_completed(tier_file, small_config) -> None:
-    """A restored table with TERMINATED trials still live in the limiter would leave slots taken for ever."""
+def test_restored_table_and_searcher_state_are_reconciled(tier_file, small_config) -> None:
+    """Tune saves (and copies) the trial table and the searcher state separately: a killed driver can leave them apart."""
     from types import SimpleNamespace
 
     from ray.tune.search import ConcurrencyLimiter
 
     from gpunet_search.distributed.reconcile import CompleteRestoredTrials
 
-    limiter = ConcurrencyLimiter(_searcher(tier_file, small_config), max_concurrent=2)
+    limiter = ConcurrencyLimiter(_searcher(tier_file, small_config), max_concurrent=3)
     callback = CompleteRestoredTrials(limiter)
     limiter, callback = pickle.loads(pickle.dumps((limiter, callback)))  # as in tuner.pkl: one pickle, shared objects
     assert callback.search_alg is limiter
-    configs = {tid: _suggest(limiter, tid) for tid in ("a", "b")}
-    assert limiter.suggest("c") is None  # both slots taken
-    finished = SimpleNamespace(trial_id="a", status="TERMINATED", last_result={"best_value": 3.0, "epoch": 2, "config": {**configs["a"], "epochs": 2}})
-    running = SimpleNamespace(trial_id="b", status="RUNNING", last_result={})
-    callback.on_step_begin(0, [finished, running])
+    searcher = limiter.searcher
+    configs = {tid: _suggest(limiter, tid) for tid in ("a", "b", "lost")}
+    assert limiter.suggest("c") is None  # all slots taken
+    stranger = load_tier(tier_file).vectors[-1].tolist()
+    table = [  # "a" finished but the limiter was not told; "lost" is missing; "new" is unknown to the searcher
+        SimpleNamespace(trial_id="a", status="TERMINATED", config={**configs["a"], "epochs": 2},
+                        last_result={"best_value": 3.0, "epoch": 2, "config": {**configs["a"], "epochs": 2}}),
+        SimpleNamespace(trial_id="b", status="RUNNING", config=configs["b"], last_result={}),
+        SimpleNamespace(trial_id="new", status="TERMINATED", config={"vector": stranger, "arch_hash": arch_hash(stranger, "table1"), "epochs": 2},
+                        last_result={"best_value": 1.0, "epoch": 2, "config": {"vector": stranger, "epochs": 2}}),
+    ]
+    callback.on_step_begin(0, table)
     assert limiter.live_trials == {"b"}
-    assert [r["trial_id"] for r in limiter.searcher.records()] == ["a"]
-    assert _suggest(limiter, "c")["arch_hash"] not in {c["arch_hash"] for c in configs.values()}
-    limiter.searcher.close()
+    assert searcher.live_trials() == ["b"]
+    assert sorted(r["trial_id"] for r in searcher.records()) == ["a", "new"]
+    assert searcher.suggested == 3  # a, b and the adopted one; the lost one went back to the pool
+    more = {tid: _suggest(limiter, tid) for tid in ("c", "d")}
+    assert not {c["arch_hash"] for c in more.values()} & {arch_hash(stranger, "table1"), configs["a"]["arch_hash"]}
+    table += [SimpleNamespace(trial_id=tid, status="PENDING", config=c, last_result={}) for tid, c in more.items()]
+    callback.on_step_begin(1, table)  # nothing more to repair
+    assert searcher.suggested == 5
+    searcher.close()

@@ -1,17 +1,39 @@
-"""The rest of gpunet_search as the distributed search sees it: the one place to repoint when modules move."""
+"""The rest of gpunet_search as the distributed search sees it: the one place to repoint when modules move.
+
+Names resolve on first use (PEP 562), so a trial process that only needs the synthetic problems does
+not import the searcher's torch/BoTorch stack.
+"""
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
+from typing import Any
 
-from ..fingerprint import file_sha256, short_hash
-from ..grid import LevelGrid
-from ..sampling import TIER_FORMAT, SampleSet, load_samples
-from ..searcher import LamctsBoSearcher, SearcherConfig, vector_id
-from ..synthetic import FUNCTIONS, GridFunction, TierProblem
-from .median_rule import MedianStoppingRule  # at the merge: from ..evaluate import MedianStoppingRule
+# name -> module that defines it today
+WHERE = {
+    "short_hash": "gpunet_search.fingerprint",
+    "file_sha256": "gpunet_search.fingerprint",
+    "LevelGrid": "gpunet_search.grid",
+    "TIER_FORMAT": "gpunet_search.sampling",
+    "SampleSet": "gpunet_search.sampling",
+    "load_samples": "gpunet_search.sampling",
+    "LamctsBoSearcher": "gpunet_search.searcher",
+    "SearcherConfig": "gpunet_search.searcher",
+    "vector_id": "gpunet_search.searcher",
+    "FUNCTIONS": "gpunet_search.synthetic",
+    "GridFunction": "gpunet_search.synthetic",
+    "TierProblem": "gpunet_search.synthetic",
+    # At the merge with issue 10: "gpunet_search.evaluate" (same API), and median_rule.py goes.
+    "MedianStoppingRule": "gpunet_search.distributed.median_rule",
+}
+EVALUATE_MODULE = "gpunet_search.evaluate"  # issue 10: proxy_config(), evaluate()
 
-EVALUATE_MODULE = "gpunet_search.evaluate"  # issue 10: evaluate(), EvalConfig, Result, the median rule
+
+def __getattr__(name: str) -> Any:
+    if name not in WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(WHERE[name]), name)
 
 
 def evaluate_module() -> ModuleType:
@@ -20,8 +42,6 @@ def evaluate_module() -> ModuleType:
     Raises:
         EnvironmentProblem: When this installation has no training evaluator.
     """
-    import importlib
-
     from gpunet_hub.errors import EnvironmentProblem
 
     try:
@@ -32,7 +52,4 @@ def evaluate_module() -> ModuleType:
         raise
 
 
-__all__ = [
-    "EVALUATE_MODULE", "FUNCTIONS", "GridFunction", "LamctsBoSearcher", "LevelGrid", "MedianStoppingRule", "SampleSet", "SearcherConfig",
-    "TIER_FORMAT", "TierProblem", "evaluate_module", "file_sha256", "load_samples", "short_hash", "vector_id",
-]
+__all__ = ["EVALUATE_MODULE", "WHERE", "evaluate_module", *WHERE]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -90,6 +91,7 @@ class TuneSearcher(Searcher):
         self._model_state: dict[str, Any] = self._model.state_dict()
         self._queue: list[list[int]] = []
         self._inbox: list[dict[str, Any]] = []  # results not yet told to the model
+        self._cancel: list[list[int]] = []  # networks released by reconcile(), not yet cancelled in the model
         self._trials: dict[str, list[int]] = {}  # live trial id -> vector
         self._handed: dict[str, str] = {}  # arch hash -> trial id, every network ever handed out
         self._records: list[dict[str, Any]] = []  # finished trials
@@ -169,7 +171,7 @@ class TuneSearcher(Searcher):
         told = {r["arch_hash"] for r in self._records if r["status"] != "error"}
         self._records = [r for r in self._records if r["trial_id"] != trial_id]  # a retried or re-completed trial
         self._records.append({"trial_id": trial_id, "arch_hash": key, "vector": vector, "status": status, "epochs": epochs,
-                              "value": float(result[self.metric]) if ok else None})
+                              "value": float(result[self.metric]) if ok else None, "finished_at": time.time()})
         if ok and key not in told:
             with self._mutex:
                 self._inbox.append({"vector": vector, "value": float(result[self.metric])})
@@ -186,11 +188,11 @@ class TuneSearcher(Searcher):
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue: model state, queue, inbox, trials, curves, counters (JSON-able)."""
         with self._mutex:
-            model, queue, inbox = self._model_state, list(self._queue), list(self._inbox)
+            model, queue, inbox, cancel = self._model_state, list(self._queue), list(self._inbox), list(self._cancel)
         return {
             "version": STATE_VERSION, "kind": STATE_KIND, "tier": self.tier_name, "tier_sha256": self.tier_sha256,
             "budget": self.budget, "batch": self.batch, "metric": self.metric, "mode": self.mode,
-            "model": model, "queue": queue, "inbox": inbox, "trials": dict(self._trials), "handed": dict(self._handed),
+            "model": model, "queue": queue, "inbox": inbox, "cancel": cancel, "trials": dict(self._trials), "handed": dict(self._handed),
             "records": list(self._records), "stop_rule": self._rule.state_dict() if self._rule is not None else None,
             "suggested": self._suggested, "exhausted": self._exhausted,
         }
@@ -213,6 +215,7 @@ class TuneSearcher(Searcher):
             self._model_state = state["model"]
             self._queue = [list(map(int, v)) for v in state["queue"]]
             self._inbox = list(state["inbox"])
+            self._cancel = [list(map(int, v)) for v in state.get("cancel", [])]
         self._trials = {k: list(map(int, v)) for k, v in state["trials"].items()}
         self._handed = dict(state["handed"])
         self._records = list(state["records"])
@@ -236,13 +239,49 @@ class TuneSearcher(Searcher):
         return self._rule.state_dict() if self._rule is not None else None
 
     def records(self) -> list[dict[str, Any]]:
-        """Finished trials in completion order: trial id, arch hash, vector, status, epochs, value."""
+        """Finished trials in completion order: trial id, arch hash, vector, status, epochs, value, finished_at (epoch s)."""
         return list(self._records)
 
     @property
     def suggested(self) -> int:
         """Trials handed out so far."""
         return self._suggested
+
+    # -- repairs after a restore (see reconcile.py) ------------------------------------------------
+    def live_trials(self) -> list[str]:
+        """Ids of the trials handed out and not completed."""
+        return list(self._trials)
+
+    def release(self, trial_id: str) -> bool:
+        """Forgets a trial handed out after the trial table was saved: its network may be proposed again.
+
+        Returns:
+            True when the trial was live here.
+        """
+        vector = self._trials.pop(trial_id, None)
+        if vector is None:
+            return False
+        key = arch_hash(vector, self.space)
+        if self._handed.get(key) == trial_id:
+            del self._handed[key]
+        self._suggested -= 1
+        with self._mutex:
+            self._cancel.append(vector)
+        return True
+
+    def adopt(self, trial_id: str, config: Mapping[str, Any]) -> bool:
+        """Takes over a trial of the table that this (older) searcher state never handed out.
+
+        Returns:
+            True when the trial was unknown and is now counted in the budget.
+        """
+        if trial_id in self._trials or "vector" not in config or any(r["trial_id"] == trial_id for r in self._records):
+            return False
+        vector = [int(v) for v in config["vector"]]
+        self._trials[trial_id] = vector
+        self._handed[arch_hash(vector, self.space)] = trial_id
+        self._suggested += 1
+        return True
 
     # -- internals --------------------------------------------------------------------------------
     def _record_curve(self, trial_id: str, result: dict) -> int:
@@ -267,21 +306,33 @@ class TuneSearcher(Searcher):
                 log.warning("dropping a proposal that was already handed out: %s", vector)
         return None
 
-    def _next_proposal(self) -> list[int] | None:
-        self._collect(wait=False)
-        vector = self._pop()
-        if vector is not None or self._exhausted:
-            return vector
-        if self._refill is None:
+    @property
+    def _refill_size(self) -> int:
+        """Proposals the next ask should make: a batch, never more than the budget still needs."""
+        return min(self.batch, self.budget - self._suggested - len(self._queue))
+
+    def _start_refill(self) -> None:
+        if self._refill is None and not self._exhausted and self._refill_size > 0:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpunet-searcher")
             self._refill = self._executor.submit(self._refill_job)
-        try:
-            self._refill.result(timeout=self.suggest_wait_s)
-        except FutureTimeout:
-            return None
+
+    def _next_proposal(self) -> list[int] | None:
+        """Pops a queued proposal; keeps the next batch being asked in the background (prefetch)."""
         self._collect(wait=False)
-        return self._pop()
+        vector = self._pop()
+        if vector is None and self._refill is None:
+            self._start_refill()
+        if vector is None and self._refill is not None:
+            try:
+                self._refill.result(timeout=self.suggest_wait_s)
+            except FutureTimeout:
+                return None
+            self._collect(wait=False)
+            vector = self._pop()
+        if vector is not None and len(self._queue) < self.batch:
+            self._start_refill()  # the next batch is fitted while the trials run
+        return vector
 
     def _collect(self, wait: bool) -> None:
         """Clears a finished refill; re-raises its error in the caller (the controller)."""
@@ -294,16 +345,19 @@ class TuneSearcher(Searcher):
     def _refill_job(self) -> None:
         """Background thread: tell the model the new results, ask a batch, publish state + queue."""
         with self._mutex:
-            inbox = list(self._inbox)
+            inbox, cancel = list(self._inbox), list(self._cancel)
+        if cancel:
+            self._model.cancel(cancel)
         for item in inbox:
             try:
                 self._model.tell([item["vector"]], [item["value"]])
             except InputError as exc:  # e.g. a result that an older snapshot already held
                 log.warning("result not told to the model: %s", exc)
-        picks = self._model.ask(self.batch)
+        picks = self._model.ask(self._refill_size) if self._refill_size > 0 else []
         state = self._model.state_dict()
         with self._mutex:
             del self._inbox[: len(inbox)]
+            del self._cancel[: len(cancel)]
             self._queue.extend(picks)
             self._model_state = state
-            self._exhausted = not picks
+            self._exhausted = self._refill_size > 0 and not picks
