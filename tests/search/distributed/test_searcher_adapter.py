@@ -11,7 +11,7 @@ import pytest
 from ray.tune.search import Searcher
 
 from gpunet_hub.errors import InputError
-from gpunet_search.distributed.median_rule import MedianStoppingRule
+from gpunet_search.evaluate import MedianStoppingRule
 from gpunet_search.distributed.searcher import TuneSearcher
 from gpunet_search.distributed.tier import arch_hash, load_tier
 

@@ -3,13 +3,15 @@
 ``gpunet-hub`` mounts :data:`app` from outside (``gpunet_hub`` never imports this package). Each
 stage adds its commands with its ``register(app)``: stage 1 from :mod:`gpunet_search.latency.cli`,
 the searcher's benchmark from :mod:`gpunet_search.experiments.cli`, the candidate
-evaluator from :mod:`gpunet_search.evaluate.cli`.
+evaluator from :mod:`gpunet_search.evaluate.cli`, the Ray Tune search from
+:mod:`gpunet_search.distributed.cli`.
 """
 
 from __future__ import annotations
 
 import typer
 
+from .distributed import cli as distributed_cli
 from .evaluate import cli as evaluate_cli
 from .experiments import cli as experiments_cli
 from .latency import cli as latency_cli
@@ -22,3 +24,4 @@ app = typer.Typer(
 latency_cli.register(app)
 experiments_cli.register(app)
 evaluate_cli.register(app)
+distributed_cli.register(app)

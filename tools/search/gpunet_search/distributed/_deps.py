@@ -12,22 +12,19 @@ from typing import Any
 
 # name -> module that defines it today
 WHERE = {
-    "short_hash": "gpunet_search.fingerprint",
-    "file_sha256": "gpunet_search.fingerprint",
-    "LevelGrid": "gpunet_search.grid",
-    "TIER_FORMAT": "gpunet_search.sampling",
-    "SampleSet": "gpunet_search.sampling",
-    "load_samples": "gpunet_search.sampling",
-    "LamctsBoSearcher": "gpunet_search.searcher",
-    "SearcherConfig": "gpunet_search.searcher",
-    "vector_id": "gpunet_search.searcher",
-    "FUNCTIONS": "gpunet_search.synthetic",
-    "GridFunction": "gpunet_search.synthetic",
-    "TierProblem": "gpunet_search.synthetic",
-    # At the merge with issue 10: "gpunet_search.evaluate" (same API), and median_rule.py goes.
-    "MedianStoppingRule": "gpunet_search.distributed.median_rule",
+    "LevelGrid": "gpunet_search.search.grid",
+    "TIER_FORMAT": "gpunet_search.latency.sampling",
+    "SampleSet": "gpunet_search.latency.sampling",
+    "load_samples": "gpunet_search.latency.sampling",
+    "LamctsBoSearcher": "gpunet_search.search.searcher",
+    "SearcherConfig": "gpunet_search.search.searcher",
+    "vector_id": "gpunet_search.search.searcher",
+    "FUNCTIONS": "gpunet_search.experiments.synthetic",
+    "GridFunction": "gpunet_search.experiments.synthetic",
+    "TierProblem": "gpunet_search.experiments.synthetic",
+    "MedianStoppingRule": "gpunet_search.evaluate.stopping",
 }
-EVALUATE_MODULE = "gpunet_search.evaluate"  # issue 10: proxy_config(), evaluate()
+EVALUATE_MODULE = "gpunet_search.evaluate"  # proxy_config(), evaluate()
 
 
 def __getattr__(name: str) -> Any:
@@ -48,7 +45,9 @@ def evaluate_module() -> ModuleType:
         return importlib.import_module(EVALUATE_MODULE)
     except ModuleNotFoundError as exc:
         if exc.name and EVALUATE_MODULE.startswith(exc.name):
-            raise EnvironmentProblem(f"the training evaluator ({EVALUATE_MODULE}) is not installed; use --evaluator synthetic:NAME") from None
+            raise EnvironmentProblem(
+                f"the training evaluator ({EVALUATE_MODULE}) is not installed; use --evaluator synthetic:NAME"
+            ) from None
         raise
 
 

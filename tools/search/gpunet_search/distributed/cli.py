@@ -9,18 +9,13 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from gpunet_hub.cli._output import err, out
 from gpunet_hub.errors import EnvironmentProblem
-
-out = Console()
-err = Console(stderr=True)
-
-STORAGE_OPT = typer.Option("search_runs", "--storage", help="Experiment root: a local folder, or shared storage (NFS path, s3://, gs://) for a cluster.")
 
 
 class _LiveLine(logging.Handler):
@@ -37,37 +32,95 @@ class _LiveLine(logging.Handler):
 
 
 def run_cmd(
-    tier: Path = typer.Option(..., "--tier", help="Tier file from `gpunet-hub search tiers`: the networks searched."),
-    evaluator: str = typer.Option(..., "--evaluator", help="train (issue-10 evaluator at its default proxy) or synthetic:NAME (ackley, levy, rosenbrock, rastrigin, tier)."),
-    trials: int = typer.Option(..., "--trials", help="Trial budget (networks evaluated)."),
-    concurrent: int = typer.Option(2, "--concurrent", help="Trials at once (worker slots)."),
-    dataset: str = typer.Option("digits", "--dataset", help="train: digits, an ImageFolder path, hfds/NAME or torch/NAME."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="train: where hfds/ and torch/ datasets are stored."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs per trial (default: the evaluator's; synthetic: 4)."),
-    sleep: float = typer.Option(0.0, "--sleep", help="synthetic: seconds each trial sleeps (spread over its epochs)."),
-    address: Optional[str] = typer.Option(None, "--address", help="Join a Ray cluster (auto or HOST:6379); default: Ray on this machine."),
-    storage: str = STORAGE_OPT,
-    name: Optional[str] = typer.Option(None, "--name", help="Experiment name (default: search-<tier>-<evaluator>)."),
-    resume: bool = typer.Option(False, "--resume", help="Require an existing experiment (the same command resumes one anyway)."),
-    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", help="CPUs reserved per trial."),
-    gpus_per_trial: float = typer.Option(0.0, "--gpus-per-trial", help="GPUs reserved per trial (1: one trial per GPU)."),
-    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", help="CPUs of the local Ray instance (default: concurrent x cpus-per-trial)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the searcher and the evaluator."),
-    max_failures: int = typer.Option(3, "--max-failures", help="Retries of a trial whose worker died (from its last checkpoint)."),
-    early_stop: bool = typer.Option(True, "--early-stop/--no-early-stop", help="Median stopping rule."),
+    tier: Annotated[
+        Path, typer.Option("--tier", help="Tier file from `gpunet-hub search tiers`: the networks searched.")
+    ],
+    evaluator: Annotated[
+        str,
+        typer.Option(
+            "--evaluator",
+            help="train (the candidate evaluator, gpunet_search.evaluate, at its default proxy) or synthetic:NAME (ackley, levy, rosenbrock, rastrigin, tier).",
+        ),
+    ],
+    trials: Annotated[int, typer.Option("--trials", help="Trial budget (networks evaluated).")],
+    concurrent: Annotated[int, typer.Option("--concurrent", help="Trials at once (worker slots).")] = 2,
+    dataset: Annotated[
+        str, typer.Option("--dataset", help="train: digits, an ImageFolder path, hfds/NAME or torch/NAME.")
+    ] = "digits",
+    data_dir: Annotated[
+        Optional[Path], typer.Option("--data-dir", help="train: where hfds/ and torch/ datasets are stored.")
+    ] = None,
+    epochs: Annotated[
+        Optional[int], typer.Option("--epochs", help="Epochs per trial (default: the evaluator's; synthetic: 4).")
+    ] = None,
+    sleep: Annotated[
+        float, typer.Option("--sleep", help="synthetic: seconds each trial sleeps (spread over its epochs).")
+    ] = 0.0,
+    address: Annotated[
+        Optional[str],
+        typer.Option("--address", help="Join a Ray cluster (auto or HOST:6379); default: Ray on this machine."),
+    ] = None,
+    storage: Annotated[
+        str,
+        typer.Option(
+            "--storage",
+            help="Experiment root: a local folder, or shared storage (NFS path, s3://, gs://) for a cluster.",
+        ),
+    ] = "search_runs",
+    name: Annotated[
+        Optional[str], typer.Option("--name", help="Experiment name (default: search-<tier>-<evaluator>).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Require an existing experiment (the same command resumes one anyway).")
+    ] = False,
+    cpus_per_trial: Annotated[float, typer.Option("--cpus-per-trial", help="CPUs reserved per trial.")] = 1.0,
+    gpus_per_trial: Annotated[
+        float, typer.Option("--gpus-per-trial", help="GPUs reserved per trial (1: one trial per GPU).")
+    ] = 0.0,
+    num_cpus: Annotated[
+        Optional[int],
+        typer.Option("--num-cpus", help="CPUs of the local Ray instance (default: concurrent x cpus-per-trial)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the searcher and the evaluator.")] = 0,
+    max_failures: Annotated[
+        int, typer.Option("--max-failures", help="Retries of a trial whose worker died (from its last checkpoint).")
+    ] = 3,
+    early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop", help="Median stopping rule.")] = True,
 ) -> None:
     """Search a latency tier on Ray Tune: LA-MCTS + BO proposes, trials evaluate; resumable after any crash."""
     from .evaluators import EvaluatorSpec
     from .runner import RunSettings, prepare, run
 
-    spec = EvaluatorSpec(evaluator, epochs=epochs, sleep_s=sleep, seed=seed, dataset=dataset, data_dir=str(data_dir) if data_dir else None)
-    settings = RunSettings(tier=tier, evaluator=spec, trials=trials, concurrent=concurrent, storage=storage, name=name, address=address,
-                           cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, num_cpus=num_cpus, seed=seed,
-                           max_failures=max_failures, early_stop=early_stop, resume=resume)
+    spec = EvaluatorSpec(
+        evaluator,
+        epochs=epochs,
+        sleep_s=sleep,
+        seed=seed,
+        dataset=dataset,
+        data_dir=str(data_dir) if data_dir else None,
+    )
+    settings = RunSettings(
+        tier=tier,
+        evaluator=spec,
+        trials=trials,
+        concurrent=concurrent,
+        storage=storage,
+        name=name,
+        address=address,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        num_cpus=num_cpus,
+        seed=seed,
+        max_failures=max_failures,
+        early_stop=early_stop,
+        resume=resume,
+    )
     plan = prepare(settings)
     verb = "resuming" if plan.restoring else "starting"
-    err.print(f"{verb} {plan.path}: {trials} trials of tier {plan.tier.name} ({len(plan.tier)} networks), {evaluator}, {concurrent} at once",
-              highlight=False)
+    err.print(
+        f"{verb} {plan.path}: {trials} trials of tier {plan.tier.name} ({len(plan.tier)} networks), {evaluator}, {concurrent} at once",
+        highlight=False,
+    )
     logging.getLogger("ray").setLevel(logging.WARNING)
     progress_log = logging.getLogger("gpunet_search.distributed.progress")
     with err.status("starting Ray ...") as status:
@@ -82,8 +135,10 @@ def run_cmd(
     err.print(f"[{outcome.seconds:.0f} s] {outcome.trials} trials in {outcome.path}", highlight=False)
     if outcome.errors:
         first = next(iter(outcome.errors.items()))
-        raise EnvironmentProblem(f"{len(outcome.errors)} trial(s) failed after their retries (first: {first[0]}: {first[1]}); "
-                                 "run the same command again to retry them")
+        raise EnvironmentProblem(
+            f"{len(outcome.errors)} trial(s) failed after their retries (first: {first[0]}: {first[1]}); "
+            "run the same command again to retry them"
+        )
 
 
 def _print_results(path: str, fmt: str) -> None:
@@ -95,13 +150,29 @@ def _print_results(path: str, fmt: str) -> None:
         sys.stdout.write(render(rows, fmt))
         return
     evaluator = manifest.get("evaluator", {}).get("kind", "?")
-    table = Table(title=f"{path} ({evaluator}, tier {manifest.get('tier')}, {len(rows)}/{manifest.get('trials')} trials)")
+    table = Table(
+        title=f"{path} ({evaluator}, tier {manifest.get('tier')}, {len(rows)}/{manifest.get('trials')} trials)"
+    )
     for col in ("arch hash", "LUT ms", "status", "epochs", "final", "best", "s", "node", "retries", "vector"):
-        table.add_column(col, justify="right" if col in ("LUT ms", "epochs", "final", "best", "s", "retries") else "left",
-                         no_wrap=col != "vector", overflow="fold")
+        table.add_column(
+            col,
+            justify="right" if col in ("LUT ms", "epochs", "final", "best", "s", "retries") else "left",
+            no_wrap=col != "vector",
+            overflow="fold",
+        )
     for r in rows:
-        table.add_row(r.arch_hash, _fmt(r.lut_ms), r.status, str(r.epochs), _fmt(r.final), _fmt(r.best), _fmt(r.seconds, ".1f"),
-                      r.node or "-", str(r.failures), vector_id(r.vector))
+        table.add_row(
+            r.arch_hash,
+            _fmt(r.lut_ms),
+            r.status,
+            str(r.epochs),
+            _fmt(r.final),
+            _fmt(r.best),
+            _fmt(r.seconds, ".1f"),
+            r.node or "-",
+            str(r.failures),
+            vector_id(r.vector),
+        )
     out.print(table)
 
 
@@ -110,9 +181,15 @@ def _fmt(value: float | None, spec: str = ".4g") -> str:
 
 
 def results_cmd(
-    storage: str = STORAGE_OPT,
-    name: str = typer.Option(..., "--name", help="Experiment name (as printed by `search run`)."),
-    fmt: str = typer.Option("table", "--format", help="table, json or csv."),
+    name: Annotated[str, typer.Option("--name", help="Experiment name (as printed by `search run`).")],
+    storage: Annotated[
+        str,
+        typer.Option(
+            "--storage",
+            help="Experiment root: a local folder, or shared storage (NFS path, s3://, gs://) for a cluster.",
+        ),
+    ] = "search_runs",
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
 ) -> None:
     """Every trial of a distributed search: vector, arch hash, LUT estimate, final/best metric, status, epochs, time, node."""
     from gpunet_hub.errors import InputError

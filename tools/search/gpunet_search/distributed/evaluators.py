@@ -6,7 +6,7 @@ Two kinds behind one interface (:class:`Evaluator`):
   ``rosenbrock``, ``rastrigin``: minimised; ``tier``: the accuracy stand-in, maximised) played as a
   deterministic learning curve that reaches the problem's value at the last epoch, with an optional
   sleep per trial, so the machinery can be tested and timed without training.
-* ``train``: the training evaluator of issue 10 (:mod:`.train_adapter`).
+* ``train``: the training evaluator, :mod:`gpunet_search.evaluate` (:mod:`.train_adapter`).
 
 An evaluator calls ``emit(result)`` after an epoch only once ``work_dir`` holds the checkpoint of that
 epoch, so the caller can copy ``work_dir`` as the epoch's checkpoint.
@@ -23,10 +23,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gpunet_hub._io import atomic_write_text
+from gpunet_hub._io import atomic_write_text, json_sha256
 from gpunet_hub.errors import CheckpointError, InputError, did_you_mean
 
-from ._deps import FUNCTIONS, GridFunction, TierProblem, short_hash
+from ._deps import FUNCTIONS, GridFunction, TierProblem
 
 EPOCH, VALUE, BEST = "epoch", "value", "best_value"  # keys of every reported result
 SYNTHETIC = (*FUNCTIONS, "tier")
@@ -89,8 +89,10 @@ class EvaluatorSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise InputError(f"unknown evaluator {self.kind!r}; choose train or synthetic:NAME with NAME one of "
-                             f"{', '.join(SYNTHETIC)}.{did_you_mean(self.kind, KINDS)}")
+            raise InputError(
+                f"unknown evaluator {self.kind!r}; choose train or synthetic:NAME with NAME one of "
+                f"{', '.join(SYNTHETIC)}.{did_you_mean(self.kind, KINDS)}"
+            )
         if self.epochs is not None and self.epochs < 1:
             raise InputError(f"--epochs must be >= 1, got {self.epochs}")
         if self.sleep_s < 0:
@@ -150,7 +152,7 @@ class SyntheticEvaluator:
     def curve(self, vector: Sequence[int]) -> list[float]:
         """Per-epoch values: a deterministic rise that ends at :meth:`final_value`."""
         final, epochs = self.final_value(vector), int(self.spec.epochs or 1)
-        speed = 0.5 + int(short_hash([int(v) for v in vector], 4), 16) / 0xFFFF  # per network, 0.5..1.5
+        speed = 0.5 + int(json_sha256([int(v) for v in vector], 4), 16) / 0xFFFF  # per network, 0.5..1.5
         sign = 1.0 if self.spec.mode == "max" else -1.0
         return [final - sign * speed * (1.0 - e / epochs) * (1.0 + 0.05 * abs(final)) for e in range(1, epochs + 1)]
 

@@ -51,8 +51,10 @@ class Progress:
         """One human line, e.g. ``12/24 done (3 stopped early), 2 running, best 91.2 (a1b2c3d4e5f6)``."""
         best = f"best {self.best:.4g} ({self.best_arch})" if self.best is not None else "no result yet"
         errored = f", {self.errored} errored" if self.errored else ""
-        return (f"{self.done}/{self.budget} done ({self.stopped_early} stopped early), {self.running} running, "
-                f"{self.pending} pending{errored}, {best}")
+        return (
+            f"{self.done}/{self.budget} done ({self.stopped_early} stopped early), {self.running} running, "
+            f"{self.pending} pending{errored}, {best}"
+        )
 
 
 def summarise(trials: list[Any], budget: int, epochs: int, mode: str, final: bool = False) -> Progress:
@@ -63,8 +65,17 @@ def summarise(trials: list[Any], budget: int, epochs: int, mode: str, final: boo
     scored = [(float(t.last_result[BEST]), t.config.get("arch_hash")) for t in trials if BEST in (t.last_result or {})]
     pick = max if mode == "max" else min
     best = pick(scored, key=lambda item: item[0]) if scored else (None, None)
-    return Progress(len(finished), stopped, status.count("RUNNING"), status.count("PENDING"), status.count("ERROR"),
-                    budget, best[0], best[1], final)
+    return Progress(
+        len(finished),
+        stopped,
+        status.count("RUNNING"),
+        status.count("PENDING"),
+        status.count("ERROR"),
+        budget,
+        best[0],
+        best[1],
+        final,
+    )
 
 
 class ProgressLog(Callback):

@@ -47,5 +47,7 @@ class CompleteRestoredTrials(Callback):
                 if trial.status == "TERMINATED":
                     searcher.on_trial_complete(trial.trial_id, result=trial.last_result)
             elif trial.status == "TERMINATED" and trial.trial_id in limiter.live_trials:
-                log.info("trial %s finished before the saved state told the searcher; completing it now", trial.trial_id)
+                log.info(
+                    "trial %s finished before the saved state told the searcher; completing it now", trial.trial_id
+                )
                 limiter.on_trial_complete(trial.trial_id, result=trial.last_result, error=False)

@@ -70,12 +70,21 @@ def load_rows(path: str) -> tuple[list[TrialRow], dict[str, Any]]:
         status = STATUS.get(trial.status, trial.status.lower())
         if status == "done" and epochs < int(trial.config.get("epochs", epochs)):
             status = "stopped"
-        rows.append(TrialRow(
-            trial_id=trial.trial_id, arch_hash=str(trial.config.get("arch_hash")), vector=[int(v) for v in trial.config.get("vector", [])],
-            lut_ms=trial.config.get("lut_ms"), status=status, epochs=epochs,
-            final=_number(last.get(VALUE)), best=_number(last.get(BEST)), seconds=_number(last.get("time_total_s")),
-            node=last.get("hostname") or last.get("node_ip"), failures=int(getattr(trial.run_metadata, "num_failures", 0)),
-        ))
+        rows.append(
+            TrialRow(
+                trial_id=trial.trial_id,
+                arch_hash=str(trial.config.get("arch_hash")),
+                vector=[int(v) for v in trial.config.get("vector", [])],
+                lut_ms=trial.config.get("lut_ms"),
+                status=status,
+                epochs=epochs,
+                final=_number(last.get(VALUE)),
+                best=_number(last.get(BEST)),
+                seconds=_number(last.get("time_total_s")),
+                node=last.get("hostname") or last.get("node_ip"),
+                failures=int(getattr(trial.run_metadata, "num_failures", 0)),
+            )
+        )
     return rows, manifest
 
 

@@ -88,12 +88,19 @@ class RunSettings:
         Raises:
             InputError: A value out of range.
         """
-        for label, value, low in (("--trials", self.trials, 1), ("--concurrent", self.concurrent, 1), ("--max-failures", self.max_failures, 0),
-                                  ("--batch", self.batch or 1, 1), ("--num-cpus", self.num_cpus or 1, 1)):
+        for label, value, low in (
+            ("--trials", self.trials, 1),
+            ("--concurrent", self.concurrent, 1),
+            ("--max-failures", self.max_failures, 0),
+            ("--batch", self.batch or 1, 1),
+            ("--num-cpus", self.num_cpus or 1, 1),
+        ):
             if value < low:
                 raise InputError(f"{label} must be >= {low}, got {value}")
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
-            raise InputError(f"--cpus-per-trial must be > 0 and --gpus-per-trial >= 0, got {self.cpus_per_trial} and {self.gpus_per_trial}")
+            raise InputError(
+                f"--cpus-per-trial must be > 0 and --gpus-per-trial >= 0, got {self.cpus_per_trial} and {self.gpus_per_trial}"
+            )
         if self.snapshot_s < 0:
             raise InputError(f"the snapshot period must be >= 0 s, got {self.snapshot_s}")
         if self.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", self.name):
@@ -120,9 +127,21 @@ class Plan:
     def manifest(self) -> dict[str, Any]:
         """The settings a resume must share."""
         s = self.settings
-        return {"format": MANIFEST_FORMAT, "tier_file": str(self.tier.path), "tier_sha256": self.tier.sha256, "tier": self.tier.name,
-                "evaluator": s.evaluator.to_dict(), "epochs": self.epochs, "trials": s.trials, "concurrent": s.concurrent, "seed": s.seed,
-                "early_stop": s.early_stop, "grace_epochs": s.grace_epochs, "min_runs": s.min_runs, "searcher": asdict(s.searcher)}
+        return {
+            "format": MANIFEST_FORMAT,
+            "tier_file": str(self.tier.path),
+            "tier_sha256": self.tier.sha256,
+            "tier": self.tier.name,
+            "evaluator": s.evaluator.to_dict(),
+            "epochs": self.epochs,
+            "trials": s.trials,
+            "concurrent": s.concurrent,
+            "seed": s.seed,
+            "early_stop": s.early_stop,
+            "grace_epochs": s.grace_epochs,
+            "min_runs": s.min_runs,
+            "searcher": asdict(s.searcher),
+        }
 
 
 def default_name(tier: TierPool, evaluator: EvaluatorSpec) -> str:
@@ -142,7 +161,9 @@ def resolve_storage(storage: str) -> str:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"--storage {storage}: cannot create the folder ({exc.strerror}); choose a writable place") from None
+        raise InputError(
+            f"--storage {storage}: cannot create the folder ({exc.strerror}); choose a writable place"
+        ) from None
     return str(path)
 
 
@@ -182,7 +203,9 @@ def prepare(settings: RunSettings) -> Plan:
     settings.check()
     tier = load_tier(settings.tier)
     if settings.trials > len(tier):
-        raise InputError(f"--trials {settings.trials} exceeds the {len(tier)} networks of tier {tier.name} ({tier.path})")
+        raise InputError(
+            f"--trials {settings.trials} exceeds the {len(tier)} networks of tier {tier.name} ({tier.path})"
+        )
     if settings.evaluator.space != tier.space:
         settings = replace(settings, evaluator=replace(settings.evaluator, space=tier.space))
     if settings.evaluator.synthetic is None:
@@ -202,8 +225,10 @@ def prepare(settings: RunSettings) -> Plan:
         mine = plan.manifest()
         changed = [k for k in mine if k != "tier_file" and saved.get(k) != mine[k]]
         if changed:
-            raise InputError(f"experiment {plan.path} was started with other settings ({', '.join(changed)}); "
-                             "pass the same arguments to resume it, or --name NEW for a new search")
+            raise InputError(
+                f"experiment {plan.path} was started with other settings ({', '.join(changed)}); "
+                "pass the same arguments to resume it, or --name NEW for a new search"
+            )
     return replace(plan, restoring=restoring)
 
 
@@ -223,12 +248,14 @@ def start_ray(settings: RunSettings) -> None:
         if settings.address:
             ray.init(address=settings.address, log_to_driver=False)
         else:
-            cpus = settings.num_cpus or max(1, int(round(settings.concurrent * settings.cpus_per_trial)))
+            cpus = settings.num_cpus or max(1, round(settings.concurrent * settings.cpus_per_trial))
             ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     except ConnectionError as exc:
         where = settings.address or "this machine"
-        raise EnvironmentProblem(f"cannot reach a Ray cluster at {where}: {exc}. Start one with `ray start --head` "
-                                 "and pass --address HOST:6379") from None
+        raise EnvironmentProblem(
+            f"cannot reach a Ray cluster at {where}: {exc}. Start one with `ray start --head` "
+            "and pass --address HOST:6379"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -268,17 +295,33 @@ def _tuner(plan: Plan) -> Any:
     if plan.restoring:
         return tune.Tuner.restore(plan.path, trainable=trainable, resume_unfinished=True, resume_errored=True)
     rule = MedianStoppingRule(s.grace_epochs, s.min_runs) if s.early_stop else None
-    searcher = TuneSearcher(plan.tier, budget=s.trials, metric=BEST, mode=s.evaluator.mode, batch=s.batch or s.concurrent,
-                            seed=s.seed, config=s.searcher, stop_rule=rule, curve_metric=VALUE)
+    searcher = TuneSearcher(
+        plan.tier,
+        budget=s.trials,
+        metric=BEST,
+        mode=s.evaluator.mode,
+        batch=s.batch or s.concurrent,
+        seed=s.seed,
+        config=s.searcher,
+        stop_rule=rule,
+        curve_metric=VALUE,
+    )
     scheduler = MedianStopper(searcher) if rule is not None else None
     search_alg = ConcurrencyLimiter(searcher, max_concurrent=s.concurrent)
     return tune.Tuner(
         trainable,
         param_space={"evaluator": s.evaluator.to_dict(), "epochs": plan.epochs},
-        tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler,
-                                    num_samples=-1, reuse_actors=True, trial_dirname_creator=trial_dirname),
+        tune_config=tune.TuneConfig(
+            search_alg=search_alg,
+            scheduler=scheduler,
+            num_samples=-1,
+            reuse_actors=True,
+            trial_dirname_creator=trial_dirname,
+        ),
         run_config=tune.RunConfig(
-            name=plan.name, storage_path=plan.storage, verbose=0,
+            name=plan.name,
+            storage_path=plan.storage,
+            verbose=0,
             failure_config=tune.FailureConfig(max_failures=s.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=3),
             callbacks=[CompleteRestoredTrials(search_alg), ProgressLog(s.trials, plan.epochs, s.evaluator.mode)],
@@ -306,5 +349,9 @@ def run(plan: Plan) -> RunOutcome:
         if not plan.restoring:
             _write_manifest(plan.path, plan.manifest())
         grid = tuner.fit()
-    errors = {Path(r.path).name: f"{type(r.error).__name__}: {r.error}".strip().splitlines()[0] for r in grid if r.error is not None}
+    errors = {
+        Path(r.path).name: f"{type(r.error).__name__}: {r.error}".strip().splitlines()[0]
+        for r in grid
+        if r.error is not None
+    }
     return RunOutcome(plan.path, plan.restoring, len(grid), errors, time.perf_counter() - start)

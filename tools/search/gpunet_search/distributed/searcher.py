@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -77,16 +77,22 @@ class TuneSearcher(Searcher):
         epoch_key: str = "epoch",
     ) -> None:
         if budget < 1 or batch < 1 or suggest_wait_s < 0:
-            raise InputError(f"budget and batch must be >= 1 and the wait >= 0, got {budget}, {batch}, {suggest_wait_s}")
+            raise InputError(
+                f"budget and batch must be >= 1 and the wait >= 0, got {budget}, {batch}, {suggest_wait_s}"
+            )
         if budget > len(tier):
-            raise InputError(f"--trials {budget} exceeds the {len(tier)} networks of tier {tier.name} ({tier.path}); use at most {len(tier)}")
+            raise InputError(
+                f"--trials {budget} exceeds the {len(tier)} networks of tier {tier.name} ({tier.path}); use at most {len(tier)}"
+            )
         super().__init__(metric=metric, mode=mode)
         self.tier_name = tier.name
         self.tier_sha256 = tier.sha256
         self.space = tier.space
         self.budget, self.batch, self.suggest_wait_s = int(budget), int(batch), float(suggest_wait_s)
         self._estimates = tier.estimates()
-        self._model = LamctsBoSearcher(tier.space, mode=mode, feasible=tier.membership(), pool=tier.vectors, seed=seed, config=config)
+        self._model = LamctsBoSearcher(
+            tier.space, mode=mode, feasible=tier.membership(), pool=tier.vectors, seed=seed, config=config
+        )
         self._init_runtime()
         self._model_state: dict[str, Any] = self._model.state_dict()
         self._queue: list[list[int]] = []
@@ -133,7 +139,7 @@ class TuneSearcher(Searcher):
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         return False  # the ConcurrencyLimiter enforces it
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]  # Tune omits FINISHED (a str)
         if self._suggested >= self.budget:
             return Searcher.FINISHED
         vector = self._next_proposal()
@@ -156,7 +162,9 @@ class TuneSearcher(Searcher):
         config = (result or {}).get("config") or {}
         if vector is None and "vector" in config:
             vector = [int(v) for v in config["vector"]]
-            log.info("trial %s was not handed out by this searcher state (older snapshot); network from its config", trial_id)
+            log.info(
+                "trial %s was not handed out by this searcher state (older snapshot); network from its config", trial_id
+            )
         if vector is None:
             log.warning("trial %s completed without a known network; ignored", trial_id)
             return
@@ -164,17 +172,27 @@ class TuneSearcher(Searcher):
             self._record_curve(trial_id, result)
         key = arch_hash(vector, self.space)
         self._handed.setdefault(key, trial_id)
-        ok = not error and bool(result) and self.metric in result and np.isfinite(float(result[self.metric]))
+        metrics = result or {}
+        ok = not error and self.metric in metrics and np.isfinite(float(metrics[self.metric]))
         epochs = int(result.get(self.epoch_key, 0) or 0) if result else 0
         target = config.get("epochs")
         status = "error" if not ok else ("stopped" if target is not None and epochs < int(target) else "done")
         told = {r["arch_hash"] for r in self._records if r["status"] != "error"}
         self._records = [r for r in self._records if r["trial_id"] != trial_id]  # a retried or re-completed trial
-        self._records.append({"trial_id": trial_id, "arch_hash": key, "vector": vector, "status": status, "epochs": epochs,
-                              "value": float(result[self.metric]) if ok else None, "finished_at": time.time()})
+        self._records.append(
+            {
+                "trial_id": trial_id,
+                "arch_hash": key,
+                "vector": vector,
+                "status": status,
+                "epochs": epochs,
+                "value": float(metrics[self.metric]) if ok else None,
+                "finished_at": time.time(),
+            }
+        )
         if ok and key not in told:
             with self._mutex:
-                self._inbox.append({"vector": vector, "value": float(result[self.metric])})
+                self._inbox.append({"vector": vector, "value": float(metrics[self.metric])})
         # A failed network stays pending in the model: it is neither retried by the searcher nor
         # told a made-up value (Tune's FailureConfig retries it from its checkpoint first).
 
@@ -190,11 +208,24 @@ class TuneSearcher(Searcher):
         with self._mutex:
             model, queue, inbox, cancel = self._model_state, list(self._queue), list(self._inbox), list(self._cancel)
         return {
-            "version": STATE_VERSION, "kind": STATE_KIND, "tier": self.tier_name, "tier_sha256": self.tier_sha256,
-            "budget": self.budget, "batch": self.batch, "metric": self.metric, "mode": self.mode,
-            "model": model, "queue": queue, "inbox": inbox, "cancel": cancel, "trials": dict(self._trials), "handed": dict(self._handed),
-            "records": list(self._records), "stop_rule": self._rule.state_dict() if self._rule is not None else None,
-            "suggested": self._suggested, "exhausted": self._exhausted,
+            "version": STATE_VERSION,
+            "kind": STATE_KIND,
+            "tier": self.tier_name,
+            "tier_sha256": self.tier_sha256,
+            "budget": self.budget,
+            "batch": self.batch,
+            "metric": self.metric,
+            "mode": self.mode,
+            "model": model,
+            "queue": queue,
+            "inbox": inbox,
+            "cancel": cancel,
+            "trials": dict(self._trials),
+            "handed": dict(self._handed),
+            "records": list(self._records),
+            "stop_rule": self._rule.state_dict() if self._rule is not None else None,
+            "suggested": self._suggested,
+            "exhausted": self._exhausted,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -208,7 +239,9 @@ class TuneSearcher(Searcher):
         for key in ("tier_sha256", "budget", "metric", "mode"):
             mine = self.tier_sha256 if key == "tier_sha256" else getattr(self, key)
             if state.get(key) != mine:
-                raise InputError(f"the saved search has {key} {state.get(key)!r}, this one {mine!r}; start a new experiment (--name)")
+                raise InputError(
+                    f"the saved search has {key} {state.get(key)!r}, this one {mine!r}; start a new experiment (--name)"
+                )
         self.close()
         self._model.load_state_dict(state["model"])
         with self._mutex:

@@ -14,14 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from gpunet_hub._io import json_sha256
 from gpunet_hub.errors import InputError
 
-from ._deps import TIER_FORMAT, LevelGrid, load_samples, short_hash
+from ._deps import TIER_FORMAT, LevelGrid, load_samples
 
 
 def arch_hash(vector: Sequence[int], space: str) -> str:
     """A network's id: 12 hex digits of the SHA-256 of its space and 41 digits (trial folder names)."""
-    return short_hash({"space": space, "vector": [int(v) for v in vector]}, 12)
+    return json_sha256({"space": space, "vector": [int(v) for v in vector]}, 12)
 
 
 class TierMembership:
@@ -67,11 +68,11 @@ class TierPool:
     sha256: str
 
     def __len__(self) -> int:
-        return int(len(self.vectors))
+        return len(self.vectors)
 
     def estimates(self) -> dict[str, float]:
         """LUT estimate (ms) by :func:`arch_hash`."""
-        return {arch_hash(v, self.space): float(ms) for v, ms in zip(self.vectors, self.estimate_ms)}
+        return {arch_hash(v, self.space): float(ms) for v, ms in zip(self.vectors, self.estimate_ms, strict=True)}
 
     def membership(self) -> TierMembership:
         """The feasibility predicate of the searcher: "is a network of this tier"."""
@@ -87,7 +88,9 @@ def load_tier(path: str | Path) -> TierPool:
     path = Path(path).expanduser().resolve()
     samples = load_samples(path)
     if samples.meta.get("file_format") != TIER_FORMAT:
-        raise InputError(f"{path} is a sample file, not a tier file; make tiers with `gpunet-hub search tiers --samples {path.name} ...`")
+        raise InputError(
+            f"{path} is a sample file, not a tier file; make tiers with `gpunet-hub search tiers --samples {path.name} ...`"
+        )
     with np.load(path, allow_pickle=False) as data:
         estimates = np.asarray(data["estimate_ms"], dtype=np.float64)
         header = json.loads(str(data["meta"]))

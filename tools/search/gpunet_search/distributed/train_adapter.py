@@ -1,4 +1,4 @@
-"""The ``train`` evaluator: issue 10's ``evaluate()`` behind the :class:`~.evaluators.Evaluator` interface.
+"""The ``train`` evaluator: ``gpunet_search.evaluate.evaluate()`` behind the :class:`~.evaluators.Evaluator` interface.
 
 The only module that knows that API. It expects from ``gpunet_search.evaluate``: ``proxy_config(**changes)``
 (the default CPU proxy, an ``EvalConfig`` with ``epochs``, ``seed``, ``threads``), and
@@ -41,12 +41,14 @@ def train_config(spec: EvaluatorSpec) -> Any:
         changes["threads"] = threads
     prefixed = spec.dataset == "digits" or spec.dataset.startswith(("hfds/", "torch/"))
     if not prefixed and not Path(spec.dataset).expanduser().exists():
-        raise InputError(f"--dataset {spec.dataset!r} is neither 'digits', hfds/NAME, torch/NAME nor an existing ImageFolder path")
+        raise InputError(
+            f"--dataset {spec.dataset!r} is neither 'digits', hfds/NAME, torch/NAME nor an existing ImageFolder path"
+        )
     return module.proxy_config(**changes)
 
 
 class TrainEvaluator:
-    """Trains one network with issue 10's evaluator, emitting each epoch once its checkpoint exists."""
+    """Trains one network with the candidate evaluator, emitting each epoch once its checkpoint exists."""
 
     def __init__(self, spec: EvaluatorSpec) -> None:
         self.spec = spec
@@ -69,8 +71,14 @@ class TrainEvaluator:
             return False  # stopping is the Tune scheduler's call
 
         evaluate_module().evaluate(
-            [int(v) for v in vector], self.config, space=self.spec.space, dataset=self.spec.dataset,
-            data_dir=self.spec.data_dir, out_dir=work_dir, resume=resume, callback=callback,
+            [int(v) for v in vector],
+            self.config,
+            space=self.spec.space,
+            dataset=self.spec.dataset,
+            data_dir=self.spec.data_dir,
+            out_dir=work_dir,
+            resume=resume,
+            callback=callback,
         )
         if held:
             emit(held.pop())
