@@ -15,7 +15,7 @@
    same evaluator, same early stopping), one seed: best-so-far by trial, wall time, share stopped
    early. Needs ``--digits-tier FILE`` (a tier from the stage-1 pipeline) and the evaluator.
 
-Parts 1-2 use a tier made from ``gpunet_search.synthetic.TierProblem`` (its latency stand-in as the
+Parts 1-2 use a tier made from ``gpunet_search.experiments.synthetic.TierProblem`` (its latency stand-in as the
 "LUT estimate"), labelled so in the results. Run alone, under the timing lock::
 
     flock /tmp/gpunet-timing.lock .venv/bin/python benchmarks/distributed_search.py [--digits-tier tiers/tier_X.npz]
@@ -41,10 +41,10 @@ from gpunet_hub.space import get_space
 from gpunet_search.distributed.evaluators import EvaluatorSpec
 from gpunet_search.distributed.results import load_rows
 from gpunet_search.distributed.runner import RunSettings, prepare, run
-from gpunet_search.sampling import SampleSet
-from gpunet_search.searcher import SearcherConfig
-from gpunet_search.synthetic import TierProblem
-from gpunet_search.tiers import Tier, write_tiers
+from gpunet_search.latency.sampling import SampleSet
+from gpunet_search.search.searcher import SearcherConfig
+from gpunet_search.experiments.synthetic import TierProblem
+from gpunet_search.latency.tiers import Tier, write_tiers
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -12,10 +12,10 @@ pytest.importorskip("ray.tune")
 pytest.importorskip("botorch")
 
 from gpunet_hub.space import get_space
-from gpunet_search.grid import LevelGrid
-from gpunet_search.sampling import SampleSet
-from gpunet_search.searcher import SearcherConfig
-from gpunet_search.tiers import Tier, write_tiers
+from gpunet_search.search.grid import LevelGrid
+from gpunet_search.latency.sampling import SampleSet
+from gpunet_search.search.searcher import SearcherConfig
+from gpunet_search.latency.tiers import Tier, write_tiers
 
 SMALL = SearcherConfig(n_init=4, pool_size=256, max_pool_candidates=128, n_local_centres=2, n_local_per_centre=8, gp_max_iter=5, leaf_size=6)
 

@@ -12,7 +12,7 @@ from gpunet_hub.errors import CheckpointError, InputError
 from gpunet_search.distributed import train_adapter
 from gpunet_search.distributed.evaluators import EpochResult, EvaluatorSpec
 from gpunet_search.distributed.tier import load_tier
-from gpunet_search.synthetic import GridFunction
+from gpunet_search.experiments.synthetic import GridFunction
 
 
 def test_synthetic_curve_ends_at_the_problem_value_and_resumes(tier_file, tmp_path) -> None:
