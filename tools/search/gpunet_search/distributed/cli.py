@@ -17,6 +17,15 @@ from rich.table import Table
 from gpunet_hub.cli._output import err, out
 from gpunet_hub.errors import EnvironmentProblem
 
+# --storage is shared by `run` and `results`.
+StorageOption = Annotated[
+    str,
+    typer.Option(
+        "--storage",
+        help="Experiment root: a local folder, or shared storage (NFS path, s3://, gs://) for a cluster.",
+    ),
+]
+
 
 class _LiveLine(logging.Handler):
     """Shows the progress logger's latest record on one live status line."""
@@ -60,13 +69,7 @@ def run_cmd(
         Optional[str],
         typer.Option("--address", help="Join a Ray cluster (auto or HOST:6379); default: Ray on this machine."),
     ] = None,
-    storage: Annotated[
-        str,
-        typer.Option(
-            "--storage",
-            help="Experiment root: a local folder, or shared storage (NFS path, s3://, gs://) for a cluster.",
-        ),
-    ] = "search_runs",
+    storage: StorageOption = "search_runs",
     name: Annotated[
         Optional[str], typer.Option("--name", help="Experiment name (default: search-<tier>-<evaluator>).")
     ] = None,
@@ -182,13 +185,7 @@ def _fmt(value: float | None, spec: str = ".4g") -> str:
 
 def results_cmd(
     name: Annotated[str, typer.Option("--name", help="Experiment name (as printed by `search run`).")],
-    storage: Annotated[
-        str,
-        typer.Option(
-            "--storage",
-            help="Experiment root: a local folder, or shared storage (NFS path, s3://, gs://) for a cluster.",
-        ),
-    ] = "search_runs",
+    storage: StorageOption = "search_runs",
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
 ) -> None:
     """Every trial of a distributed search: vector, arch hash, LUT estimate, final/best metric, status, epochs, time, node."""

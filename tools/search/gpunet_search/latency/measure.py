@@ -137,15 +137,7 @@ class LayerTimer:
     def time(self, handle: Any, *, warmup: int, runs: int, max_seconds: float) -> np.ndarray:
         from gpunet_hub.measure import TimingPlan
 
-        plan = TimingPlan(
-            warmup_runs=warmup,
-            warmup_seconds=0.0,
-            min_runs=runs,
-            min_seconds=0.0,
-            max_runs=runs,
-            max_seconds=max_seconds,
-        )
-        return np.asarray(handle.time(plan).times_ms)
+        return np.asarray(handle.time(TimingPlan.fixed(warmup, runs, max_seconds)).times_ms)
 
     def close(self, handle: Any) -> None:
         handle.close()
