@@ -7,10 +7,13 @@ fingerprints and dates are written one way across the project.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,12 +38,53 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists but is not ours (or cannot be probed): leave its file alone
+    return True
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Removes temp files that :func:`atomic_path` left beside ``path`` in a process that has died.
+
+    Temp names carry the writer's process id (``.<name>.<pid>.<random>.tmp``); files of live
+    processes (a concurrent writer) are kept. Called by :func:`atomic_path` before each write, so a
+    killed export or download is cleaned up by the next one.
+
+    Returns:
+        The removed files.
+    """
+    path = Path(path)
+    removed: list[Path] = []
+    if not path.parent.is_dir():
+        return removed
+    prefix = f".{path.name}."
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid_text = candidate.name[len(prefix) :].split(".", 1)[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        with contextlib.suppress(FileNotFoundError):  # another process removed it first
+            candidate.unlink()
+            removed.append(candidate)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yields a temporary path beside ``path``; renames it onto ``path`` only if the block succeeds."""
+    """Yields a temporary path beside ``path``; renames it onto ``path`` only if the block succeeds.
+
+    The temp file is removed when the block fails or is interrupted (run long writes inside
+    :func:`sigterm_as_interrupt` so that SIGTERM counts as an interruption); temp files of killed
+    processes are removed on the next write to the same path (:func:`remove_stale_temps`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -53,6 +97,27 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`KeyboardInterrupt` as Ctrl-C does, so cleanup runs.
+
+    A no-op outside the main thread (only it may set signal handlers); the previous handler is
+    restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
