@@ -25,7 +25,7 @@ from typing import Any
 import typer
 
 from ..errors import GPUNetHubError
-from . import _bench, _hub
+from . import _bench, _cache, _hub
 from ._output import err, fail
 from ._plugins import add_plugins
 
@@ -38,6 +38,7 @@ app = typer.Typer(
 )
 _hub.register(app)
 _bench.register(app)
+_cache.register(app)
 
 
 def _invoked(argv: Sequence[str]) -> str | None:
