@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ._output import OutputFormat, err, fmt_ms, info, note, print_text, print_wide, progress, split_choices, warn
-
 from ..measure._run import DEFAULT_MAX_CV
+from ._output import OutputFormat, err, fmt_ms, info, note, print_text, print_wide, progress, split_choices, warn
 
 if TYPE_CHECKING:
     from ..measure import BenchReport

@@ -38,9 +38,7 @@ def info_cmd(
 
 @app.command("clear")
 def clear_cmd(
-    kinds: Annotated[
-        Optional[list[str]], typer.Argument(help=f"What to delete ({_KINDS}); none: all of them.")
-    ] = None,
+    kinds: Annotated[Optional[list[str]], typer.Argument(help=f"What to delete ({_KINDS}); none: all of them.")] = None,
 ) -> None:
     """Delete cached data gpunet-hub can rebuild (never the local latency table of `bench --save`)."""
     removed = clear_cache(kinds or None)

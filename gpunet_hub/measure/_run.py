@@ -251,7 +251,11 @@ class BenchRequest:
             from ._plot import check_plot_path
 
             check_plot_path(self.plot, "plot")
-        if self.plot is not None and self.output is not None and Path(self.plot).resolve() == Path(self.output).resolve():
+        if (
+            self.plot is not None
+            and self.output is not None
+            and Path(self.plot).resolve() == Path(self.output).resolve()
+        ):
             raise InputError("plot and output name the same file; give each its own", params=("plot", "output"))
         if (self.gpu is None) != (self.max_latency_ms is None):
             raise InputError(

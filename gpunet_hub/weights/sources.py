@@ -179,7 +179,8 @@ def _local(path: Path, card: ModelCard) -> Path:
 def _default(card: ModelCard, progress: bool) -> Path:
     if card.weights is None:
         raise WeightsUnavailableError(f"{card.name} has no weights source. {_ways_out(card)}", params=("weights",))
-    key = f"{card.name}-{hashlib.sha256(card.weights.url.encode()).hexdigest()[:12]}"
+    source = card.weights
+    key = f"{card.name}-{hashlib.sha256(source.url.encode()).hexdigest()[:12]}"
     target = cache_dir("converted") / f"{key}.safetensors"
     if target.is_file():
         _check_cached(target)
@@ -187,7 +188,7 @@ def _default(card: ModelCard, progress: bool) -> Path:
     archive = cache_dir("downloads") / f"{key}.zip"
     if archive.is_file():  # downloaded earlier, not converted yet: check before use
         try:
-            _check_download(archive, card.weights)
+            _check_download(archive, source)
         except CheckpointError as exc:
             archive.unlink(missing_ok=True)
             raise CheckpointError(
@@ -201,12 +202,12 @@ def _default(card: ModelCard, progress: bool) -> Path:
             )
         try:
             download(
-                card.weights.url,
+                source.url,
                 archive,
-                sha256=card.weights.sha256,
-                size=card.weights.size,
+                sha256=source.sha256,
+                size=source.size,
                 progress=progress,
-                verify=lambda tmp: check_archive(tmp, origin=f"the download of {card.weights.url}"),
+                verify=lambda tmp: check_archive(tmp, origin=f"the download of {source.url}"),
             )
         except WeightsUnavailableError as exc:
             raise WeightsUnavailableError(f"{exc}. {_ways_out(card)}", params=("weights",)) from None
