@@ -192,7 +192,7 @@ def _run_exporter(
             torch.onnx.export(module, (example,), str(tmp), dynamo=False, do_constant_folding=True, **kwargs)
     else:
         if dynamic_batch:
-            kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=4096)},)
+            kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=MAX_BATCH)},)
         program = torch.onnx.export(module, (example,), dynamo=True, external_data=False, verbose=False, **kwargs)
         if program is None:
             raise ExportError("torch.onnx.export(dynamo=True) returned no program")

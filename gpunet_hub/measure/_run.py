@@ -16,21 +16,18 @@ from typing import Any
 from .. import _validate
 from .._io import atomic_write_text, cache_dir, json_sha256
 from ..errors import InputError, did_you_mean
+from ..export import MAX_BATCH
 from .device import Device
 from .record import BenchRecord, save_records, to_csv, to_json
 from .registry import BackendChoice, SessionConfig, choose_backend, default_precision, device_for, get_backend
-from .stats import TimingPlan
+from .stats import MAX_RUNS, MAX_SECONDS, TimingPlan
 from .verdict import Verdict, verdict_for
 
 OPSET = 17
 STAGES = ("build", "export", "time")
 #: Rows whose coefficient of variation exceeds this are flagged and not saved unless asked.
 DEFAULT_MAX_CV = 0.10
-MAX_BATCH = 4096
 MAX_THREADS = 1024
-MAX_RUNS = 10_000_000
-#: Longest warm-up or timing duration a request may ask for, in seconds (a day).
-MAX_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)

@@ -378,6 +378,33 @@ def test_bench_api_refuses_bad_fields(no_timing, fields, param):
     assert param in info.value.params
 
 
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"warmup_seconds": float("inf")}, "warmup_seconds"),  # would warm up forever
+        ({"min_seconds": float("nan")}, "min_seconds"),
+        ({"max_seconds": -1.0}, "max_seconds"),
+        ({"min_runs": 2.5}, "min_runs"),
+        ({"warmup_runs": True}, "warmup_runs"),
+        ({"max_runs": 0}, "max_runs"),
+    ],
+)
+def test_timing_plans_are_bounded(fields, param):
+    from gpunet_hub.measure import TimingPlan
+
+    with pytest.raises(InputError) as info:
+        TimingPlan(**fields)
+    assert param in info.value.params
+
+
+@pytest.mark.parametrize("name", [123, None, ["onnxruntime-cpu"], "onnxrt-cpu"])
+def test_unknown_backends_are_bad_input(name):
+    from gpunet_hub.measure import get_backend
+
+    with pytest.raises(InputError, match="unknown backend"):
+        get_backend(name)
+
+
 def test_prepare_refuses_what_is_not_a_request():
     with pytest.raises(InputError, match="BenchRequest"):
         prepare({"models": ("gpunet_0",)})
