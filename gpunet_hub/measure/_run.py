@@ -54,7 +54,10 @@ class BenchConfig:
 
 
 def export_cached(model: Any, key: str, input_size: tuple[int, ...], config: BenchConfig, fingerprint: str) -> Path:
-    """Exports ``model`` to ONNX once per (key, fingerprint, batch, precision); later runs reuse the file."""
+    """Exports ``model`` to ONNX once per (key, fingerprint, batch, precision); later runs reuse the file.
+
+    A cached file that no longer parses is removed and exported again.
+    """
     from .. import __version__
     from ..export import export_onnx
 
@@ -62,9 +65,22 @@ def export_cached(model: Any, key: str, input_size: tuple[int, ...], config: Ben
     digest = json_sha256(f"{__version__}|{fingerprint}|{input_size}", 12)
     folder = config.onnx_dir or cache_dir("onnx")
     path = Path(folder) / f"{key.replace(':', '-')}-b{config.batch}-{precision}-opset{OPSET}-{digest}.onnx"
+    if path.exists() and not _readable_onnx(path):
+        path.unlink(missing_ok=True)  # a damaged cache entry: rebuilt below
     if not path.exists():
         export_onnx(model, path, batch_size=config.batch, opset=OPSET, input_size=input_size, precision=precision)
     return path
+
+
+def _readable_onnx(path: Path) -> bool:
+    """Whether a cached export parses as an ONNX model (files are renamed complete; disks fail)."""
+    import onnx
+
+    try:
+        onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError and OSError: either way, rebuild it
+        return False
+    return True
 
 
 @dataclass(frozen=True)

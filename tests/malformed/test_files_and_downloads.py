@@ -467,3 +467,17 @@ def test_a_successful_download_keeps_only_the_safetensors(isolated_cache):
     with LocalServer(buffer.getvalue(), length=False) as server:
         path = fetch_weights(card_with(server.url), "default", progress=False)
     assert files_under(isolated_cache) == [path] and path.suffix == ".safetensors"
+
+
+def test_a_damaged_onnx_cache_entry_is_exported_again(tmp_path):
+    import onnx
+    import torch
+
+    from gpunet_hub.measure._run import BenchConfig, export_cached
+
+    config = BenchConfig(backend="onnxruntime-cpu", precision="fp32", onnx_dir=tmp_path)
+    conv = torch.nn.Conv2d(3, 4, 3)
+    path = export_cached(conv, "conv", (3, 8, 8), config, "conv-3-4")
+    path.write_bytes(path.read_bytes()[:40])  # a truncated cache entry
+    assert export_cached(conv, "conv", (3, 8, 8), config, "conv-3-4") == path
+    onnx.checker.check_model(str(path))
