@@ -78,7 +78,7 @@ def _readable_onnx(path: Path) -> bool:
 
     try:
         onnx.load(str(path), load_external_data=False)
-    except Exception:  # noqa: BLE001 - protobuf's DecodeError and OSError: either way, rebuild it
+    except Exception:  # protobuf's DecodeError or an OSError: either way, export it again
         return False
     return True
 
