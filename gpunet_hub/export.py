@@ -33,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import _validate
 from ._io import atomic_path
 from .errors import InputError, require
 
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 
 PRECISIONS = ("fp32", "fp16")
 EXPORTERS = ("auto", "torchscript", "dynamo")
+#: Opsets the exporters write (torch's TorchScript exporter: 7 to 20; dynamo: 18 and later).
+OPSET_RANGE = (7, 23)
+MAX_BATCH = 4096
 
 
 class ExportError(InputError):
@@ -87,10 +91,18 @@ def resolve_input_size(module: nn.Module, input_size: Sequence[int] | None) -> t
             raise InputError(
                 f"{type(module).__name__} has no pretrained_cfg['input_size']; pass input_size=(C, H, W) to export it"
             )
-    shape = tuple(int(v) for v in input_size)
-    if not shape or any(v <= 0 for v in shape):
-        raise InputError(f"input_size must be positive integers, got {tuple(input_size)!r}")
-    return shape
+    return _input_shape(input_size)
+
+
+def _input_shape(input_size: object) -> tuple[int, ...]:
+    if isinstance(input_size, (str, bytes)) or not isinstance(input_size, Sequence) or not input_size:
+        raise InputError(
+            f"input_size must be a sequence of positive whole numbers such as (3, 224, 224), got {input_size!r}",
+            params=("input_size",),
+        )
+    if len(input_size) > 8:
+        raise InputError(f"input_size has {len(input_size)} dimensions; give (C, H, W)", params=("input_size",))
+    return tuple(_validate.integer(v, "input_size", minimum=1, maximum=65536) for v in input_size)
 
 
 @contextlib.contextmanager
@@ -103,9 +115,47 @@ def _eval_mode(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
+def check_export_args(
+    path: object,
+    *,
+    batch_size: object = 1,
+    opset: object = 17,
+    precision: object = "fp32",
+    exporter: object = "auto",
+    path_param: str = "path",
+) -> Path:
+    """Validates the arguments of :func:`export_onnx` that are known before a model is built.
+
+    The CLI calls this first, so a bad ``--out`` fails before the model is built and exported.
+
+    Args:
+        path: Destination file: not empty, not a folder, under a writable folder.
+        batch_size: Whole number, 1 to :data:`MAX_BATCH`.
+        opset: Whole number within :data:`OPSET_RANGE`.
+        precision: One of :data:`PRECISIONS`.
+        exporter: One of :data:`EXPORTERS`.
+        path_param: How the caller names ``path`` (``out_path`` for the CLI's ``--out``).
+
+    Returns:
+        The destination as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: Naming the argument.
+    """
+    target = _validate.output_file(path, path_param)  # type: ignore[arg-type]
+    _validate.integer(batch_size, "batch_size", minimum=1, maximum=MAX_BATCH)
+    _validate.integer(opset, "opset", minimum=OPSET_RANGE[0], maximum=OPSET_RANGE[1])
+    _validate.choice(precision, "precision", PRECISIONS)
+    _validate.choice(exporter, "exporter", EXPORTERS)
+    return target
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _pick_exporter(exporter: str) -> str:
-    if exporter not in EXPORTERS:
-        raise InputError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
     if exporter != "auto":
         return exporter
     import inspect
@@ -142,7 +192,7 @@ def _run_exporter(
             torch.onnx.export(module, (example,), str(tmp), dynamo=False, do_constant_folding=True, **kwargs)
     else:
         if dynamic_batch:
-            kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=4096)},)
+            kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=MAX_BATCH)},)
         program = torch.onnx.export(module, (example,), dynamo=True, external_data=False, verbose=False, **kwargs)
         if program is None:
             raise ExportError("torch.onnx.export(dynamo=True) returned no program")
@@ -217,15 +267,22 @@ def export_onnx(
         ExportError: The exporter, ``onnx.checker`` or the numerical check failed.
         MissingDependencyError: ``onnx`` (or ``onnxruntime`` for the check) is not installed.
     """
+    path = check_export_args(path, batch_size=batch_size, opset=opset, precision=precision, exporter=exporter)
+    for flag, value in (("dynamic_batch", dynamic_batch), ("check", check)):
+        if not isinstance(value, bool):
+            raise InputError(f"{flag} must be True or False, got {value!r}", params=(flag,))
+    if input_size is not None:
+        input_size = _input_shape(input_size)
+    rtol = _validate.number(rtol, "rtol", minimum=0)
+    atol = _validate.number(atol, "atol", minimum=0)
+    _validate.integer(seed, "seed", minimum=0, maximum=2**63 - 1)
+    for param, name in (("input_name", input_name), ("output_name", output_name)):
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(f"{param} must be a non-empty string, got {name!r}", params=(param,))
     import torch
 
     onnx = require("onnx", "onnx", "ONNX export")
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}", params=("precision",))
-    if int(batch_size) < 1:
-        raise InputError(f"batch_size must be >= 1, got {batch_size!r}", params=("batch_size",))
     chosen = _pick_exporter(exporter)
-    path = Path(path)
     module = resolve_module(model_or_name, seed=seed)
     shape = (int(batch_size), *resolve_input_size(module, input_size))
     generator = torch.Generator().manual_seed(seed)
@@ -251,14 +308,14 @@ def export_onnx(
                     output_name=output_name,
                 )
             except Exception as exc:  # the exporters raise many types; report one
-                raise ExportError(f"ONNX export ({chosen} exporter, opset {opset}) failed: {exc}") from exc
+                raise ExportError(f"ONNX export ({chosen} exporter, opset {opset}) failed: {_first_line(exc)}") from exc
             try:
                 onnx.checker.check_model(str(tmp), full_check=True)
             except Exception as exc:
-                raise ExportError(f"onnx.checker rejected the exported graph: {exc}") from exc
+                raise ExportError(f"onnx.checker rejected the exported graph: {_first_line(exc)}") from exc
             if check:
                 _numerical_check(tmp, module, example, input_name=input_name, rtol=rtol, atol=atol)
     return path
 
 
-__all__ = ["ExportError", "export_onnx", "resolve_input_size", "resolve_module"]
+__all__ = ["ExportError", "check_export_args", "export_onnx", "resolve_input_size", "resolve_module"]

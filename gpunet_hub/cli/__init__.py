@@ -26,7 +26,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import EnvironmentProblem, GPUNetHubError
-from . import _bench, _hub
+from . import _bench, _cache, _hub
 from ._output import err, fail
 from ._plugins import add_plugins
 
@@ -59,6 +59,7 @@ def _root(
 
 _hub.register(app)
 _bench.register(app)
+_cache.register(app)
 
 
 def _invoked(argv: Sequence[str]) -> str | None:

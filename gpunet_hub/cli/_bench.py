@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.table import Table
 
+from ..measure._run import DEFAULT_MAX_CV
 from ._output import OutputFormat, err, fmt_ms, info, note, print_text, print_wide, progress, split_choices, warn
 
 if TYPE_CHECKING:
@@ -43,11 +44,18 @@ def export_cmd(
 ) -> None:
     """Export a hub model to ONNX (eval mode, card resolution, onnx.checker, numerical check)."""
     from .._factory import create_model
-    from ..export import export_onnx
+    from .._io import sigterm_as_interrupt
+    from ..export import check_export_args, export_onnx
     from ..hub import model_card
 
     card = model_card(name)
-    with progress() as bar:
+    check_export_args(out_path, batch_size=batch_size, opset=opset, precision=precision, path_param="out_path")
+    if weights is None:
+        warn(
+            f"exporting {card.name} with random weights (the graph and its latency are the model's; its outputs "
+            "are not): pass --weights default for the released ones"
+        )
+    with sigterm_as_interrupt(), progress() as bar:
         task = bar.add_task(f"exporting {card.name} at {card.resolution}px", total=1)
         model: Any = card.name if weights is None else create_model(card.name, weights=weights)
         path = export_onnx(
@@ -61,8 +69,10 @@ def export_cmd(
         )
         bar.advance(task)
     checks = "onnx.checker passed" + (", onnxruntime output matches PyTorch" if check else "")
+    kind = "random weights" if weights is None else f"weights {weights}"
     note(
-        f"wrote {path} ({card.name}, input {batch_size}x3x{card.resolution}x{card.resolution}, opset {opset}, {precision}; {checks})"
+        f"wrote {path} ({card.name}, {kind}, input {batch_size}x3x{card.resolution}x{card.resolution}, "
+        f"opset {opset}, {precision}; {checks})"
     )
 
 
@@ -94,11 +104,18 @@ def bench_cmd(
         Optional[str], typer.Option(help="Comma-separated timm baselines, e.g. efficientnet_b0,resnet50.")
     ] = None,
     save: Annotated[bool, typer.Option("--save", help="Save the figures to the local latency table.")] = False,
+    max_cv: Annotated[
+        float, typer.Option(help="Flag rows whose coefficient of variation exceeds this fraction (0.1 = 10%).")
+    ] = DEFAULT_MAX_CV,
+    save_unstable: Annotated[
+        bool, typer.Option("--save-unstable", help="With --save: save rows above --max-cv too.")
+    ] = False,
     plot: Annotated[Optional[Path], typer.Option(help="Write a latency vs top-1 plot (PNG).")] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,  # noqa: A002
     output: Annotated[Optional[Path], typer.Option(help="Also write the full JSON (with per-run times) here.")] = None,
 ) -> None:
     """Measure latency on this machine and compare it with the hub, honestly labelled."""
+    from .._io import sigterm_as_interrupt
     from ..measure import BenchRequest, execute, prepare
 
     request = BenchRequest(
@@ -120,6 +137,8 @@ def bench_cmd(
         save=save,
         plot=plot,
         output=output,
+        max_cv=max_cv,
+        save_unstable=save_unstable,
     )
     job = prepare(request)
     if job.pick is not None:
@@ -131,14 +150,29 @@ def bench_cmd(
         "export": "exporting ONNX of",
         "time": f"{'building the engine and timing' if engine else 'timing'} ({job.choice.name})",
     }
-    with progress() as bar:
+    lines = not err.is_terminal  # no live bar when stderr is piped: one line per model instead
+    with sigterm_as_interrupt(), progress() as bar:
         task = bar.add_task("benchmarking", total=len(job.targets))
 
         def on_progress(stage: str, model: str, done: int, total: int) -> None:
             bar.update(task, completed=done, description=f"{labels.get(stage, stage)} {model}".strip())
+            if lines and stage == "build" and total > 1:
+                info(f"[{done + 1}/{total}] {model}")
 
         report = execute(job, on_progress)
     _render(report, format)
+    _warn_unstable(report)
+
+
+def _warn_unstable(report: BenchReport) -> None:
+    limit = report.job.request.max_cv
+    for r in report.records:
+        if r.model in report.unstable:
+            saved = "; not saved (--save-unstable saves it)" if r.model in report.unsaved else ""
+            warn(
+                f"{r.model}: CV {100 * r.stats.cv:.1f}% exceeds --max-cv {100 * limit:g}%: the machine was busy or "
+                f"the run too short; its figures are noisy{saved}"
+            )
 
 
 def _render(report: BenchReport, fmt: OutputFormat) -> None:
@@ -154,9 +188,10 @@ def _render(report: BenchReport, fmt: OutputFormat) -> None:
         return
     _print_table(report)
     if report.saved_to:
-        hub_rows = sum(r.kind == "hub" for r in report.records)
+        kept = [r for r in report.records if r.model not in report.unsaved]
+        hub_rows = sum(r.kind == "hub" for r in kept)
         note(
-            f"saved {hub_rows} hub rows (and {len(report.records) - hub_rows} baseline rows) to {report.saved_to}; "
+            f"saved {hub_rows} hub rows (and {len(kept) - hub_rows} baseline rows) to {report.saved_to}; "
             "use gpu='local' in load()/select() or `gpunet-hub list --gpu local`"
         )
     if report.plot is not None:

@@ -5,8 +5,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import require
+from .. import _validate
+from ..errors import InputError, require
 from .record import BenchRecord
+
+
+def check_plot_path(path: object, param: str = "plot") -> Path:
+    """Validates a plot destination before any timing: writable, and a format matplotlib writes.
+
+    Raises:
+        InputError: For an unwritable path or an unknown extension.
+        MissingDependencyError: When matplotlib (the ``bench`` extra) is missing.
+    """
+    target = _validate.output_file(path, param)  # type: ignore[arg-type]
+    require("matplotlib", "bench", "the latency plot")
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    if target.suffix.lstrip(".").lower() not in formats:
+        raise InputError(
+            f"{param} {str(target)!r}: matplotlib cannot write {target.suffix or 'a file without extension'}; "
+            f"end the name with one of {', '.join('.' + f for f in formats)} (e.g. .png)",
+            params=(param,),
+        )
+    return target
 
 
 def plot_latency_accuracy(path: Path, records: Sequence[BenchRecord], title: str) -> Path:

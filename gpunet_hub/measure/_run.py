@@ -7,21 +7,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .. import _validate
 from .._io import atomic_write_text, cache_dir, json_sha256
-from ..errors import InputError
+from ..errors import InputError, did_you_mean
+from ..export import MAX_BATCH
 from .device import Device
 from .record import BenchRecord, save_records, to_csv, to_json
 from .registry import BackendChoice, SessionConfig, choose_backend, default_precision, device_for, get_backend
-from .stats import TimingPlan
+from .stats import MAX_RUNS, MAX_SECONDS, TimingPlan
 from .verdict import Verdict, verdict_for
 
 OPSET = 17
 STAGES = ("build", "export", "time")
+#: Rows whose coefficient of variation exceeds this are flagged and not saved unless asked.
+DEFAULT_MAX_CV = 0.10
+MAX_THREADS = 1024
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,10 @@ class BenchConfig:
 
 
 def export_cached(model: Any, key: str, input_size: tuple[int, ...], config: BenchConfig, fingerprint: str) -> Path:
-    """Exports ``model`` to ONNX once per (key, fingerprint, batch, precision); later runs reuse the file."""
+    """Exports ``model`` to ONNX once per (key, fingerprint, batch, precision); later runs reuse the file.
+
+    A cached file that no longer parses is removed and exported again.
+    """
     from .. import __version__
     from ..export import export_onnx
 
@@ -56,9 +65,22 @@ def export_cached(model: Any, key: str, input_size: tuple[int, ...], config: Ben
     digest = json_sha256(f"{__version__}|{fingerprint}|{input_size}", 12)
     folder = config.onnx_dir or cache_dir("onnx")
     path = Path(folder) / f"{key.replace(':', '-')}-b{config.batch}-{precision}-opset{OPSET}-{digest}.onnx"
+    if path.exists() and not _readable_onnx(path):
+        path.unlink(missing_ok=True)  # a damaged cache entry: rebuilt below
     if not path.exists():
         export_onnx(model, path, batch_size=config.batch, opset=OPSET, input_size=input_size, precision=precision)
     return path
+
+
+def _readable_onnx(path: Path) -> bool:
+    """Whether a cached export parses as an ONNX model (files are renamed complete; disks fail)."""
+    import onnx
+
+    try:
+        onnx.load(str(path), load_external_data=False)
+    except Exception:  # protobuf's DecodeError or an OSError: either way, export it again
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -171,6 +193,8 @@ class BenchRequest:
         save: Save the figures to the local latency table.
         plot: Write a latency vs top-1 plot (PNG) here.
         output: Also write the full JSON (with per-run times) here.
+        max_cv: Coefficient of variation (a fraction) above which a row is flagged as unstable.
+        save_unstable: Save flagged rows too (by default ``save`` skips them).
     """
 
     models: tuple[str, ...] = ()
@@ -191,23 +215,61 @@ class BenchRequest:
     save: bool = False
     plot: Path | None = None
     output: Path | None = None
+    max_cv: float = DEFAULT_MAX_CV
+    save_unstable: bool = False
 
     def validate(self) -> None:
-        """Checks the arguments before any work.
+        """Checks every argument before any work (nothing is built or timed before this passes).
 
         Raises:
             InputError: Naming the argument.
+            MissingDependencyError: ``plot`` without matplotlib.
         """
-        if self.batch_size < 1:
-            raise InputError(f"batch_size must be >= 1, got {self.batch_size}", params=("batch_size",))
-        if self.threads < 1:
-            raise InputError(f"threads must be >= 1, got {self.threads}", params=("threads",))
-        if not 0 < self.tolerance < 10:
+        for param in ("models", "compare"):
+            names = getattr(self, param)
+            if not isinstance(names, tuple) or not all(isinstance(n, str) and n.strip() for n in names):
+                raise InputError(
+                    f"{param} must be a sequence of model names, e.g. ('gpunet_0',), got {names!r}", params=(param,)
+                )
+        for param in ("all_models", "save", "save_unstable"):
+            if not isinstance(getattr(self, param), bool):
+                raise InputError(f"{param} must be True or False, got {getattr(self, param)!r}", params=(param,))
+        for param in ("gpu", "backend"):
+            value = getattr(self, param)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise InputError(f"{param} must be a non-empty name, got {value!r}", params=(param,))
+        if self.max_latency_ms is not None:
+            _validate.number(self.max_latency_ms, "max_latency_ms", minimum=0, exclusive_minimum=True)
+        _validate.choice(self.precision, "precision", ("auto", "fp16", "fp32"))
+        _validate.integer(self.batch_size, "batch_size", minimum=1, maximum=MAX_BATCH)
+        _validate.integer(self.threads, "threads", minimum=1, maximum=MAX_THREADS)
+        if self.warmup is not None:
+            _validate.integer(self.warmup, "warmup", minimum=0, maximum=MAX_RUNS)
+        if self.min_runs is not None:
+            _validate.integer(self.min_runs, "min_runs", minimum=1, maximum=MAX_RUNS)
+        for param in ("warmup_seconds", "min_seconds"):
+            if getattr(self, param) is not None:
+                _validate.number(getattr(self, param), param, minimum=0, maximum=MAX_SECONDS)
+        if self.max_seconds is not None:
+            _validate.number(self.max_seconds, "max_seconds", minimum=0, exclusive_minimum=True, maximum=MAX_SECONDS)
+        tolerance = _validate.number(self.tolerance, "tolerance", minimum=0, exclusive_minimum=True, maximum=10)
+        if tolerance >= 10:
             raise InputError(
                 f"tolerance must be a positive fraction (0.1 = 10%), got {self.tolerance}", params=("tolerance",)
             )
-        if self.precision not in ("auto", "fp16", "fp32"):
-            raise InputError(f"precision must be auto, fp16 or fp32, got {self.precision!r}", params=("precision",))
+        _validate.number(self.max_cv, "max_cv", minimum=0, exclusive_minimum=True, maximum=10)
+        if self.output is not None:
+            _validate.output_file(self.output, "output")
+        if self.plot is not None:
+            from ._plot import check_plot_path
+
+            check_plot_path(self.plot, "plot")
+        if (
+            self.plot is not None
+            and self.output is not None
+            and Path(self.plot).resolve() == Path(self.output).resolve()
+        ):
+            raise InputError("plot and output name the same file; give each its own", params=("plot", "output"))
         if (self.gpu is None) != (self.max_latency_ms is None):
             raise InputError(
                 "gpu= and max_latency_ms= go together: they pick the hub's best model within the budget",
@@ -289,6 +351,8 @@ def prepare(request: BenchRequest) -> BenchJob:
         InputError: Bad arguments, unknown models or baselines.
         EnvironmentProblem: The backend is unavailable.
     """
+    if not isinstance(request, BenchRequest):
+        raise InputError(f"prepare() takes a BenchRequest, got {type(request).__name__}", params=("request",))
     request.validate()
     names, pick = _hub_names(request)
     targets = [hub_target(n) for n in names] + [baseline_target(b) for b in request.compare]
@@ -319,6 +383,8 @@ class BenchReport:
         saved_to: The local latency table, when saved.
         plot: The plot, when drawn.
         baseline_source: Where the baselines' accuracies come from, when baselines ran.
+        unstable: Models whose CV exceeded the request's ``max_cv``.
+        unsaved: Unstable models left out of the local table (``save`` without ``save_unstable``).
     """
 
     job: BenchJob
@@ -327,6 +393,8 @@ class BenchReport:
     saved_to: Path | None = None
     plot: Path | None = None
     baseline_source: str | None = None
+    unstable: tuple[str, ...] = ()
+    unsaved: tuple[str, ...] = ()
 
     @property
     def device(self) -> Device:
@@ -343,6 +411,9 @@ class BenchReport:
             "saved_to": str(self.saved_to) if self.saved_to else None,
             "plot": str(self.plot) if self.plot else None,
             "baseline_accuracy_source": self.baseline_source,
+            "max_cv": self.job.request.max_cv,
+            "unstable": list(self.unstable),
+            "unsaved": list(self.unsaved),
         }
 
     def to_json(self, *, include_times: bool = False) -> str:
@@ -381,7 +452,11 @@ def execute(job: BenchJob, progress: ProgressFn | None = None) -> BenchReport:
     verdicts = {
         r.model: verdict_for(r, model_card(r.model), tolerance=request.tolerance) for r in records if r.kind == "hub"
     }
-    saved = save_records(records) if request.save else None
+    # NaN (no spread measurable) is not "above the threshold"; only a measured excess flags a row
+    unstable = tuple(r.model for r in records if r.stats.cv > request.max_cv)
+    unsaved = () if not request.save or request.save_unstable else unstable
+    to_save = [r for r in records if r.model not in unsaved]
+    saved = save_records(to_save) if request.save and to_save else None
     plot = None
     if request.plot is not None:
         from ._plot import plot_latency_accuracy
@@ -393,7 +468,7 @@ def execute(job: BenchJob, progress: ProgressFn | None = None) -> BenchReport:
         from ._baselines import source
 
         baseline_source = source()
-    report = BenchReport(job, tuple(records), verdicts, saved, plot, baseline_source)
+    report = BenchReport(job, tuple(records), verdicts, saved, plot, baseline_source, unstable, unsaved)
     if request.output is not None:
         atomic_write_text(request.output, report.to_json(include_times=True))
     return report
@@ -414,11 +489,14 @@ def run(request: BenchRequest | None = None, *, progress: ProgressFn | None = No
         >>> report = gpunet_hub.measure.run(models=("gpunet_p0",), min_runs=20)
         >>> report.records[0].stats.median
     """
-    if isinstance(fields.get("models"), str) or isinstance(fields.get("compare"), str):
-        raise InputError(
-            "models and compare take a sequence of names, e.g. models=('gpunet_0',)", params=("models", "compare")
-        )
-    fields = {k: tuple(v) if k in ("models", "compare") else v for k, v in fields.items()}
+    known = {f.name for f in dataclasses.fields(BenchRequest)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        hint = did_you_mean(unknown[0], known)
+        raise InputError(f"run() got unknown argument(s) {', '.join(unknown)}.{hint}", params=tuple(unknown))
+    if request is not None and not isinstance(request, BenchRequest):
+        raise InputError(f"request must be a BenchRequest, got {type(request).__name__}", params=("request",))
+    fields = {k: tuple(v) if k in ("models", "compare") and isinstance(v, list) else v for k, v in fields.items()}
     return execute(prepare(replace(request or BenchRequest(), **fields)), progress)
 
 

@@ -142,9 +142,10 @@ def get_backend(name: str) -> Backend:
         InputError: For an unknown name, listing the backends and close matches.
     """
     table = backends()
-    if name not in table:
+    if not isinstance(name, str) or name not in table:
+        hint = did_you_mean(name, list(table)) if isinstance(name, str) else ""
         raise InputError(
-            f"unknown backend {name!r}; choose auto or one of {', '.join(table)}." + did_you_mean(name, list(table)),
+            f"unknown backend {name!r}; choose auto or one of {', '.join(table)}." + hint,
             params=("backend",),
         )
     return table[name]

@@ -22,7 +22,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .. import _validate
 from ..errors import InputError
+
+#: Most runs (warm-up or timed) a plan may ask for.
+MAX_RUNS = 10_000_000
+#: Longest warm-up or timing duration a plan may ask for, in seconds (a day): every loop ends.
+MAX_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,14 @@ class TimingPlan:
     max_seconds: float | None = 60.0
 
     def __post_init__(self) -> None:
-        if self.warmup_runs < 0 or self.min_runs < 1 or self.warmup_seconds < 0 or self.min_seconds < 0:
-            raise InputError(f"invalid timing plan {self}: counts and durations must be non-negative, min_runs >= 1")
+        _validate.integer(self.warmup_runs, "warmup_runs", minimum=0, maximum=MAX_RUNS)
+        _validate.integer(self.min_runs, "min_runs", minimum=1, maximum=MAX_RUNS)
+        _validate.number(self.warmup_seconds, "warmup_seconds", minimum=0, maximum=MAX_SECONDS)
+        _validate.number(self.min_seconds, "min_seconds", minimum=0, maximum=MAX_SECONDS)
+        if self.max_runs is not None:
+            _validate.integer(self.max_runs, "max_runs", minimum=1, maximum=MAX_RUNS)
+        if self.max_seconds is not None:
+            _validate.number(self.max_seconds, "max_seconds", minimum=0, exclusive_minimum=True, maximum=MAX_SECONDS)
         if self.max_runs is not None and self.max_runs < self.min_runs:
             raise InputError(f"max_runs ({self.max_runs}) is below min_runs ({self.min_runs})")
 

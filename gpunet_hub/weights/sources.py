@@ -18,14 +18,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import socket
+import tempfile
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._io import atomic_path, cache_dir, file_sha256
 from ..errors import CheckpointError, InputError, WeightsUnavailableError
-from ..hub.cards import ModelCard
-from ._download import CHECKPOINT_SUFFIXES, download, safe_extract
+from ..hub.cards import ModelCard, WeightsSource
+from ._download import CHECKPOINT_SUFFIXES, check_archive, download, safe_extract
 from .nvidia import from_nvidia, is_nvidia_state_dict
 
 if TYPE_CHECKING:
@@ -110,17 +113,37 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Any], orig
     model.load_state_dict(state_dict, strict=True)
 
 
-def _converted(source: Path, card: ModelCard) -> Path:
-    """Converts a checkpoint (pickle or zip) to safetensors once; later calls reuse the cached file."""
+def _check_cached(path: Path) -> None:
+    """Refuses (and removes) a cached safetensors file whose header does not parse."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            handle.keys()
+    except (SafetensorError, OSError, ValueError) as exc:
+        path.unlink(missing_ok=True)
+        raise CheckpointError(
+            f"the cached file {path} was broken ({exc}) and has been removed; run the same call again to rebuild it",
+            params=("weights",),
+        ) from None
+
+
+def _converted(source: Path, card: ModelCard, target: Path | None = None) -> Path:
+    """Converts a checkpoint (pickle or zip) to safetensors once; later calls reuse the cached file.
+
+    A zip's checkpoint is extracted into a temporary folder removed afterwards, so the cache keeps
+    the safetensors file only.
+    """
     from safetensors.torch import save_file
 
-    target = cache_dir("converted") / f"{card.name}-{file_sha256(source, 16)}.safetensors"
+    target = target or cache_dir("converted") / f"{card.name}-{file_sha256(source, 16)}.safetensors"
     if target.is_file():
+        _check_cached(target)
         return target
     if source.suffix == ".zip":
         member = card.weights.filename if card.weights else None
-        with_member = safe_extract(source, member, cache_dir("extracted", card.name))
-        state = read_checkpoint(with_member)
+        with tempfile.TemporaryDirectory(prefix=".extract-", dir=cache_dir()) as folder:
+            state = read_checkpoint(safe_extract(source, member, Path(folder)))
     else:
         state = read_checkpoint(source)
     if is_nvidia_state_dict(state):
@@ -156,35 +179,112 @@ def _local(path: Path, card: ModelCard) -> Path:
 def _default(card: ModelCard, progress: bool) -> Path:
     if card.weights is None:
         raise WeightsUnavailableError(f"{card.name} has no weights source. {_ways_out(card)}", params=("weights",))
-    archive = cache_dir("downloads") / f"{card.name}-{hashlib.sha256(card.weights.url.encode()).hexdigest()[:12]}.zip"
-    if not archive.is_file():
+    source = card.weights
+    key = f"{card.name}-{hashlib.sha256(source.url.encode()).hexdigest()[:12]}"
+    target = cache_dir("converted") / f"{key}.safetensors"
+    if target.is_file():
+        _check_cached(target)
+        return target
+    archive = cache_dir("downloads") / f"{key}.zip"
+    if archive.is_file():  # downloaded earlier, not converted yet: check before use
+        try:
+            _check_download(archive, source)
+        except CheckpointError as exc:
+            archive.unlink(missing_ok=True)
+            raise CheckpointError(
+                f"removed the broken cached archive {archive}: {exc}. Run the same call again to download it afresh",
+                params=("weights",),
+            ) from None
+    else:
         if _offline():
             raise WeightsUnavailableError(
                 f"offline mode is on and {card.name}'s weights are not cached. {_ways_out(card)}", params=("weights",)
             )
         try:
-            download(card.weights.url, archive, sha256=card.weights.sha256, size=card.weights.size, progress=progress)
+            download(
+                source.url,
+                archive,
+                sha256=source.sha256,
+                size=source.size,
+                progress=progress,
+                verify=lambda tmp: check_archive(tmp, origin=f"the download of {source.url}"),
+            )
         except WeightsUnavailableError as exc:
             raise WeightsUnavailableError(f"{exc}. {_ways_out(card)}", params=("weights",)) from None
-    return _converted(archive, card)
+    try:
+        _converted(archive, card, target)
+    except CheckpointError as exc:
+        archive.unlink(missing_ok=True)
+        raise CheckpointError(f"{exc} (removed the downloaded archive {archive})", params=("weights",)) from None
+    archive.unlink(missing_ok=True)  # the safetensors file is all that is needed from now on
+    return target
+
+
+def _check_download(archive: Path, source: WeightsSource) -> None:
+    """Size, hash (where the card knows them) and zip integrity of a cached archive."""
+    if source.size is not None and archive.stat().st_size != source.size:
+        raise CheckpointError(f"it has {archive.stat().st_size} bytes, expected {source.size}")
+    if source.sha256 is not None and file_sha256(archive) != source.sha256:
+        raise CheckpointError(f"its SHA-256 differs from the expected {source.sha256}")
+    check_archive(archive)
+
+
+def _endpoint_reachable(endpoint: str, timeout: float = 3.0) -> str | None:
+    """``None`` when a TCP connection to ``endpoint`` opens within ``timeout``, else the reason."""
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None  # through a proxy: let huggingface_hub find out
+    parts = urllib.parse.urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"cannot reach {parts.hostname}:{port} ({exc})"
 
 
 def _hf_hub(repo: str, card: ModelCard) -> Path:
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+    from huggingface_hub.utils import validate_repo_id
 
     try:
+        if repo.count("/") != 1:
+            raise HFValidationError("it must have the form 'org/name'")
+        validate_repo_id(repo)
+    except HFValidationError as exc:
+        raise InputError(
+            f"weights={HF_PREFIX + repo!r} is not a Hugging Face Hub model id: {exc}. "
+            f"Write it as '{HF_PREFIX}org/name', e.g. '{HF_PREFIX}timm/resnet50.a1_in1k'",
+            params=("weights",),
+        ) from None
+    unreachable = None if _offline() else _endpoint_reachable(constants.ENDPOINT)
+    offline = _offline() or unreachable is not None
+    try:
         # huggingface_hub reads HF_HUB_OFFLINE once at import; ask for the cache explicitly instead.
-        return Path(hf_hub_download(repo_id=repo, filename="model.safetensors", local_files_only=_offline()))
-    except LocalEntryNotFoundError as exc:  # offline, or the Hub unreachable, and nothing cached
+        return Path(hf_hub_download(repo_id=repo, filename="model.safetensors", local_files_only=offline))
+    except LocalEntryNotFoundError:  # offline, or the Hub unreachable, and nothing cached
+        why = f"this machine is offline: {unreachable}" if unreachable else "offline mode is on"
+        if not offline:
+            why = "the Hugging Face Hub could not be reached"
         raise WeightsUnavailableError(
-            f"cannot fetch {repo!r} from the Hugging Face Hub: {exc}. {_ways_out(card)}", params=("weights",)
+            f"cannot fetch {repo!r} from the Hugging Face Hub ({why}) and it is not in the local Hub cache. "
+            f"{_ways_out(card)}",
+            params=("weights",),
         ) from None
     except (RepositoryNotFoundError, EntryNotFoundError) as exc:
-        raise InputError(f"Hub repo {repo!r} has no model.safetensors: {exc}", params=("weights",)) from None
+        raise InputError(
+            f"Hub repo {repo!r} has no model.safetensors: {str(exc).splitlines()[0]}", params=("weights",)
+        ) from None
     except Exception as exc:  # huggingface_hub raises several connection error types
         raise WeightsUnavailableError(
-            f"cannot fetch {repo!r} from the Hugging Face Hub: {exc}. {_ways_out(card)}", params=("weights",)
+            f"cannot fetch {repo!r} from the Hugging Face Hub: {str(exc).splitlines()[0] if str(exc) else exc!r}. "
+            f"{_ways_out(card)}",
+            params=("weights",),
         ) from None
 
 
@@ -193,7 +293,24 @@ def fetch_weights(card: ModelCard, weights: str | Path = "default", *, progress:
 
     Returns:
         The path (in the user cache for downloads and conversions).
+
+    Raises:
+        InputError: For a ``weights`` that is not a string or path, is empty, or is malformed.
+        CheckpointError: For a file that is not a readable checkpoint (a broken cache entry is
+            removed and named).
+        WeightsUnavailableError: When a download is needed and cannot happen (offline).
     """
+    if not isinstance(weights, (str, os.PathLike)):
+        raise InputError(
+            f"weights must be 'default', 'hf-hub:org/name', a file path or None, got {type(weights).__name__} "
+            f"{weights!r}",
+            params=("weights",),
+        )
+    if not str(weights).strip():
+        raise InputError(
+            "weights='' names no file; pass 'default', 'hf-hub:org/name', a file path, or None for random weights",
+            params=("weights",),
+        )
     if isinstance(weights, str) and weights == "default":
         return _default(card, progress)
     if isinstance(weights, str) and weights.startswith(HF_PREFIX):
