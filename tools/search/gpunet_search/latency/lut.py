@@ -160,7 +160,9 @@ def _sqlite_errors(path: Path) -> Iterator[None]:
                 f"the LUT {path} is locked by another process ({text}); wait for it to finish, or stop it"
             ) from None
         if "no such table" in text or "no such column" in text:
-            raise InputError(f"{path} is not a gpunet-search latency LUT ({text}); build one with `lut build`") from None
+            raise InputError(
+                f"{path} is not a gpunet-search latency LUT ({text}); build one with `lut build`"
+            ) from None
         raise EnvironmentProblem(f"cannot use the LUT {path}: {text}") from None
     except sqlite3.DatabaseError as exc:  # not SQLite, truncated, malformed
         raise InputError(
@@ -206,9 +208,7 @@ class LatencyLUT:
             if not readonly:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             target = f"{self.path.resolve().as_uri()}?mode=ro" if readonly else str(self.path)
-            self._db = sqlite3.connect(
-                target, timeout=timeout, isolation_level=None, uri=readonly, factory=_Connection
-            )
+            self._db = sqlite3.connect(target, timeout=timeout, isolation_level=None, uri=readonly, factory=_Connection)
         except (OSError, sqlite3.OperationalError) as exc:
             raise EnvironmentProblem(f"cannot open the LUT {self.path}: {exc}") from None
         self._db.path = self.path
@@ -558,28 +558,16 @@ class LatencyLUT:
         Returns:
             ``(inserted_or_replaced, skipped)``.
         """
-        source = _validate.input_file(path, "path", "LUT export")
-        try:
-            payload = json.loads(source.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise InputError(f"cannot read LUT export {path}: {exc}", params=("path",)) from None
-        if (
-            not isinstance(payload, dict)
-            or payload.get("format") != EXPORT_FORMAT
-            or payload.get("columns") != list(_COLUMNS)
-        ):
-            raise InputError(f"{path} is not a {EXPORT_FORMAT} export with columns {list(_COLUMNS)}", params=("path",))
-        devices, rows = payload.get("devices"), payload.get("rows")
-        if not isinstance(devices, dict) or not all(isinstance(v, dict) for v in devices.values()):
-            raise InputError(f"{path}: 'devices' must map fingerprints to device records", params=("path",))
-        if not isinstance(rows, list):
-            raise InputError(f"{path}: 'rows' must be a list of rows", params=("path",))
-        for i, row in enumerate(rows):  # every row is checked before anything is written
-            problem = _row_problem(row)
-            if problem:
-                raise InputError(
-                    f"{path}: row {i} {problem}; nothing was imported (fix or drop the row)", params=("path",)
-                )
+        return self.import_rows(*read_export(path), replace=replace)
+
+    def import_rows(
+        self, devices: dict[str, dict[str, Any]], rows: list[list[Any]], *, replace: bool = False
+    ) -> tuple[int, int]:
+        """Adds exported devices and rows as read by :func:`read_export` (one transaction).
+
+        Returns:
+            ``(inserted_or_replaced, skipped)``.
+        """
         added = skipped = 0
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         touched: set[str] = set()
@@ -606,6 +594,36 @@ class LatencyLUT:
             for fp in touched:
                 db.execute("UPDATE devices SET revision = revision + 1 WHERE device = ?", (fp,))
         return added, skipped
+
+
+def read_export(path: str | Path) -> tuple[dict[str, dict[str, Any]], list[list[Any]]]:
+    """The devices and rows of a file written by :meth:`LatencyLUT.export_json`, every row checked.
+
+    Raises:
+        InputError: An unreadable file, another format, or a row of the wrong shape or types (null or
+            text latencies, a row given as a string), naming the first bad row.
+    """
+    source = _validate.input_file(path, "path", "LUT export")
+    try:
+        payload = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"cannot read LUT export {path}: {exc}", params=("path",)) from None
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != EXPORT_FORMAT
+        or payload.get("columns") != list(_COLUMNS)
+    ):
+        raise InputError(f"{path} is not a {EXPORT_FORMAT} export with columns {list(_COLUMNS)}", params=("path",))
+    devices, rows = payload.get("devices"), payload.get("rows")
+    if not isinstance(devices, dict) or not all(isinstance(v, dict) for v in devices.values()):
+        raise InputError(f"{path}: 'devices' must map fingerprints to device records", params=("path",))
+    if not isinstance(rows, list):
+        raise InputError(f"{path}: 'rows' must be a list of rows", params=("path",))
+    for i, row in enumerate(rows):  # every row is checked before anything is written
+        problem = _row_problem(row)
+        if problem:
+            raise InputError(f"{path}: row {i} {problem}; nothing was imported (fix or drop the row)", params=("path",))
+    return devices, rows
 
 
 # Type of each column of an exported row: a number column refuses bool, NaN and inf.

@@ -69,12 +69,13 @@ class LevelGrid:
             )
         if array.dtype.kind in "iu":
             return array.astype(np.int64)
-        if array.dtype.kind == "f" and np.isfinite(array).all() and (array == np.round(array)).all():
-            if np.abs(array).max() < 2**31:
+        if array.dtype.kind == "f":
+            whole = np.isfinite(array) & (array == np.round(array)) & (np.abs(array) < 2**31)
+            if whole.all():
                 return array.astype(np.int64)
-        bad = next((v for v in array.ravel().tolist() if isinstance(v, bool) or not float(v).is_integer()), None) if (
-            array.dtype.kind in "bf"
-        ) else next(iter(array.ravel().tolist()))
+            bad: object = array[~whole][0]
+        else:  # bool, text, objects
+            bad = array.ravel()[0]
         raise InputError(
             f"{param} must hold whole numbers (digits of the encoding), got {bad!r} ({array.dtype})", params=(param,)
         )

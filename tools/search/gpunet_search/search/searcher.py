@@ -368,9 +368,11 @@ class LamctsBoSearcher:
         mine, theirs = self.grid.space.fingerprint(), state.get("space_fingerprint")
         if theirs != mine:
             name = state.get("space")
-            same = " (the same name: the space's definition changed since the state was saved)" if name == (
-                self.grid.space.name
-            ) else ""
+            same = (
+                " (the same name: the space's definition changed since the state was saved)"
+                if name == (self.grid.space.name)
+                else ""
+            )
             raise InputError(
                 f"the state is for space {name!r} with fingerprint {theirs!r}; this searcher uses space "
                 f"{self.grid.space.name!r} with fingerprint {mine!r}{same}",
