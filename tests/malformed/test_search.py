@@ -341,3 +341,15 @@ def test_cli_missing_keys_repeat_the_users_flags(files, tmp_path, capsys):
     assert main(argv) == 1
     error = capsys.readouterr().err
     assert "lut build" in error and "--res-scale 0.5 --limit 8" in error
+
+
+def test_sigterm_stops_a_build_as_ctrl_c_does():
+    import os
+    import signal
+
+    from gpunet_search.latency.cli import _sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), _sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is before
