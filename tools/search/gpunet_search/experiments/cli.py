@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from gpunet_hub import _validate
-from gpunet_hub.cli._output import note, out, progress, split_choices
+from gpunet_hub.cli._output import note, print_wide, progress, split_choices
 from gpunet_hub.errors import InputError
 
 DEFAULT_OUTPUT = Path("bench_synthetic")
@@ -76,7 +76,7 @@ def bench_synthetic_cmd(
         records, settings, output, meta={"command": command, "wall_seconds": elapsed, "workers": workers}
     )
     summary = summarise(records, settings)
-    out.print(_table(summary))
+    print_wide(_table(summary))
     note(targets_text(targets(summary, settings, records)))
     note(f"[{elapsed:.0f} s] wrote {', '.join(str(p) for p in paths.values())}")
 

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from gpunet_hub import _validate
 from gpunet_hub._io import atomic_write_text
-from gpunet_hub.cli._output import OutputFormat, emit, note, out, print_json, progress, warn
+from gpunet_hub.cli._output import OutputFormat, emit, note, print_json, print_wide, progress, warn
 from gpunet_hub.errors import InputError
 
 from .measure import ProgressFn
@@ -292,7 +292,7 @@ def lut_stats(
             f"{ms['min']:.4f} / {ms['median']:.4f} / {ms['max']:.3f}" if ms else "-",
             cal or "none",
         )
-    out.print(table)
+    print_wide(table)
     if claims or rounds:
         note(
             f"unfinished work: {claims} claimed item(s), {rounds} committed round(s) (a running build, or a "
@@ -405,7 +405,7 @@ def calibrate_cmd(
             f"{m['acc10']:.0%}",
             f"{m['rmse_ms']:.3f}",
         )
-    out.print(table)
+    print_wide(table)
     bias = report["bias"]
     note(
         f"raw bias sum/measured: mean {bias['mean']:.3f} (min {bias['min']:.3f}, max {bias['max']:.3f}); stored "
@@ -489,7 +489,7 @@ def tiers_cmd(
         table.add_column(col, justify="right" if col in ("from ms", "to ms", "networks") else "left")
     for row in summary:
         table.add_row(row["name"], f"{row['lo_ms']:g}", f"{row['hi_ms']:g}", f"{row['count']:,}", row["file"])
-    out.print(table)
+    print_wide(table)
     note(
         f"load {t_load - start:.2f} s, key index {t_index - t_load:.2f} s ({len(index.codes):,} keys), "
         f"lookup + estimate {t_est - t_index:.2f} s, total {time.perf_counter() - start:.2f} s"
