@@ -353,3 +353,15 @@ def test_sigterm_stops_a_build_as_ctrl_c_does():
     with pytest.raises(KeyboardInterrupt), _sigterm_as_interrupt():
         os.kill(os.getpid(), signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [({"batch": True}, "batch"), ({"seeds": (-1,)}, "seeds"), ({"budget": 8, "n_init": 16}, "budget"),
+     ({"n_init": 2.5}, "n_init"), ({"config": 3}, "config"), ({"problems": ("ackly",)}, "ackly")],
+)  # fmt: skip
+def test_bad_bench_settings(kwargs, named):
+    from gpunet_search.experiments.bench import BenchSettings
+
+    with pytest.raises(InputError, match=named):
+        BenchSettings(**kwargs).validate()
