@@ -153,6 +153,8 @@ def _sqlite_errors(path: Path) -> Iterator[None]:
     """sqlite3 errors as project errors: a busy, read-only or full file is the environment; a damaged one is input."""
     try:
         yield
+    except (sqlite3.InterfaceError, sqlite3.ProgrammingError) as exc:  # a value SQLite cannot bind
+        raise InputError(f"a value passed to the LUT {path} cannot be used in a query: {exc}") from None
     except sqlite3.OperationalError as exc:
         text = str(exc)
         if "locked" in text or "busy" in text:
@@ -293,6 +295,8 @@ class LatencyLUT:
         Raises:
             InputError: Unknown fingerprint, or several devices and none named.
         """
+        if fingerprint is not None and not isinstance(fingerprint, str):
+            raise InputError(f"a device fingerprint is text, got {fingerprint!r}", params=("fingerprint",))
         known = self.devices()
         if fingerprint is None and len(known) == 1:
             return next(iter(known.values()))
@@ -567,7 +571,11 @@ class LatencyLUT:
 
         Returns:
             ``(inserted_or_replaced, skipped)``.
+
+        Raises:
+            InputError: A device record or row of the wrong shape or types (nothing is written then).
         """
+        _check_rows(devices, rows, "import_rows", "rows")
         added = skipped = 0
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         touched: set[str] = set()
@@ -615,15 +623,20 @@ def read_export(path: str | Path) -> tuple[dict[str, dict[str, Any]], list[list[
     ):
         raise InputError(f"{path} is not a {EXPORT_FORMAT} export with columns {list(_COLUMNS)}", params=("path",))
     devices, rows = payload.get("devices"), payload.get("rows")
-    if not isinstance(devices, dict) or not all(isinstance(v, dict) for v in devices.values()):
-        raise InputError(f"{path}: 'devices' must map fingerprints to device records", params=("path",))
+    _check_rows(devices, rows, str(path), "path")
+    return devices, rows
+
+
+def _check_rows(devices: object, rows: object, where: str, param: str) -> None:
+    """Refuses devices or rows that cannot be stored, naming the first bad row (before anything is written)."""
+    if not isinstance(devices, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in devices.items()):
+        raise InputError(f"{where}: devices must map fingerprints to device records", params=(param,))
     if not isinstance(rows, list):
-        raise InputError(f"{path}: 'rows' must be a list of rows", params=("path",))
-    for i, row in enumerate(rows):  # every row is checked before anything is written
+        raise InputError(f"{where}: rows must be a list of rows", params=(param,))
+    for i, row in enumerate(rows):
         problem = _row_problem(row)
         if problem:
-            raise InputError(f"{path}: row {i} {problem}; nothing was imported (fix or drop the row)", params=("path",))
-    return devices, rows
+            raise InputError(f"{where}: row {i} {problem}; nothing was imported (fix or drop the row)", params=(param,))
 
 
 # Type of each column of an exported row: a number column refuses bool, NaN and inf.
