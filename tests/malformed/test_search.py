@@ -320,7 +320,16 @@ def _cli_cases(f: dict[str, Path], tmp: Path) -> list[tuple[list[str], int, str]
         (["tiers", "--samples", ok, "--lut", lut, "--edges", "1,2", "--limit", "-3"], 1, "--limit"),
         (["tiers", "--samples", str(f["empty.npz"]), "--lut", lut, "--edges", "1,2"], 1, "empty.npz"),
         (["tiers", "--samples", ok, "--lut", str(f["other.sqlite"]), "--edges", "1,2"], 1, "other.sqlite"),
-    ]
+        (["tiers", "--samples", ok, "--lut", lut, "--edges", "1,2", "--device", " "], 1, "--device"),
+        (["bench-synthetic", "--out", ok], 1, "--out"),
+        (["bench-synthetic", "--problems", "ackly"], 1, "ackley"),
+    ] + [  # unwritable even for root: the failure comes before the work
+        (["sample", "--n", "4", "--out", "/proc/x.npz"], 1, "--out"),
+        (["lut", "build", "--samples", ok, "--lut", "/proc/l.sqlite"], 1, "--lut"),
+        (["lut", "export", "--lut", lut, "--out", "/proc/e.json"], 1, "--out"),
+        (["tiers", "--samples", ok, "--lut", lut, "--edges", "1,2", "--out-dir", "/proc/t"], 1, "--out-dir"),
+        (["bench-synthetic", "--out", "/proc/b"], 1, "--out"),
+    ] * Path("/proc/self").is_dir()
 
 
 def test_cli_bad_input_one_line_and_nothing_written(files, tmp_path, capsys, no_measuring):

@@ -57,6 +57,7 @@ def bench_synthetic_cmd(
     )
     settings.validate()
     output = _validate.output_dir(output, "--out")
+    _validate.writable_place(output, "--out")
     total = len(settings.problems) * len(settings.methods) * len(settings.seeds)
     start = time.perf_counter()
     with progress(transient=False) as bar:

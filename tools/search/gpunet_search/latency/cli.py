@@ -121,6 +121,7 @@ def sample_cmd(
     _validate.integer(n, "--n", minimum=1, maximum=2**32)
     _validate.integer(seed, "--seed", minimum=0, maximum=2**32 - 1)
     output = _validate.output_file(output, "--out")
+    _validate.writable_place(output, "--out")
     start = time.perf_counter()
     samples = sample(n, space, seed=seed, scramble=scramble)
     save_samples(samples, output)
@@ -170,6 +171,7 @@ def lut_build(
     _validate.integer(workers, "--workers", minimum=1, maximum=64)
     _validate.integer(chunk, "--chunk", minimum=1, maximum=100_000)
     samples = _samples(samples_path, limit)
+    _validate.writable_place(_validate.output_file(lut, "--lut"), "--lut")
     with LatencyLUT(lut) as store:  # refuses a damaged LUT or one of another schema before measuring
         lut_known = store.lut_id
     device = onnxruntime_cpu_device(threads)
@@ -309,6 +311,7 @@ def lut_export(
     from .lut import LatencyLUT
 
     output = _validate.output_file(output, "--out")
+    _validate.writable_place(output, "--out")
     _existing_lut(lut)
     with LatencyLUT(lut, readonly=True) as store:
         if device is not None:
@@ -329,6 +332,7 @@ def lut_import(
 
     source = _validate.input_file(source, "--file", "LUT export")
     devices, rows = read_export(source)  # a bad file is refused before the LUT is created or opened
+    _validate.writable_place(_validate.output_file(lut, "--lut"), "--lut")
     with LatencyLUT(lut) as store:
         added, skipped = store.import_rows(devices, rows, replace=replace)
     note(f"{added:,} rows imported, {skipped:,} already present -> {lut}")
@@ -369,9 +373,11 @@ def calibrate_cmd(
     protocol = _protocol(warmup, runs, rounds, cv_max)
     if report_path is not None:
         report_path = _validate.output_file(report_path, "--report")
+        _validate.writable_place(report_path, "--report")
     samples = _samples(samples_path, nets, "--nets")
     if len(samples) < nets:
         raise InputError(f"--samples {samples_path} has {len(samples)} networks, fewer than --nets {nets}")
+    _validate.writable_place(_validate.output_file(lut, "--lut"), "--lut")
     with LatencyLUT(lut):  # refuses a damaged LUT before measuring
         pass
     device = onnxruntime_cpu_device(threads)
@@ -450,6 +456,9 @@ def tiers_cmd(
     setting = Setting(batch, precision, res_scale)
     _validate.integer(threads, "--threads", minimum=1, maximum=1024)
     out_dir = _validate.output_dir(out_dir, "--out-dir")
+    _validate.writable_place(out_dir, "--out-dir")
+    if device is not None and not device.strip():
+        raise InputError("--device must name a device fingerprint (see `gpunet-hub search lut stats`)")
     start = time.perf_counter()
     samples = _samples(samples_path, limit)
     t_load = time.perf_counter()

@@ -206,6 +206,8 @@ class LatencyLUT:
             )
         if readonly and self.path.stat().st_size == 0:
             raise InputError(f"{self.path} is empty (0 bytes), not a latency LUT; build one with `lut build`")
+        if not readonly:
+            _validate.output_file(self.path, "path")  # not under a file, not an unwritable folder
         try:
             if not readonly:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -304,7 +306,9 @@ class LatencyLUT:
             return known[fingerprint]
         listing = "; ".join(f"{d} ({v.get('backend')} on {v.get('device')})" for d, v in known.items()) or "none"
         what = (
-            f"device {fingerprint!r} is not in" if fingerprint else "pass a device fingerprint: several devices are in"
+            f"device {fingerprint!r} is not in"
+            if fingerprint is not None
+            else "pass a device fingerprint: several devices are in"
         )
         raise InputError(f"{what} {self.path}; devices: {listing}")
 
