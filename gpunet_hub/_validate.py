@@ -133,3 +133,26 @@ def _writable_ancestor(folder: Path, param: str, shown: str) -> None:
         raise InputError(f"{param} {shown!r} lies under {str(probe)!r}, which is a file", params=(param,))
     if not os.access(probe, os.W_OK | os.X_OK):
         raise InputError(f"{param} {shown!r}: {str(probe)!r} is not writable; choose another place", params=(param,))
+
+
+def writable_place(path: str | os.PathLike[str], param: str) -> None:
+    """Proves by trying that a file can be created where ``path`` will be written (folder or file).
+
+    ``os.access`` says yes to root everywhere (``/proc``, read-only mounts); this creates and removes
+    a temporary file in the nearest existing folder, so the failure comes before the work does.
+    """
+    import tempfile
+
+    probe = Path(path).expanduser()
+    for _ in range(len(probe.parts) + 1):  # bounded walk up to an existing folder
+        if probe.is_dir():
+            break
+        probe = probe.parent
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"{param} {str(path)!r}: cannot write in {str(probe)!r} ({exc.strerror}); choose another place",
+            params=(param,),
+        ) from None

@@ -77,7 +77,7 @@ def test_save_load_roundtrip_and_stale_space(tmp_path):
     np.savez(tmp_path / "stale.npz", encodings=enc, meta=np.array(json.dumps(meta)))
     with pytest.raises(InputError, match="re-run"):
         load_samples(tmp_path / "stale.npz")
-    with pytest.raises(InputError, match="no sample file"):
+    with pytest.raises(InputError, match="no such sample file"):
         load_samples(tmp_path / "missing.npz")
 
 

@@ -120,14 +120,16 @@ def test_cli_tiers_end_to_end(tmp_path, capsys):
     assert f"{counts['5-10ms']:,} networks" in capsys.readouterr().out
     # Networks whose keys the LUT lacks are refused, naming the command that fixes it.
     assert main(args + ["--out-dir", str(tmp_path / "u")]) == 1
-    assert "search lut build" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "search lut build" in error and "--res-scale 0.25" in error  # the flags the user gave
     # Replacing rows makes the calibration stale.
     assert main(["search", "lut", "export", "--lut", str(lut), "--out", str(tmp_path / "lut.json")]) == 0
     assert main(["search", "lut", "import", "--lut", str(lut), "--file", str(tmp_path / "lut.json"), "--replace"]) == 0
     capsys.readouterr()
     assert main(args + ["--limit", "2000", "--out-dir", str(tmp_path / "t")]) == 1
-    assert "re-run `gpunet-hub search calibrate`" in capsys.readouterr().err
-    assert main(["search", "lut", "stats", "--lut", str(lut), "--json"]) == 0
+    error = capsys.readouterr().err
+    assert "re-run `gpunet-hub search calibrate --lut" in error and "--res-scale 0.25" in error
+    assert main(["search", "lut", "stats", "--lut", str(lut), "--format", "json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["devices"][0]["rows"] == {"layer fp32 b1": len(index.codes)}
 

@@ -15,7 +15,7 @@ from gpunet_hub.space import check_many
 from gpunet_search.experiments.synthetic import GridFunction
 from gpunet_search.search.bo import GPSurrogate, log_ei
 from gpunet_search.search.grid import LevelGrid
-from gpunet_search.search.searcher import LamctsBoSearcher, SearcherConfig
+from gpunet_search.search.searcher import STATE_VERSION, LamctsBoSearcher, SearcherConfig
 
 SMALL = SearcherConfig(
     n_init=8, pool_size=512, max_pool_candidates=256, n_local_centres=4, n_local_per_centre=16,
@@ -153,7 +153,7 @@ def _state_after_two_rounds(seed: int) -> tuple[LamctsBoSearcher, list[list[int]
 def test_save_load_continue_matches_an_uninterrupted_run() -> None:
     a, pending = _state_after_two_rounds(seed=7)
     state = json.loads(json.dumps(a.state_dict()))  # JSON-able
-    assert state["version"] == 1 and len(state["pending"]) == 8
+    assert state["version"] == STATE_VERSION and len(state["pending"]) == 8
     # Uninterrupted run.
     a.tell(pending[:5], _objective(pending[:5]))
     next_a = a.ask(8)

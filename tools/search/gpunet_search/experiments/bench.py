@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from gpunet_hub import _validate
 from gpunet_hub.errors import InputError
 
 from ..search.grid import LevelGrid
@@ -59,7 +60,15 @@ class BenchSettings:
         for name in self.methods:
             if name not in METHODS:
                 raise InputError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
-        if self.batch < 1 or self.budget < self.n_init or self.n_init < 2:
+        _validate.integer(self.batch, "batch", minimum=1, maximum=4096)
+        _validate.integer(self.n_init, "n_init", minimum=2)
+        _validate.integer(self.budget, "budget", minimum=2, maximum=1_000_000)
+        _validate.integer(self.tier_pool_bits, "tier_pool_bits", minimum=4, maximum=24)
+        for seed in self.seeds:
+            _validate.integer(seed, "seeds", minimum=0)
+        if not isinstance(self.config, dict):
+            raise InputError(f"config must be a dict of SearcherConfig fields, got {self.config!r}", params=("config",))
+        if self.budget < self.n_init:
             raise InputError(
                 f"need batch >= 1 and budget >= n_init >= 2 (got {self.batch}, {self.budget}, {self.n_init})"
             )

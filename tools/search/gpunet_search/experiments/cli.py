@@ -12,19 +12,18 @@ from typing import Annotated
 
 import typer
 
-from gpunet_hub.errors import InputError, did_you_mean
+from gpunet_hub import _validate
+from gpunet_hub.cli._output import note, print_wide, progress, split_choices
+from gpunet_hub.errors import InputError
 
 DEFAULT_OUTPUT = Path("bench_synthetic")
 
 
 def _split(text: str, known: tuple[str, ...], flag: str) -> tuple[str, ...]:
-    """The comma-separated names of ``flag``, each one of ``known``."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    for name in names:
-        if name not in known:
-            raise InputError(f"{flag}: unknown name {name!r}; known: {', '.join(known)}." + did_you_mean(name, known))
+    """The comma-separated names of ``flag``, each one of ``known``, at least one."""
+    names = split_choices(text, known, what=f"{flag} name", param=flag)
     if not names:
-        raise InputError(f"{flag} needs at least one of: {', '.join(known)}")
+        raise InputError(f"{flag} needs at least one of: {', '.join(known)}", params=(flag,))
     return names
 
 
@@ -45,16 +44,6 @@ def bench_synthetic_cmd(
     ] = DEFAULT_OUTPUT,
 ) -> None:
     """Benchmark LA-MCTS+BO against plain BO, Optuna TPE, random and Sobol on synthetic problems."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from .bench import METHODS, PROBLEMS, BenchSettings, run_all
     from .report import summarise, targets, targets_text, write_results
 
@@ -67,24 +56,17 @@ def bench_synthetic_cmd(
         n_init=n_init,
     )
     settings.validate()
-    out, err = Console(), Console(stderr=True)
+    output = _validate.output_dir(output, "--out")
+    _validate.writable_place(output, "--out")
     total = len(settings.problems) * len(settings.methods) * len(settings.seeds)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
     start = time.perf_counter()
-    with Progress(*columns, console=err) as bar:
+    with progress(transient=False) as bar:
         task = bar.add_task("runs", total=total)
 
-        def progress(record: dict) -> None:
+        def advance(record: dict) -> None:
             bar.update(task, advance=1, description=f"{record['problem']}/{record['method']}/{record['seed']}")
 
-        records = run_all(settings, workers=workers, progress=progress)
+        records = run_all(settings, workers=workers, progress=advance)
     elapsed = time.perf_counter() - start
     command = (
         f"gpunet-hub search bench-synthetic --seeds {seeds} --budget {budget} --batch {batch} --n-init {n_init} "
@@ -95,9 +77,9 @@ def bench_synthetic_cmd(
         records, settings, output, meta={"command": command, "wall_seconds": elapsed, "workers": workers}
     )
     summary = summarise(records, settings)
-    out.print(_table(summary))
-    out.print(targets_text(targets(summary, settings, records)), highlight=False)
-    out.print(f"[{elapsed:.0f} s] wrote {', '.join(str(p) for p in paths.values())}", highlight=False)
+    print_wide(_table(summary))
+    note(targets_text(targets(summary, settings, records)))
+    note(f"[{elapsed:.0f} s] wrote {', '.join(str(p) for p in paths.values())}")
 
 
 def _table(summary: dict) -> object:

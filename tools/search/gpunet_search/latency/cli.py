@@ -8,36 +8,25 @@ file is written atomically and carries the fingerprints of its inputs.
 from __future__ import annotations
 
 import json
-import sys
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from gpunet_hub import _validate
 from gpunet_hub._io import atomic_write_text
+from gpunet_hub.cli._output import OutputFormat, emit, note, print_json, print_wide, progress, warn
 from gpunet_hub.errors import InputError
 
 from .measure import ProgressFn
 
 if TYPE_CHECKING:
     from .sampling import SampleSet
-
-out = Console()
-err = Console(stderr=True)
 
 DEFAULT_LUT = Path("lut.sqlite")
 DEFAULT_SAMPLES = Path("samples.npz")
@@ -56,41 +45,55 @@ ThreadsOption = Annotated[
 
 @contextmanager
 def _progress(*labels: str) -> Iterator[list[ProgressFn]]:
-    """One rich progress display with a bar (count, elapsed, ETA) per label; yields their update callbacks."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err, transient=False) as bar:
+    """One progress display with a bar per label (the CLI's columns); yields their update callbacks."""
+    with progress(transient=False) as bar:
         callbacks: list[ProgressFn] = []
         for label in labels:
             task = bar.add_task(label, total=None)
 
-            def update(done: int, total: int, task: TaskID = task) -> None:
+            def update(done: int, total: int, task: Any = task) -> None:
                 bar.update(task, completed=done, total=total)
 
             callbacks.append(update)
         yield callbacks
 
 
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block a SIGTERM stops the command as Ctrl-C does (cleanups run, the LUT keeps its rounds)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _protocol(warmup: int, runs: int, rounds: int, cv_max: float):
     from .measure import TimingProtocol
 
+    _validate.integer(warmup, "--warmup", minimum=0, maximum=100_000)
+    _validate.integer(runs, "--runs", minimum=3, maximum=1_000_000)
+    _validate.integer(rounds, "--rounds", minimum=1, maximum=1000)
+    _validate.number(cv_max, "--cv-max", minimum=0, exclusive_minimum=True)
     return TimingProtocol(warmup=warmup, runs=runs, rounds=rounds, cv_max=cv_max)
 
 
-def _samples(path: Path, limit: int | None) -> SampleSet:
+def _samples(path: Path, limit: int | None, flag: str = "--limit") -> SampleSet:
     from .sampling import load_samples
 
-    if not path.is_file():
+    if limit is not None:
+        _validate.integer(limit, flag, minimum=1)
+    if not path.exists():
         raise InputError(f"--samples {path}: no such file; create one with `gpunet-hub search sample --out {path}`")
-    if limit is not None and limit < 1:
-        raise InputError(f"--limit must be >= 1, got {limit}")
-    return load_samples(path).head(limit)
+    return load_samples(_validate.input_file(path, "--samples", "sample file")).head(limit)
 
 
 def _existing_lut(path: Path) -> None:
@@ -98,6 +101,11 @@ def _existing_lut(path: Path) -> None:
         raise InputError(
             f"--lut {path}: no such file; build one with `gpunet-hub search lut build --lut {path} --samples ...`"
         )
+
+
+def _lut_flags(res_scale: float, limit: int | None) -> str:
+    """The ``--res-scale``/``--limit`` the user gave, to repeat in a suggested command."""
+    return (f" --res-scale {res_scale:g}" if res_scale != 1.0 else "") + (f" --limit {limit}" if limit else "")
 
 
 def sample_cmd(
@@ -110,10 +118,14 @@ def sample_cmd(
     """Draw N networks evenly from the 41-integer space (scrambled Sobol), deduplicated."""
     from .sampling import sample, save_samples
 
+    _validate.integer(n, "--n", minimum=1, maximum=2**32)
+    _validate.integer(seed, "--seed", minimum=0, maximum=2**32 - 1)
+    output = _validate.output_file(output, "--out")
+    _validate.writable_place(output, "--out")
     start = time.perf_counter()
     samples = sample(n, space, seed=seed, scramble=scramble)
     save_samples(samples, output)
-    out.print(
+    note(
         f"{len(samples):,} networks ({samples.meta['duplicates_dropped']} duplicates dropped) of space "
         f"{samples.space!r} (fingerprint {samples.space_fingerprint}) -> {output}  "
         f"[{time.perf_counter() - start:.2f} s]"
@@ -150,61 +162,85 @@ def lut_build(
 
     from .fingerprint import onnxruntime_cpu_device
     from .lut import LatencyLUT
-    from .measure import LayerTimer
+    from .measure import LayerTimer, clean_stale_tmp
     from .pipeline import Setting, build_lut, key_index
 
-    samples = _samples(samples_path, limit)
     setting = Setting(batch, precision, res_scale)
+    protocol = _protocol(warmup, runs, rounds, cv_max)
+    _validate.integer(threads, "--threads", minimum=1, maximum=1024)
+    _validate.integer(workers, "--workers", minimum=1, maximum=64)
+    _validate.integer(chunk, "--chunk", minimum=1, maximum=100_000)
+    samples = _samples(samples_path, limit)
+    _validate.writable_place(_validate.output_file(lut, "--lut"), "--lut")
+    with LatencyLUT(lut) as store:  # refuses a damaged LUT or one of another schema before measuring
+        lut_known = store.lut_id
     device = onnxruntime_cpu_device(threads)
     if dry_run:
         index = key_index(samples, setting)
-        with LatencyLUT(lut) as store:
+        with LatencyLUT(lut, readonly=True) as store:
             done = len(store.done((str(k) for k in index.keys), device.fingerprint))
-        out.print(
-            f"{len(samples):,} networks use {len(index.codes):,} distinct layer keys; {done:,} already in {lut}, "
-            f"{len(index.codes) - done:,} to measure on {device.setup_label}"
+        note(
+            f"{len(samples):,} networks use {len(index.codes):,} distinct layer keys; {done:,} already in {lut} "
+            f"(id {lut_known}), {len(index.codes) - done:,} to measure on {device.setup_label}"
         )
         return
+    clean_stale_tmp()
     cores = os.cpu_count() or 1
     if workers * threads > 1 and cores <= workers * threads:
-        err.print(
-            f"[yellow]warning:[/] {workers} worker(s) x {threads} thread(s) on {cores} CPU cores: parallel timings "
+        warn(
+            f"{workers} worker(s) x {threads} thread(s) on {cores} CPU cores: parallel timings "
             "compete for the cores and distort the LUT; use --workers 1 for figures you report"
         )
-    with _progress("layers") as (tick,):
+    with _sigterm_as_interrupt(), _progress("layers") as (tick,):
         result = build_lut(
             lut,
             samples,
             device,
             LayerTimer(threads=threads),
-            _protocol(warmup, runs, rounds, cv_max),
+            protocol,
             setting,
             workers=workers,
             chunk=chunk,
             progress=tick,
         )
-    out.print(
+    note(
         f"{result['total']:,} layer keys for {result['networks']:,} networks: {result['already']:,} already measured, "
         f"{result['measured']:,} measured now in {result['seconds']:.1f} s on {device.setup_label} (device "
         f"{device.fingerprint}) -> {lut}"
     )
 
 
+def _device_label(info: dict[str, Any]) -> str:
+    """The stored device record's own label (``setup_label``), or its fingerprinted fields for older LUTs."""
+    from dataclasses import fields
+
+    from gpunet_hub.measure.device import Device
+
+    known = {f.name for f in fields(Device)}
+    record = {k: v for k, v in info.items() if k in known}
+    if {"kind", "name", "label"} <= set(record):
+        return Device(**record).setup_label
+    return f"{info.get('backend')} {info.get('backend_version')} on {info.get('device')}"
+
+
 def lut_stats(
-    lut: LutOption = DEFAULT_LUT, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+    lut: LutOption = DEFAULT_LUT,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="table, json, csv (one row per device and group), or quiet.")
+    ] = OutputFormat.table,
 ) -> None:
-    """Devices, row counts, latency ranges, calibrations and unfinished work of a LUT."""
+    """Devices, row counts, latency ranges, calibrations and unfinished work of a LUT (read-only)."""
     from .calibration import Calibration
     from .lut import LatencyLUT
 
     _existing_lut(lut)
-    with LatencyLUT(lut, create=False) as store:
+    with LatencyLUT(lut, readonly=True) as store:
         devices = store.devices()
         groups = store.counts()
         claims, rounds = store.pending()
         calib = {d: store.calibrations(d) for d in devices}
         layer_ms = {d: [r.median_ms for r in store.rows(d, kind="layer")] for d in devices}
-    report = {
+    report: dict[str, Any] = {
         "lut": str(lut),
         "lut_id": store.lut_id,
         "pending_claims": claims,
@@ -216,8 +252,7 @@ def lut_stats(
         report["devices"].append(
             {
                 "fingerprint": fp,
-                "label": f"{info.get('backend')} {info.get('backend_version')} x{info.get('threads')} on "
-                f"{info.get('device')}",
+                "label": _device_label(info),
                 "revision": info.get("revision"),
                 "rows": {f"{k} {p} b{b}": n for d, k, p, b, n in groups if d == fp},
                 "layer_ms": {"min": values[0], "median": values[len(values) // 2], "max": values[-1]}
@@ -231,8 +266,16 @@ def lut_stats(
                 ],
             }
         )
-    if as_json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    if fmt is OutputFormat.json:
+        print_json(report)
+        return
+    if fmt in (OutputFormat.csv, OutputFormat.quiet):
+        rows = [
+            {"device": d["fingerprint"], "label": d["label"], "what": what, "rows": n}
+            for d in report["devices"]
+            for what, n in d["rows"].items()
+        ]
+        emit(rows, fmt, f"LUT {lut}", key="device")
         return
     table = Table(title=f"LUT {lut} (id {store.lut_id})")
     for col in ("device", "what", "rows", "layer ms (min/median/max)", "calibration"):
@@ -251,9 +294,9 @@ def lut_stats(
             f"{ms['min']:.4f} / {ms['median']:.4f} / {ms['max']:.3f}" if ms else "-",
             cal or "none",
         )
-    out.print(table)
+    print_wide(table)
     if claims or rounds:
-        out.print(
+        note(
             f"unfinished work: {claims} claimed item(s), {rounds} committed round(s) (a running build, or a "
             f"killed one: re-run to resume)"
         )
@@ -267,12 +310,14 @@ def lut_export(
     """Export finished LUT rows (and their devices) as JSON for sharing."""
     from .lut import LatencyLUT
 
+    output = _validate.output_file(output, "--out")
+    _validate.writable_place(output, "--out")
     _existing_lut(lut)
-    with LatencyLUT(lut, create=False) as store:
-        if device:
+    with LatencyLUT(lut, readonly=True) as store:
+        if device is not None:
             store.device(device)
         count = store.export_json(output, device)
-    out.print(f"{count:,} rows -> {output}")
+    note(f"{count:,} rows -> {output}")
 
 
 def lut_import(
@@ -283,11 +328,14 @@ def lut_import(
     ] = False,
 ) -> None:
     """Import rows exported from another LUT (existing rows win unless --replace)."""
-    from .lut import LatencyLUT
+    from .lut import LatencyLUT, read_export
 
+    source = _validate.input_file(source, "--file", "LUT export")
+    devices, rows = read_export(source)  # a bad file is refused before the LUT is created or opened
+    _validate.writable_place(_validate.output_file(lut, "--lut"), "--lut")
     with LatencyLUT(lut) as store:
-        added, skipped = store.import_json(source, replace=replace)
-    out.print(f"{added:,} rows imported, {skipped:,} already present -> {lut}")
+        added, skipped = store.import_rows(devices, rows, replace=replace)
+    note(f"{added:,} rows imported, {skipped:,} already present -> {lut}")
 
 
 def calibrate_cmd(
@@ -310,22 +358,38 @@ def calibrate_cmd(
     report_path: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON.")] = None,
 ) -> None:
     """Measure networks whole, fit LUT-sum -> latency on a split, store the calibration for this device."""
+    from .calibration import MODELS
     from .fingerprint import onnxruntime_cpu_device
-    from .measure import LayerTimer
+    from .lut import LatencyLUT
+    from .measure import LayerTimer, clean_stale_tmp
     from .pipeline import Setting, calibrate
 
-    samples = _samples(samples_path, nets)
+    # Everything known at the start is checked before the first measurement.
+    _validate.choice(model, "--model", MODELS)
+    _validate.number(train_fraction, "--train-fraction", minimum=0, exclusive_minimum=True, maximum=1)
+    _validate.integer(seed, "--seed", minimum=0)
+    _validate.integer(threads, "--threads", minimum=1, maximum=1024)
+    setting = Setting(1, "fp32", res_scale)
+    protocol = _protocol(warmup, runs, rounds, cv_max)
+    if report_path is not None:
+        report_path = _validate.output_file(report_path, "--report")
+        _validate.writable_place(report_path, "--report")
+    samples = _samples(samples_path, nets, "--nets")
     if len(samples) < nets:
-        raise InputError(f"{samples_path} has {len(samples)} networks, fewer than --nets {nets}")
+        raise InputError(f"--samples {samples_path} has {len(samples)} networks, fewer than --nets {nets}")
+    _validate.writable_place(_validate.output_file(lut, "--lut"), "--lut")
+    with LatencyLUT(lut):  # refuses a damaged LUT before measuring
+        pass
     device = onnxruntime_cpu_device(threads)
-    with _progress("layers", "networks") as (tick_layers, tick_nets):
+    clean_stale_tmp()
+    with _sigterm_as_interrupt(), _progress("layers", "networks") as (tick_layers, tick_nets):
         calibration, report = calibrate(
             lut,
             samples,
             device,
             LayerTimer(threads=threads),
-            _protocol(warmup, runs, rounds, cv_max),
-            Setting(1, "fp32", res_scale),
+            protocol,
+            setting,
             model=model,
             train_fraction=train_fraction,
             seed=seed,
@@ -347,13 +411,13 @@ def calibrate_cmd(
             f"{m['acc10']:.0%}",
             f"{m['rmse_ms']:.3f}",
         )
-    out.print(table)
+    print_wide(table)
     bias = report["bias"]
-    out.print(
+    note(
         f"raw bias sum/measured: mean {bias['mean']:.3f} (min {bias['min']:.3f}, max {bias['max']:.3f}); stored "
         f"in {lut}"
     )
-    if report_path:
+    if report_path is not None:
         atomic_write_text(report_path, json.dumps(report, indent=2) + "\n")
 
 
@@ -390,21 +454,25 @@ def tiers_cmd(
 
     bins = parse_tiers(centres=tiers, width=width, edges=edges)
     setting = Setting(batch, precision, res_scale)
+    _validate.integer(threads, "--threads", minimum=1, maximum=1024)
+    out_dir = _validate.output_dir(out_dir, "--out-dir")
+    _validate.writable_place(out_dir, "--out-dir")
+    if device is not None and not device.strip():
+        raise InputError("--device must name a device fingerprint (see `gpunet-hub search lut stats`)")
     start = time.perf_counter()
     samples = _samples(samples_path, limit)
     t_load = time.perf_counter()
-    index = key_index(samples, setting)
-    t_index = time.perf_counter()
     _existing_lut(lut)
-    with LatencyLUT(lut, create=False) as store:
+    with LatencyLUT(lut, readonly=True) as store:
+        index = key_index(samples, setting)
+        t_index = time.perf_counter()
         fp = pick_device(store, device, threads)
         sums, latency = lut_sums(store, index, fp)
-        build = f"gpunet-hub search lut build --lut {lut} --samples {samples_path}" + (
-            f" --limit {limit}" if limit else ""
-        )
+        build = f"gpunet-hub search lut build --lut {lut} --samples {samples_path}" + _lut_flags(res_scale, limit)
         require_complete(sums, latency, index, store, fp, f"measure them with `{build}` (it resumes where it stopped)")
         remedy = (
-            f"run or re-run `gpunet-hub search calibrate` with --lut {lut} first, or pass --raw for uncalibrated sums"
+            f"run or re-run `gpunet-hub search calibrate --lut {lut} --samples {samples_path}"
+            f"{_lut_flags(res_scale, None)}` first, or pass --raw for uncalibrated sums"
         )
         calibration = None if raw else load_calibration(store, fp, setting, remedy)
         meta = {
@@ -430,8 +498,8 @@ def tiers_cmd(
         table.add_column(col, justify="right" if col in ("from ms", "to ms", "networks") else "left")
     for row in summary:
         table.add_row(row["name"], f"{row['lo_ms']:g}", f"{row['hi_ms']:g}", f"{row['count']:,}", row["file"])
-    out.print(table)
-    out.print(
+    print_wide(table)
+    note(
         f"load {t_load - start:.2f} s, key index {t_index - t_load:.2f} s ({len(index.codes):,} keys), "
         f"lookup + estimate {t_est - t_index:.2f} s, total {time.perf_counter() - start:.2f} s"
     )

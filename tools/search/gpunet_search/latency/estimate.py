@@ -16,6 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
+from gpunet_hub import _validate
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import BLOCK_STAGES, NUM_DIGITS, SearchSpace, get_space
 
@@ -197,6 +198,8 @@ def index_encodings(
         The :class:`KeyIndex`; its keys equal those of ``arch_layer_keys(decode(row))`` row by row.
     """
     space = get_space(space)
+    _validate.integer(batch, "batch", minimum=1)
+    _validate.number(res_scale, "res_scale", minimum=0, exclusive_minimum=True)
     if precision not in PRECISIONS or batch < 1:
         raise InputError(f"need batch >= 1 and precision in {PRECISIONS}, got {batch}, {precision!r}")
     enc = np.asarray(encodings)

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from gpunet_hub import _validate
 from gpunet_hub._io import atomic_write_text, utc_now
 from gpunet_hub.errors import EnvironmentProblem, InputError
 from gpunet_hub.measure.device import Device
@@ -91,6 +92,12 @@ def make_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _is_sqlite(path: Path) -> bool:
+    """Whether a file starts with the SQLite 3 header."""
+    with open(path, "rb") as handle:
+        return handle.read(16) == b"SQLite format 3\x00"
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -127,34 +134,109 @@ class Measurement:
         return tuple(getattr(self, c) for c in _COLUMNS)
 
 
+class _Connection(sqlite3.Connection):
+    """A connection whose statements raise the project's errors instead of sqlite3's."""
+
+    path: Path
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        with _sqlite_errors(self.path):
+            return super().execute(*args)
+
+    def executemany(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        with _sqlite_errors(self.path):
+            return super().executemany(*args)
+
+
+@contextmanager
+def _sqlite_errors(path: Path) -> Iterator[None]:
+    """sqlite3 errors as project errors: a busy, read-only or full file is the environment; a damaged one is input."""
+    try:
+        yield
+    except (sqlite3.InterfaceError, sqlite3.ProgrammingError) as exc:  # a value SQLite cannot bind
+        raise InputError(f"a value passed to the LUT {path} cannot be used in a query: {exc}") from None
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            raise EnvironmentProblem(
+                f"the LUT {path} is locked by another process ({text}); wait for it to finish, or stop it"
+            ) from None
+        if "no such table" in text or "no such column" in text:
+            raise InputError(
+                f"{path} is not a gpunet-search latency LUT ({text}); build one with `lut build`"
+            ) from None
+        raise EnvironmentProblem(f"cannot use the LUT {path}: {text}") from None
+    except sqlite3.DatabaseError as exc:  # not SQLite, truncated, malformed
+        raise InputError(
+            f"{path} is not a readable SQLite latency LUT ({exc}); it may be truncated or another kind of file: "
+            "restore it or build a new one"
+        ) from None
+
+
 class LatencyLUT:
     """An SQLite latency LUT. One instance per process (the connection is not shared).
 
     Args:
         path: The ``.sqlite`` file (created with its schema when missing).
         create: Create the file if it does not exist (else a missing file is an error).
+        readonly: Open an existing LUT for reading only: nothing is written to it, not even a schema
+            (implies ``create=False``).
         timeout: Seconds to wait for another writer's lock.
+
+    Raises:
+        InputError: A missing file (unless created), a file that is not SQLite, is truncated, or is an
+            SQLite database of another schema.
+        EnvironmentProblem: A LUT locked past ``timeout``, unwritable, or of another LUT schema version.
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True, timeout: float = 120.0) -> None:
+    def __init__(
+        self, path: str | Path, *, create: bool = True, readonly: bool = False, timeout: float = 120.0
+    ) -> None:
+        if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+            raise InputError(f"path must name a LUT file, got {path!r}", params=("path",))
+        timeout = _validate.number(timeout, "timeout", minimum=0)
         self.path = Path(path)
-        if not create and not self.path.is_file():
+        if (readonly or not create) and not self.path.is_file():
             raise InputError(f"no LUT at {self.path}; build one with pipeline.build_lut(), or open it with create=True")
+        if self.path.is_dir():
+            raise InputError(f"the LUT path {self.path} is a folder; name a .sqlite file", params=("path",))
+        if self.path.is_file() and self.path.stat().st_size and not _is_sqlite(self.path):
+            raise InputError(
+                f"{self.path} is not an SQLite latency LUT (no SQLite header); name another file or build a new LUT"
+            )
+        if readonly and self.path.stat().st_size == 0:
+            raise InputError(f"{self.path} is empty (0 bytes), not a latency LUT; build one with `lut build`")
+        if not readonly:
+            _validate.output_file(self.path, "path")  # not under a file, not an unwritable folder
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+            if not readonly:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            target = f"{self.path.resolve().as_uri()}?mode=ro" if readonly else str(self.path)
+            self._db = sqlite3.connect(target, timeout=timeout, isolation_level=None, uri=readonly, factory=_Connection)
         except (OSError, sqlite3.OperationalError) as exc:
             raise EnvironmentProblem(f"cannot open the LUT {self.path}: {exc}") from None
+        self._db.path = self.path
         try:
-            self._init_schema(timeout)
+            self._init_schema(timeout, readonly)
+            row = self._db.execute("SELECT value FROM meta WHERE name = 'lut_id'").fetchone()
+            if row is None:
+                raise InputError(f"{self.path} is an SQLite file without a LUT id: not a gpunet-search latency LUT")
+            self.lut_id = row[0]
         except BaseException:
             self._db.close()
             raise
-        self.lut_id = self._db.execute("SELECT value FROM meta WHERE name = 'lut_id'").fetchone()[0]
 
-    def _init_schema(self, timeout: float) -> None:
-        try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    def _init_schema(self, timeout: float, readonly: bool) -> None:
+        self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and not {"meta", "measurements"} <= tables:
+            raise InputError(
+                f"{self.path} is an SQLite database of another schema (tables: {', '.join(sorted(tables))}), not a "
+                "gpunet-search latency LUT; name another file"
+            )
+        if readonly:
+            got = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        else:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             with self.transaction():
@@ -166,11 +248,10 @@ class LatencyLUT:
                         "INSERT INTO meta VALUES ('schema_version', ?), ('lut_id', ?), ('created', ?)",
                         (str(SCHEMA_VERSION), uuid.uuid4().hex[:16], utc_now()),
                     )
-        except sqlite3.OperationalError as exc:  # locked past the timeout, read-only, disk full
-            raise EnvironmentProblem(f"cannot use the LUT {self.path}: {exc}") from None
-        except sqlite3.DatabaseError as exc:  # not an SQLite file at all
-            raise InputError(f"{self.path} is not an SQLite latency LUT: {exc}") from None
-        if int(got[0] if got else SCHEMA_VERSION) != SCHEMA_VERSION:
+                    got = (str(SCHEMA_VERSION),)
+        if got is None:
+            raise InputError(f"{self.path} has no LUT schema version: not a gpunet-search latency LUT")
+        if str(got[0]) != str(SCHEMA_VERSION):
             raise EnvironmentProblem(
                 f"{self.path} has LUT schema {got[0]}; this gpunet_search reads schema {SCHEMA_VERSION}: open it "
                 "with the gpunet-hub version that wrote it, or build a new LUT"
@@ -216,6 +297,8 @@ class LatencyLUT:
         Raises:
             InputError: Unknown fingerprint, or several devices and none named.
         """
+        if fingerprint is not None and not isinstance(fingerprint, str):
+            raise InputError(f"a device fingerprint is text, got {fingerprint!r}", params=("fingerprint",))
         known = self.devices()
         if fingerprint is None and len(known) == 1:
             return next(iter(known.values()))
@@ -223,7 +306,9 @@ class LatencyLUT:
             return known[fingerprint]
         listing = "; ".join(f"{d} ({v.get('backend')} on {v.get('device')})" for d, v in known.items()) or "none"
         what = (
-            f"device {fingerprint!r} is not in" if fingerprint else "pass a device fingerprint: several devices are in"
+            f"device {fingerprint!r} is not in"
+            if fingerprint is not None
+            else "pass a device fingerprint: several devices are in"
         )
         raise InputError(f"{what} {self.path}; devices: {listing}")
 
@@ -481,27 +566,31 @@ class LatencyLUT:
         Returns:
             ``(inserted_or_replaced, skipped)``.
         """
-        try:
-            payload = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"cannot read LUT export {path}: {exc}") from None
-        if (
-            not isinstance(payload, dict)
-            or payload.get("format") != EXPORT_FORMAT
-            or payload.get("columns") != list(_COLUMNS)
-        ):
-            raise InputError(f"{path} is not a {EXPORT_FORMAT} export with columns {list(_COLUMNS)}")
+        return self.import_rows(*read_export(path), replace=replace)
+
+    def import_rows(
+        self, devices: dict[str, dict[str, Any]], rows: list[list[Any]], *, replace: bool = False
+    ) -> tuple[int, int]:
+        """Adds exported devices and rows as read by :func:`read_export` (one transaction).
+
+        Returns:
+            ``(inserted_or_replaced, skipped)``.
+
+        Raises:
+            InputError: A device record or row of the wrong shape or types (nothing is written then).
+        """
+        _check_rows(devices, rows, "import_rows", "rows")
         added = skipped = 0
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         touched: set[str] = set()
         with self.transaction() as db:
-            for fp, info in payload["devices"].items():
+            for fp, info in devices.items():
                 info = {k: v for k, v in info.items() if k != "revision"}
                 db.execute(
                     "INSERT OR IGNORE INTO devices (device, info, added) VALUES (?, ?, ?)",
                     (fp, json.dumps(info, sort_keys=True), utc_now()),
                 )
-            for row in payload["rows"]:
+            for row in rows:
                 exists = db.execute(
                     "SELECT 1 FROM measurements WHERE kind = ? AND device = ? AND backend = ? AND "
                     "precision = ? AND batch = ? AND item = ?",
@@ -517,3 +606,67 @@ class LatencyLUT:
             for fp in touched:
                 db.execute("UPDATE devices SET revision = revision + 1 WHERE device = ?", (fp,))
         return added, skipped
+
+
+def read_export(path: str | Path) -> tuple[dict[str, dict[str, Any]], list[list[Any]]]:
+    """The devices and rows of a file written by :meth:`LatencyLUT.export_json`, every row checked.
+
+    Raises:
+        InputError: An unreadable file, another format, or a row of the wrong shape or types (null or
+            text latencies, a row given as a string), naming the first bad row.
+    """
+    source = _validate.input_file(path, "path", "LUT export")
+    try:
+        payload = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"cannot read LUT export {path}: {exc}", params=("path",)) from None
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != EXPORT_FORMAT
+        or payload.get("columns") != list(_COLUMNS)
+    ):
+        raise InputError(f"{path} is not a {EXPORT_FORMAT} export with columns {list(_COLUMNS)}", params=("path",))
+    devices, rows = payload.get("devices"), payload.get("rows")
+    _check_rows(devices, rows, str(path), "path")
+    return devices, rows
+
+
+def _check_rows(devices: object, rows: object, where: str, param: str) -> None:
+    """Refuses devices or rows that cannot be stored, naming the first bad row (before anything is written)."""
+    if not isinstance(devices, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in devices.items()):
+        raise InputError(f"{where}: devices must map fingerprints to device records", params=(param,))
+    if not isinstance(rows, list):
+        raise InputError(f"{where}: rows must be a list of rows", params=(param,))
+    for i, row in enumerate(rows):
+        problem = _row_problem(row)
+        if problem:
+            raise InputError(f"{where}: row {i} {problem}; nothing was imported (fix or drop the row)", params=(param,))
+
+
+# Type of each column of an exported row: a number column refuses bool, NaN and inf.
+_TEXT, _OPT_TEXT, _INT, _OPT_INT, _MS, _OPT_NUM = "text", "text or null", "int", "int or null", "ms", "number or null"
+_ROW_TYPES = (_TEXT, _TEXT, _TEXT, _TEXT, _INT, _TEXT, _OPT_INT, _MS, _MS, _OPT_NUM, _INT, _INT, _INT, _INT, _OPT_TEXT,
+              _TEXT, _OPT_TEXT)  # fmt: skip
+
+
+def _row_problem(row: object) -> str | None:
+    """Why an exported row cannot be stored, or ``None`` when it can."""
+    if not isinstance(row, list) or len(row) != len(_COLUMNS):
+        return f"must be a list of {len(_COLUMNS)} values ({', '.join(_COLUMNS)}), got {type(row).__name__}"
+    if row[0] not in ("layer", "net"):
+        return f"has kind {row[0]!r}; expected 'layer' or 'net'"
+    for name, kind, value in zip(_COLUMNS, _ROW_TYPES, row, strict=True):
+        if value is None and kind.endswith("or null"):
+            continue
+        real = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = {
+            _TEXT: isinstance(value, str),
+            _OPT_TEXT: isinstance(value, str),
+            _INT: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+            _OPT_INT: isinstance(value, int) and not isinstance(value, bool),
+            _MS: real and np.isfinite(value) and value >= 0,
+            _OPT_NUM: real and np.isfinite(value),
+        }[kind]
+        if not ok:
+            return f"has {name}={value!r}; expected {kind}{' >= 0' if kind in (_INT, _MS) else ''}"
+    return None

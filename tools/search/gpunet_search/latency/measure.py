@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -217,6 +218,32 @@ def run_worker(
     return stored
 
 
+_TMP_PREFIX = "gpunet-lut-"  # + owner pid + "-": a killed build's exports are found and removed by the next run
+
+
+def clean_stale_tmp(root: str | Path | None = None) -> int:
+    """Removes the temporary export folders of builds whose process is gone (killed with SIGKILL).
+
+    Args:
+        root: Where to look (default: the system temp folder).
+
+    Returns:
+        How many folders were removed.
+    """
+    import shutil
+
+    from .lut import _pid_alive
+
+    removed = 0
+    base = Path(root or tempfile.gettempdir())
+    for folder in sorted(base.glob(f"{_TMP_PREFIX}*-*"))[:10_000]:
+        pid = folder.name[len(_TMP_PREFIX) :].split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += not folder.exists()
+    return removed
+
+
 def _measure_chunk(
     lut: LatencyLUT,
     batch: list[str],
@@ -232,7 +259,7 @@ def _measure_chunk(
     fp = device.fingerprint
     taken = lut.partial_rounds(batch, fp, kind=kind)
     stored = 0
-    with tempfile.TemporaryDirectory(prefix="gpunet-lut-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-") as tmp:
         handles = {item: backend.prepare(item, Path(tmp)) for item in batch}
         try:
             for rnd in range(protocol.rounds):

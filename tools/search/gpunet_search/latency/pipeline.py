@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from gpunet_hub import _validate
 from gpunet_hub.errors import InputError
 from gpunet_hub.measure.device import Device
 
-from .calibration import Calibration, evaluate
+from .calibration import MODELS, Calibration, evaluate
 from .estimate import KeyIndex, index_encodings, pack_keys, scaled_resolution
 from .fingerprint import onnxruntime_cpu_device
+from .layer_keys import PRECISIONS
 from .lut import LatencyLUT
 from .measure import ItemTimer, ProgressFn, TimingProtocol, measure_items, net_item
 from .sampling import SampleSet
@@ -30,6 +32,11 @@ class Setting:
     batch: int = 1
     precision: str = "fp32"
     res_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        _validate.integer(self.batch, "batch", minimum=1, maximum=4096)
+        _validate.choice(self.precision, "precision", PRECISIONS)
+        _validate.number(self.res_scale, "res_scale", minimum=0, exclusive_minimum=True, maximum=4)
 
     def to_dict(self) -> dict[str, Any]:
         return {"batch": self.batch, "precision": self.precision, "res_scale": self.res_scale}
@@ -214,7 +221,15 @@ def calibrate(
     Returns:
         The calibration (fitted on the train split; stored in the LUT for this device) and the report
         (held-out raw and calibrated metrics, bias, coefficients).
+
+    Raises:
+        InputError: A bad model, train fraction or seed (checked before anything is measured).
     """
+    _validate.choice(model, "model", MODELS)
+    train_fraction = _validate.number(train_fraction, "train_fraction", minimum=0, exclusive_minimum=True, maximum=1)
+    if train_fraction == 1:
+        raise InputError("train_fraction must be < 1: the held-out share would be empty", params=("train_fraction",))
+    _validate.integer(seed, "seed", minimum=0)
     build_lut(lut_path, samples, device, backend, protocol, setting, progress=progress_layers)
     measured = measure_networks(lut_path, samples, device, backend, protocol, setting, progress=progress_nets)
     index = key_index(samples, setting)

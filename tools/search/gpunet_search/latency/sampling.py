@@ -12,16 +12,19 @@ refuse stale combinations later: the space name and fingerprint, the seed and th
 
 from __future__ import annotations
 
+import json
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gpunet_hub import _validate
 from gpunet_hub._io import atomic_path, file_sha256, utc_now
 from gpunet_hub.errors import InputError
-from gpunet_hub.space import SOBOL_ENGINE, SearchSpace, check_many, get_space
+from gpunet_hub.space import NUM_DIGITS, SOBOL_ENGINE, SearchSpace, check_many, get_space
 
 SAMPLE_FORMAT = "gpunet-search-samples/1"
 TIER_FORMAT = "gpunet-search-tier/1"  # a tier file (tiers.py) is a sample file with estimates
@@ -68,10 +71,11 @@ class SampleSet:
 
     def head(self, limit: int | None) -> SampleSet:
         """The first ``limit`` rows (a Sobol prefix, itself evenly spread); all rows for ``None``."""
-        if limit is None or limit >= len(self):
+        if limit is None:
             return self
-        if limit < 1:
-            raise InputError(f"limit must be >= 1, got {limit}")
+        limit = _validate.integer(limit, "limit", minimum=1)
+        if limit >= len(self):
+            return self
         meta = dict(self.meta, limit=int(limit))
         return SampleSet(self.encodings[:limit], self.space, self.space_fingerprint, meta, self.path, self.sha256)
 
@@ -112,8 +116,10 @@ def sample(n: int, space: str | SearchSpace = "table1", *, seed: int = 0, scramb
     Returns:
         The deduplicated sample set.
     """
-    if n < 1:
-        raise InputError(f"the number of samples must be >= 1, got {n}")
+    n = _validate.integer(n, "n", minimum=1, maximum=2**32)
+    seed = _validate.integer(seed, "seed", minimum=0, maximum=2**32 - 1)
+    if not isinstance(scramble, bool):
+        raise InputError(f"scramble must be True or False, got {scramble!r}", params=("scramble",))
     space = get_space(space)
     start = time.perf_counter()
     encodings = space.sobol(n, seed=seed, scramble=scramble)
@@ -132,10 +138,12 @@ def sample(n: int, space: str | SearchSpace = "table1", *, seed: int = 0, scramb
 
 
 def save_samples(samples: SampleSet, path: str | Path) -> Path:
-    """Writes a sample set as ``.npz`` atomically (encodings + metadata as JSON)."""
-    import json
+    """Writes a sample set as ``.npz`` atomically (encodings + metadata as JSON).
 
-    path = Path(path)
+    Raises:
+        InputError: When ``path`` cannot be written (a folder, under a file, unwritable, empty).
+    """
+    path = _validate.output_file(path, "path")
     header = {
         "format": SAMPLE_FORMAT,
         "space": samples.space,
@@ -157,19 +165,25 @@ def load_samples(path: str | Path, *, check: bool = True) -> SampleSet:
     Raises:
         InputError: Missing/unreadable file, wrong format, stale space, invalid rows.
     """
-    import json
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no sample file at {path}; create one with save_samples(sample(n, space), path)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            encodings = np.asarray(data["encodings"])
-            header = json.loads(str(data["meta"]))
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"{path} is not a gpunet-search sample file: {exc}") from None
+    path = _validate.input_file(path, "path", "sample file")
+    what = f"{path} is not a gpunet-search sample file"
+    encodings, header = _read_npz(path, what)
+    if not isinstance(header, dict):
+        raise InputError(f"{what}: its metadata is not a JSON object", params=("path",))
     if header.get("format") not in (SAMPLE_FORMAT, TIER_FORMAT):
-        raise InputError(f"{path} has format {header.get('format')!r}, expected {SAMPLE_FORMAT!r} or {TIER_FORMAT!r}")
+        raise InputError(
+            f"{path} has format {header.get('format')!r}, expected {SAMPLE_FORMAT!r} or {TIER_FORMAT!r}",
+            params=("path",),
+        )
+    if not isinstance(header.get("space"), str) or not isinstance(header.get("space_fingerprint"), str):
+        raise InputError(f"{what}: its metadata lacks the space name or fingerprint", params=("path",))
+    if encodings.ndim != 2 or encodings.shape[1] != NUM_DIGITS or encodings.dtype.kind not in "iu":
+        raise InputError(
+            f"{what}: encodings must be an (N, {NUM_DIGITS}) integer array, got {encodings.dtype} {encodings.shape}",
+            params=("path",),
+        )
+    if len(encodings) == 0:
+        raise InputError(f"{path} holds no networks (0 rows); draw some with sample()", params=("path",))
     space_name = header.pop("space")
     fingerprint = header.pop("space_fingerprint")
     header["file_format"] = header.pop("format")
@@ -180,3 +194,26 @@ def load_samples(path: str | Path, *, check: bool = True) -> SampleSet:
         if not ok.all():
             raise InputError(f"{path}: {int((~ok).sum())} of {len(ok)} rows are not valid encodings of {space.name!r}")
     return samples
+
+
+def _read_npz(path: Path, what: str) -> tuple[np.ndarray, Any]:
+    """The ``encodings`` array and parsed ``meta`` JSON of an ``.npz``, or an InputError saying why not."""
+    damaged = (OSError, EOFError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except damaged as exc:  # EOFError: truncated; ValueError: a pickle or not numpy at all
+        raise InputError(f"{what} (damaged or truncated?): {type(exc).__name__}: {exc}", params=("path",)) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise InputError(f"{what}: it is a single .npy array, not an .npz archive", params=("path",))
+    with data:
+        missing = [k for k in ("encodings", "meta") if k not in data.files]
+        if missing:
+            raise InputError(
+                f"{what}: it lacks {', '.join(missing)} (has {', '.join(data.files) or 'nothing'}); write sample "
+                "files with save_samples()",
+                params=("path",),
+            )
+        try:
+            return np.asarray(data["encodings"]), json.loads(str(data["meta"]))
+        except damaged as exc:  # a damaged member, bad JSON
+            raise InputError(f"{what} (damaged?): {type(exc).__name__}: {exc}", params=("path",)) from None

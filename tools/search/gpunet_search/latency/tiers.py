@@ -61,6 +61,9 @@ def parse_tiers(*, centres: str | None = None, width: str = "10%", edges: str | 
     Raises:
         InputError: Both or neither given, unsorted edges, a bad width.
     """
+    for name, text in (("centres", centres), ("width", width), ("edges", edges)):
+        if text is not None and not isinstance(text, str):
+            raise InputError(f"{name} must be a comma-separated string of ms, got {text!r}", params=(name,))
     if (centres is None) == (edges is None):
         raise InputError(
             'give tiers either as centres (centres="0.5,0.65", width="10%") or as edges (edges="0.5,0.65,0.85")'
@@ -75,9 +78,12 @@ def parse_tiers(*, centres: str | None = None, width: str = "10%", edges: str | 
     try:
         amount = float(width.strip().rstrip("%"))
     except ValueError:
-        raise InputError(f"width must be like 10% or 0.05 (ms), got {width!r}") from None
-    if amount <= 0:
-        raise InputError(f"width must be positive, got {width!r}")
+        raise InputError(f"width must be like 10% or 0.05 (ms), got {width!r}", params=("width",)) from None
+    if not np.isfinite(amount) or amount <= 0 or (relative and amount >= 100):
+        raise InputError(
+            f"width must be a positive finite number of ms, or a percentage below 100%, got {width!r}",
+            params=("width",),
+        )
     tiers = []
     for c in points:
         half = c * amount / 100 if relative else amount

@@ -47,6 +47,39 @@ class LevelGrid:
             raise InputError("level index out of range for this search space")
         return self.space.canonical(self.values[np.arange(self.n_digits), lv])
 
+    def vectors(self, vectors: object, param: str = "vectors") -> np.ndarray:
+        """``vectors`` as an ``(N, 41)`` int64 array, refusing what is not one (the boundary check).
+
+        One vector (41 numbers) gives one row; an empty sequence gives zero rows. Fractional,
+        non-finite, boolean or non-numeric entries are refused rather than truncated or coerced.
+
+        Raises:
+            InputError: Naming ``param``, for a wrong shape or a non-integer entry.
+        """
+        try:
+            array = np.asarray(vectors)
+        except (TypeError, ValueError) as exc:  # ragged nesting
+            raise InputError(f"{param} must be rows of {self.n_digits} integers: {exc}", params=(param,)) from None
+        if array.size == 0:
+            return np.zeros((0, self.n_digits), dtype=np.int64)
+        array = np.atleast_2d(array)
+        if array.ndim != 2 or array.shape[1] != self.n_digits:
+            raise InputError(
+                f"{param} must be rows of {self.n_digits} integers, got shape {np.shape(vectors)}", params=(param,)
+            )
+        if array.dtype.kind in "iu":
+            return array.astype(np.int64)
+        if array.dtype.kind == "f":
+            whole = np.isfinite(array) & (array == np.round(array)) & (np.abs(array) < 2**31)
+            if whole.all():
+                return array.astype(np.int64)
+            bad: object = array[~whole][0]
+        else:  # bool, text, objects
+            bad = array.ravel()[0]
+        raise InputError(
+            f"{param} must hold whole numbers (digits of the encoding), got {bad!r} ({array.dtype})", params=(param,)
+        )
+
     def to_levels(self, vectors: np.ndarray) -> np.ndarray:
         """41-int vectors (N, 41) -> level rows (N, 41).
 

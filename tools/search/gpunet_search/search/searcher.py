@@ -11,25 +11,27 @@ diverse. ``use_tree=False`` is the plain-BO ablation.
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 
+from gpunet_hub import _validate
+from gpunet_hub._io import json_sha256
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import SearchSpace
 
 from .bo import LIARS
 from .grid import LevelGrid
-from .lamcts import PartitionTree
+from .lamcts import KERNELS
 from .state import SearchState, frozen_array
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the pool fingerprint is json_sha256 of its level rows
 Feasibility = Callable[[np.ndarray], np.ndarray]
 
 
@@ -79,6 +81,28 @@ class SearcherConfig:
     gp_max_iter: int = 30
     fit_subsample: int = 128
 
+    def __post_init__(self) -> None:
+        """Refuses a field of the wrong type or out of range (so a loaded state cannot carry one)."""
+        for flag in ("use_tree", "virtual_loss"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InputError(f"{flag} must be True or False, got {getattr(self, flag)!r}", params=(flag,))
+        for name, minimum in (
+            ("leaf_size", 2),
+            ("max_depth", 1),
+            ("n_init", 2),
+            ("pool_size", 1),
+            ("max_pool_candidates", 1),
+            ("n_local_centres", 0),
+            ("n_local_per_centre", 0),
+            ("local_max_digits", 1),
+            ("gp_max_iter", 1),
+            ("fit_subsample", 2),
+        ):
+            _validate.integer(getattr(self, name), name, minimum=minimum)
+        _validate.number(self.cp, "cp", minimum=0)
+        _validate.choice(self.kernel, "kernel", KERNELS)
+        _validate.choice(self.liar, "liar", LIARS)
+
 
 def vector_id(vector: Sequence[int]) -> str:
     """The id of a network: its digits joined by dashes (used for pending entries in the state)."""
@@ -113,29 +137,26 @@ class LamctsBoSearcher:
         seed: int = 0,
         config: SearcherConfig | None = None,
     ) -> None:
-        if mode not in ("max", "min"):
-            raise InputError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.mode = _validate.choice(mode, "mode", ("max", "min"))
+        self.seed = _validate.integer(seed, "seed", minimum=0)
+        if config is not None and not isinstance(config, SearcherConfig):
+            raise InputError(f"config must be a SearcherConfig, got {type(config).__name__}", params=("config",))
+        if feasible is not None and not callable(feasible):
+            raise InputError(f"feasible must be a function of (N, 41) vectors, got {feasible!r}", params=("feasible",))
         self.grid = LevelGrid(space)
-        self.mode = mode
-        self.seed = int(seed)
         self.config = config or SearcherConfig()
-        PartitionTree(leaf_size=self.config.leaf_size, cp=self.config.cp, kernel=self.config.kernel)  # validates
-        if self.config.liar not in LIARS:
-            raise InputError(f"unknown liar {self.config.liar!r}; choose one of {', '.join(LIARS)}")
         self._feasible = feasible
         self._pool_source = "given" if pool is not None else "sobol"
         if pool is None:
             pool_levels = self.grid.sobol(self.config.pool_size, self.seed)
         else:
-            pool_levels = self.grid.to_levels(np.asarray(pool))
+            pool_levels = self.grid.to_levels(self.grid.vectors(pool, "pool"))
         pool_levels = self._dedupe(pool_levels[self._is_feasible(pool_levels)])
         if len(pool_levels) == 0:
             raise InputError("no pool member is feasible; widen the pool or the feasibility predicate")
         self._pool = pool_levels
         self._pool_index = {k: i for i, k in enumerate(self.grid.keys(pool_levels))}
-        self._pool_fingerprint = hashlib.sha256(np.ascontiguousarray(pool_levels, dtype=np.int8).tobytes()).hexdigest()[
-            :16
-        ]
+        self._pool_fingerprint = json_sha256(pool_levels.tolist(), 16)
         self._reset()
 
     def _reset(self) -> None:
@@ -226,21 +247,37 @@ class LamctsBoSearcher:
             InputError: On an invalid vector, a non-finite value, mismatched lengths, or a network
                 already told.
         """
-        array = np.atleast_2d(np.asarray(vectors, dtype=np.int64))
-        vals = [float(v) for v in values]
-        if len(array) != len(vals):
-            raise InputError(f"got {len(array)} vectors but {len(vals)} values")
+        keys, levels, vals = self._checked_tell(vectors, values, self._observed)
+        self._record(keys, levels, vals)
+
+    def _checked_tell(
+        self, vectors: object, values: object, observed: set[bytes]
+    ) -> tuple[list[bytes], np.ndarray, list[float]]:
+        """The keys, level rows and values of a tell, checked without changing the searcher."""
+        levels = self.grid.to_levels(self.grid.vectors(vectors, "vectors"))
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+            raise InputError(f"values must be a sequence of numbers, got {type(values).__name__}", params=("values",))
+        raw = np.asarray(values, dtype=object).reshape(-1)
+        bad = [v for v in raw if isinstance(v, bool) or not isinstance(v, numbers.Real)]
+        if bad:
+            raise InputError(f"values must be numbers, got {bad[0]!r}", params=("values",))
+        vals = [float(v) for v in raw]
+        if len(levels) != len(vals):
+            raise InputError(f"got {len(levels)} vectors but {len(vals)} values", params=("vectors", "values"))
         if not all(np.isfinite(vals)):
-            raise InputError("values must be finite; cancel() a failed evaluation instead")
-        levels = self.grid.to_levels(array)
+            raise InputError("values must be finite; cancel() a failed evaluation instead", params=("values",))
         keys = self.grid.keys(levels)
         for key in keys:
-            if key in self._observed:
+            if key in observed:
                 raise InputError(
-                    f"network {vector_id(self.grid.to_vectors(np.frombuffer(key, np.int8))[0])} was already told"
+                    f"network {vector_id(self.grid.to_vectors(np.frombuffer(key, np.int8))[0])} was already told",
+                    params=("vectors",),
                 )
         if len(set(keys)) != len(keys):
-            raise InputError("the same network appears twice in one tell")
+            raise InputError("the same network appears twice in one tell", params=("vectors",))
+        return keys, levels, vals
+
+    def _record(self, keys: list[bytes], levels: np.ndarray, vals: list[float]) -> None:
         for key, row, value in zip(keys, levels, vals, strict=True):
             self._pending.pop(key, None)
             self._observed.add(key)
@@ -250,7 +287,7 @@ class LamctsBoSearcher:
 
     def cancel(self, vectors: Sequence[Sequence[int]] | np.ndarray) -> None:
         """Forgets pending networks (failed or abandoned trials); unknown vectors are ignored."""
-        for row in self.grid.to_levels(np.atleast_2d(np.asarray(vectors, dtype=np.int64))):
+        for row in self.grid.to_levels(self.grid.vectors(vectors, "vectors")):
             key = self.grid.keys(row)[0]
             if self._pending.pop(key, None) is not None:
                 self._mark(key, True)
@@ -262,8 +299,7 @@ class LamctsBoSearcher:
             41-int vectors, each feasible, valid, and neither evaluated nor pending; they become
             pending.
         """
-        if n < 1:
-            raise InputError(f"n must be at least 1, got {n}")
+        n = _validate.integer(n, "n", minimum=1, maximum=len(self._pool) + 1_000_000)
         if self.n_observations < max(self.config.n_init, 2):
             picks = self._pool[np.flatnonzero(self._pool_free)[:n]]
             self.last_info = {"initial_design": True, "n_candidates": int(self._pool_free.sum())}
@@ -308,38 +344,84 @@ class LamctsBoSearcher:
         Raises:
             InputError: On an unknown version or a different space, mode or pool.
         """
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        restored = self._parse_state(state)  # everything is checked before anything changes
+        config, seed, (keys, levels, vals), pending, rng, hyper = restored
+        self.config, self.seed = config, seed
+        self._reset()
+        self._record(keys, levels, vals)
+        for key, row in pending.items():
+            self._pending[key] = row
+            self._mark(key, False)
+        self._rng = rng
+        self._hyper = hyper
+
+    def _parse_state(self, state: object) -> tuple[Any, ...]:
+        """The parts of a saved state, each checked, without changing the searcher."""
+        if not isinstance(state, dict):
+            raise InputError(f"state must be a dict from state_dict(), got {type(state).__name__}", params=("state",))
+        if state.get("version") != STATE_VERSION:
             raise InputError(
-                f"unsupported searcher state version "
-                f"{state.get('version') if isinstance(state, dict) else state!r}; expected {STATE_VERSION}"
+                f"unsupported searcher state version {state.get('version')!r}; expected {STATE_VERSION} (a state of "
+                "another gpunet_search version: resume it with that version, or start afresh)",
+                params=("state",),
             )
-        if state.get("space_fingerprint") != self.grid.space.fingerprint():
-            raise InputError(
-                f"the state is for space {state.get('space')!r}, this searcher uses {self.grid.space.name!r}"
+        mine, theirs = self.grid.space.fingerprint(), state.get("space_fingerprint")
+        if theirs != mine:
+            name = state.get("space")
+            same = (
+                " (the same name: the space's definition changed since the state was saved)"
+                if name == (self.grid.space.name)
+                else ""
             )
-        if state.get("pool", {}).get("fingerprint") != self._pool_fingerprint:
             raise InputError(
-                "the state was saved with a different candidate pool; pass the same pool and feasibility predicate"
+                f"the state is for space {name!r} with fingerprint {theirs!r}; this searcher uses space "
+                f"{self.grid.space.name!r} with fingerprint {mine!r}{same}",
+                params=("state",),
+            )
+        pool = state.get("pool")
+        if not isinstance(pool, dict) or pool.get("fingerprint") != self._pool_fingerprint:
+            raise InputError(
+                "the state was saved with a different candidate pool; pass the same pool and feasibility predicate",
+                params=("state",),
             )
         if state.get("mode") != self.mode:
-            raise InputError(f"the state is for mode {state.get('mode')!r}, this searcher uses {self.mode!r}")
+            raise InputError(
+                f"the state is for mode {state.get('mode')!r}, this searcher uses {self.mode!r}", params=("state",)
+            )
+        fields_given = state.get("config", {})
+        if not isinstance(fields_given, dict):
+            raise InputError("the state's config must be a dict", params=("state",))
         known = {f.name for f in fields(SearcherConfig)}
-        self.config = replace(SearcherConfig(), **{k: v for k, v in state.get("config", {}).items() if k in known})
-        self.seed = int(state.get("seed", self.seed))
-        self._reset()
+        unknown = sorted(set(fields_given) - known)
+        if unknown:
+            raise InputError(f"the state's config has unknown fields {unknown}", params=("state",))
+        try:
+            config = replace(SearcherConfig(), **fields_given)
+        except InputError as exc:
+            raise InputError(f"the state's config is refused: {exc}", params=("state",)) from None
+        seed = _validate.integer(state.get("seed", self.seed), "seed", minimum=0)
         obs = state.get("observations", {})
-        if obs.get("vectors"):
-            self.tell(obs["vectors"], obs["values"])
-        for entry in state.get("pending", []):
+        if not isinstance(obs, dict):
+            raise InputError("the state's observations must be a dict of vectors and values", params=("state",))
+        vectors, values = obs.get("vectors") or [], obs.get("values") or []
+        told = self._checked_tell(vectors, values, set())
+        pending: dict[bytes, np.ndarray] = {}
+        entries = state.get("pending", [])
+        for entry in entries if isinstance(entries, list) else []:
             try:
-                row = self.grid.to_levels(np.asarray([entry["vector"]], dtype=np.int64))[0]
-            except (KeyError, TypeError, ValueError) as exc:
+                row = self.grid.to_levels(self.grid.vectors([entry["vector"]], "pending"))[0]
+            except (KeyError, TypeError, InputError) as exc:
                 log.warning("skipping pending entry %r: %s", entry.get("id") if isinstance(entry, dict) else entry, exc)
                 continue
             key = self.grid.keys(row)[0]
-            if key in self._observed:
-                continue
-            self._pending[key] = row
-            self._mark(key, False)
-        self._rng.bit_generator.state = state["rng"]
-        self._hyper = state.get("gp_hyper")
+            if key not in set(told[0]):
+                pending[key] = row
+        rng = np.random.default_rng(seed)
+        try:
+            rng.bit_generator.state = state["rng"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"the state's random generator state is invalid: {exc}", params=("state",)) from None
+        hyper = state.get("gp_hyper")
+        if hyper is not None and not isinstance(hyper, dict):
+            raise InputError("the state's gp_hyper must be a dict or null", params=("state",))
+        return config, seed, told, pending, rng, hyper
