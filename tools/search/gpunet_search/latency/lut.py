@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -139,11 +139,11 @@ class _Connection(sqlite3.Connection):
 
     path: Path
 
-    def execute(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+    def execute(self, *args: Any) -> sqlite3.Cursor:
         with _sqlite_errors(self.path):
             return super().execute(*args)
 
-    def executemany(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+    def executemany(self, *args: Any) -> sqlite3.Cursor:
         with _sqlite_errors(self.path):
             return super().executemany(*args)
 
@@ -628,7 +628,7 @@ def read_export(path: str | Path) -> tuple[dict[str, dict[str, Any]], list[list[
         raise InputError(f"{path} is not a {EXPORT_FORMAT} export with columns {list(_COLUMNS)}", params=("path",))
     devices, rows = payload.get("devices"), payload.get("rows")
     _check_rows(devices, rows, str(path), "path")
-    return devices, rows
+    return cast(dict[str, dict[str, Any]], devices), cast(list[list[Any]], rows)
 
 
 def _check_rows(devices: object, rows: object, where: str, param: str) -> None:

@@ -65,7 +65,7 @@ class LevelGrid:
         array = np.atleast_2d(array)
         if array.ndim != 2 or array.shape[1] != self.n_digits:
             raise InputError(
-                f"{param} must be rows of {self.n_digits} integers, got shape {np.shape(vectors)}", params=(param,)
+                f"{param} must be rows of {self.n_digits} integers, got shape {array.shape}", params=(param,)
             )
         if array.dtype.kind in "iu":
             return array.astype(np.int64)
