@@ -153,7 +153,7 @@ def download_cmd(
 ) -> None:
     """Download (and convert) a model's released weights into the user cache; --file works offline."""
     from .._validate import input_file
-    from ..weights.sources import fetch_weights
+    from ..weights.sources import fetch_weights, install_local_weights
 
     card = hub.model_card(name)
     if file is None:
@@ -161,9 +161,8 @@ def download_cmd(
         note(f"weights of {card.name} ready: {path}")
         return
     source = input_file(file, "file", "weights file")
-    path = fetch_weights(card, source, progress=False)
-    note(f"weights of {card.name} from {source} checked and ready: {path}")
-    note(f"use them with gpunet_hub.load({card.name!r}, weights={str(path)!r})")
+    path = install_local_weights(card, source)
+    note(f"weights of {card.name} from {source} checked and cached: {path}; load({card.name!r}) now uses them")
 
 
 def register(app: typer.Typer) -> None:

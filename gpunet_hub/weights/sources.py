@@ -176,11 +176,40 @@ def _local(path: Path, card: ModelCard) -> Path:
     )
 
 
-def _default(card: ModelCard, progress: bool) -> Path:
+def _default_source(card: ModelCard) -> tuple[WeightsSource, str]:
+    """A card's weights source and the cache name of its default weights (the URL decides it)."""
     if card.weights is None:
         raise WeightsUnavailableError(f"{card.name} has no weights source. {_ways_out(card)}", params=("weights",))
-    source = card.weights
-    key = f"{card.name}-{hashlib.sha256(source.url.encode()).hexdigest()[:12]}"
+    return card.weights, f"{card.name}-{hashlib.sha256(card.weights.url.encode()).hexdigest()[:12]}"
+
+
+def install_local_weights(card: ModelCard, path: str | Path) -> Path:
+    """Makes a local copy of a card's released weights its cached default, with no network.
+
+    The file (the NGC ``.zip``, a ``.pth.tar`` or a ``.safetensors``) is converted and checked by
+    loading it strictly into the card's network; only then does it become what
+    ``load(name)`` / ``weights="default"`` uses, so offline machines get the default weights.
+
+    Returns:
+        The cached safetensors file.
+
+    Raises:
+        InputError: A missing or unreadable file, or an unknown format.
+        CheckpointError: A file that is not a checkpoint of this model (nothing is cached then).
+    """
+    from ..builder import build_model
+
+    target = cache_dir("converted") / f"{_default_source(card)[1]}.safetensors"
+    converted = fetch_weights(card, Path(path))
+    load_state_dict_strict(build_model(card.arch), read_checkpoint(converted), str(path))
+    if converted != target:
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(converted.read_bytes())
+    return target
+
+
+def _default(card: ModelCard, progress: bool) -> Path:
+    source, key = _default_source(card)
     target = cache_dir("converted") / f"{key}.safetensors"
     if target.is_file():
         _check_cached(target)

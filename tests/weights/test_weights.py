@@ -301,3 +301,35 @@ def test_hf_hub_source_uses_the_hub_cache_offline(isolated_cache, monkeypatch):
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(model(x), reference(x))
+
+
+def test_a_local_copy_becomes_the_default_weights_offline(isolated_cache, tmp_path, monkeypatch):
+    from gpunet_hub.weights.sources import install_local_weights
+
+    reference = randomised(TINY_STANDARD)
+    archive = tmp_path / "ngc.zip"
+    archive.write_bytes(_ngc_zip(reference))
+    card = card_for(TINY_STANDARD, url="http://127.0.0.1:9/never-fetched.zip")
+    monkeypatch.setenv("GPUNET_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsUnavailableError, match="offline mode is on"):
+        fetch_weights(card, "default")
+    cached = install_local_weights(card, archive)
+    assert fetch_weights(card, "default") == cached
+    model = build_model(from_list(TINY_STANDARD)).eval()
+    load_weights(model, card, "default")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
+
+
+def test_a_local_copy_of_another_model_is_not_cached(isolated_cache, tmp_path):
+    from gpunet_hub.weights.sources import install_local_weights
+
+    checkpoint = tmp_path / "tiny.pth.tar"
+    torch.save({"state_dict_ema": nvidia_state_dict(randomised(TINY_STANDARD), TINY_STANDARD)}, checkpoint)
+    card = gpunet_hub.model_card("gpunet_0")
+    with pytest.raises(CheckpointError, match="another model|do not fit"):
+        install_local_weights(card, checkpoint)
+    from gpunet_hub.weights.sources import _default_source
+
+    assert not (isolated_cache / "converted" / f"{_default_source(card)[1]}.safetensors").exists()
