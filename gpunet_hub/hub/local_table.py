@@ -77,8 +77,23 @@ def save_entries(new: Sequence[Mapping[str, Any]]) -> Path:
 
     A row replaces an older one with the same (model, device, batch, precision, backend).
     """
+    added = []
+    for index, entry in enumerate(new):
+        missing = [k for k in _KEY if not isinstance(entry, Mapping) or k not in entry]
+        if missing:
+            raise InputError(
+                f"row {index} of the rows to save is not a measurement (missing {', '.join(missing)}); "
+                "save what gpunet_hub.measure.run() returns",
+                params=("new",),
+            )
+        try:
+            json.dumps(dict(entry))
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"row {index} of the rows to save is not JSON-serialisable: {exc}", params=("new",)
+            ) from None
+        added.append(dict(entry))
     path = table_path()
-    added = [dict(e) for e in new]
     with _locked(path):
         rows = _read(path)
         keys = {tuple(e[k] for k in _KEY) for e in added}

@@ -113,3 +113,12 @@ def test_rows_of_two_groups_are_never_ranked_together(isolated_cache, capsys):
     printed = capsys.readouterr()  # off a terminal the title is context on stderr, the rows on stdout
     assert f"local group '{newest.name}'" in " ".join(printed.err.split())
     assert newest.name in printed.out.split()
+
+
+@pytest.mark.parametrize("bad", [[{"model": "gpunet_0"}], ["gpunet_0"], [{**dict.fromkeys(local_table._KEY, "x"), "ms": object()}]])
+def test_a_bad_row_leaves_the_table_as_it_was(isolated_cache, bad):
+    save_records([rec("gpunet_0", 50.0)])
+    before = local_table.table_path().read_bytes()
+    with pytest.raises(gpunet_hub.InputError, match="row 0"):
+        local_table.save_entries(bad)
+    assert local_table.table_path().read_bytes() == before
