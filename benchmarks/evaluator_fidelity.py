@@ -22,10 +22,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import multiprocessing
 import os
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -73,17 +75,26 @@ def select_tier(pool: int, nets: int, seed: int, res_scale: float, runs: int, ro
     return [[int(v) for v in samples.encodings[i]] for i in chosen], info | {"lut_sum_ms": [float(sums[i]) for i in chosen]}
 
 
-def run_all(vectors: list[list[int]], config: EvalConfig, label: str) -> list[dict]:
-    rows = []
-    for i, vector in enumerate(vectors):
-        start = time.perf_counter()
-        result = evaluate(vector, config, space="table1")
-        wall = time.perf_counter() - start
-        rows.append({"score": result.score, "top1": result.top1, "top1_ema": result.top1_ema, "best_epoch": result.best_epoch,
-                     "train_loss_last": result.curve[-1].train_loss, "params": result.params, "resolution": result.resolution,
-                     "seconds": wall})
-        print(f"  {label} net {i:>2}: top-1 {result.score:5.1f}%  ({result.params / 1e6:.2f} M params, {result.resolution} px, {wall:5.1f} s)", flush=True)
-    return rows
+def evaluate_one(vector: list[int], config: EvalConfig) -> dict:
+    start = time.perf_counter()
+    result = evaluate(vector, config, space="table1")
+    wall = time.perf_counter() - start
+    return {"score": result.score, "top1": result.top1, "top1_ema": result.top1_ema, "best_epoch": result.best_epoch,
+            "curve": [round(r.score, 2) for r in result.curve], "train_loss_last": result.curve[-1].train_loss,
+            "params": result.params, "resolution": result.resolution, "seconds": wall}
+
+
+def run_all(vectors: list[list[int]], config: EvalConfig, label: str, workers: int) -> list[dict]:
+    """Evaluate every network; ``workers`` processes at once (each with ``config.threads`` threads)."""
+    rows: list[dict | None] = [None] * len(vectors)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(evaluate_one, vector, config): i for i, vector in enumerate(vectors)}
+        for future in as_completed(futures):
+            i = futures[future]
+            row = rows[i] = future.result()
+            print(f"  {label} net {i:>2}: top-1 {row['score']:5.1f}%  ({row['params'] / 1e6:.2f} M params, {row['resolution']} px, "
+                  f"{row['seconds']:5.1f} s)  curve {row['curve']}", flush=True)
+    return [row for row in rows if row is not None]
 
 
 def overhead(vector: list[int], config: EvalConfig, steps: int) -> dict:
@@ -143,6 +154,8 @@ def main() -> None:
     parser.add_argument("--lut-rounds", type=int, default=2)
     parser.add_argument("--long-factor", type=int, default=4)
     parser.add_argument("--overhead-pairs", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=2, help="Evaluations at once (each uses proxy_config().threads threads)")
+    parser.add_argument("--tier-file", type=Path, help="Reuse (or write, if missing) the chosen tier: skips the LUT build")
     parser.add_argument("--config", type=json.loads, default={}, help="JSON overrides of proxy_config() (to try protocols)")
     parser.add_argument("--pilot", action="store_true", help="Only the first --nets networks at proxy seed 0 (no file written)")
     parser.add_argument("--out", type=Path, default=RESULTS / "evaluator_fidelity.json")
@@ -151,18 +164,24 @@ def main() -> None:
     load_before = os.getloadavg()
     start = time.perf_counter()
     digits_splits(8)  # warm scikit-learn's loader outside the timed runs
-    vectors, tier = select_tier(args.pool, args.nets, args.pool_seed, args.lut_res_scale, args.lut_runs, args.lut_rounds)
+    if args.tier_file and args.tier_file.exists():
+        saved = json.loads(args.tier_file.read_text())
+        vectors, tier = saved["vectors"], saved["tier"]
+    else:
+        vectors, tier = select_tier(args.pool, args.nets, args.pool_seed, args.lut_res_scale, args.lut_runs, args.lut_rounds)
+        if args.tier_file:
+            atomic_write_text(args.tier_file, json.dumps({"vectors": vectors, "tier": tier}) + "\n")
     print(f"tier: {len(vectors)} networks, LUT sum {tier['tier_lut_sum_ms']['min']:.3f}-{tier['tier_lut_sum_ms']['max']:.3f} ms "
           f"({tier['seconds']:.0f} s)", flush=True)
     config = proxy_config(**args.config)
     long_config = config.replace(epochs=config.epochs * args.long_factor, decay_epochs=config.decay_epochs * args.long_factor,
                                  warmup_epochs=config.warmup_epochs * args.long_factor)
-    seed0 = run_all(vectors, config, "proxy seed 0")
+    seed0 = run_all(vectors, config, "proxy seed 0", args.workers)
     if args.pilot:
         print(f"pilot: spread {max(r['score'] for r in seed0) - min(r['score'] for r in seed0):.1f} points")
         return
-    seed1 = run_all(vectors, config.replace(seed=1), "proxy seed 1")
-    long = run_all(vectors, long_config, f"{args.long_factor}x epochs")
+    seed1 = run_all(vectors, config.replace(seed=1), "proxy seed 1", args.workers)
+    long = run_all(vectors, long_config, f"{args.long_factor}x epochs", args.workers)
     over = overhead(vectors[0], config, args.overhead_pairs)
 
     s0, s1, sl = ([r["score"] for r in rows] for rows in (seed0, seed1, long))
@@ -186,7 +205,8 @@ def main() -> None:
             "kendall_tau_proxy_long": f"mean of tau(proxy seed 0, {args.long_factor}x run) and tau(proxy seed 1, {args.long_factor}x run); "
                                       "the long run uses seed 0",
             "top1_spread": "max - min proxy seed-0 score across the networks, in points",
-            "seconds_per_candidate": "mean wall time of one proxy evaluate() call (data, build, train, validate), both seeds",
+            "seconds_per_candidate": "mean wall time of one proxy evaluate() call (data, build, train, validate), both seeds, "
+                                     "with --workers evaluations running at once on the machine",
             "overhead_ratio": over["what"],
         },
         "tau_proxy_long_by_seed": tau_long,
@@ -197,7 +217,7 @@ def main() -> None:
         "tier": tier,
         "overhead": over,
         "dataset": "digits (scikit-learn load_digits, fixed stratified 50/50 split)",
-        "machine": {"cpus": os.cpu_count(), "torch_threads": config.threads, "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
+        "machine": {"cpus": os.cpu_count(), "torch_threads": config.threads, "workers": args.workers, "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
         "versions": {"torch": torch.__version__},
         "seconds_total": time.perf_counter() - start,
         "networks": [{"vector": v, "proxy_seed0": a, "proxy_seed1": b, "long": c} for v, a, b, c in zip(vectors, seed0, seed1, long)],
