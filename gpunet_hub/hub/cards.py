@@ -71,7 +71,7 @@ class ModelCard:
         name: Canonical timm-style name (``gpunet_0``).
         display_name: The release's name (``GPUNet-0``).
         aliases: Other accepted names (``GPUNet-0``, ``GV100/0.65ms``).
-        top1: ImageNet-1k top-1 accuracy (%), as reported by its source.
+        top1: Top-1 accuracy (%) on the validation split of :attr:`dataset`, as reported by its source.
         top1_source: Where ``top1`` comes from.
         params: Parameter count with a 1000-class head.
         pretrained_cfg: Input size and preprocessing (with ``architecture`` set to ``name``).
@@ -84,6 +84,10 @@ class ModelCard:
         encoding: The 41-integer encoding when the network is stage-uniform.
         space: Search space the encoding belongs to.
         top1_source_url: A link to ``top1_source``.
+        dataset: The dataset ``top1`` was measured on and the weights were trained on (a Hugging Face
+            dataset id such as ``imagenet-1k``, or ``digits`` for scikit-learn's digits).
+        provenance: How a searched entry was made (search run, LUT and calibration fingerprints, tier,
+            training recipe and proxy settings), as plain JSON data; ``None`` for released models.
     """
 
     name: str
@@ -101,6 +105,8 @@ class ModelCard:
     encoding: tuple[int, ...] | None = None
     space: str | None = None
     top1_source_url: str | None = None
+    dataset: str = "imagenet-1k"
+    provenance: dict[str, Any] | None = None
 
     @property
     def resolution(self) -> int:
@@ -139,6 +145,8 @@ class ModelCard:
             "encoding": list(self.encoding) if self.encoding else None,
             "space": self.space,
             "top1_source_url": self.top1_source_url,
+            "dataset": self.dataset,
+            "provenance": self.provenance,
         }
 
     @classmethod
@@ -163,4 +171,6 @@ class ModelCard:
             encoding=tuple(data["encoding"]) if data.get("encoding") else None,
             space=data.get("space"),
             top1_source_url=data.get("top1_source_url"),
+            dataset=data.get("dataset") or "imagenet-1k",
+            provenance=data.get("provenance"),
         )

@@ -16,17 +16,42 @@ config.json and of the index is :meth:`gpunet_hub.pretrained.PretrainedCfg.to_pr
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_text
+from .._io import atomic_path, atomic_write_text, file_sha256
 from ..errors import InputError
-from .cards import ModelCard
+from .cards import ModelCard, WeightsSource
 
 INDEX_VERSION = 2
 PACKAGE_INDEX = Path(__file__).resolve().parent.parent / "_data" / "index.json"
 REPO_CARDS = Path(__file__).resolve().parents[2] / "model_cards"
+HUB_INDEX_NAME = "index.json"
+"""A hub folder's index of its cards (same schema as the package index)."""
+WEIGHTS_NAME = "model.safetensors"
+"""A hub entry's weights file, inside its card folder (its ``WeightsSource.url`` is this relative name)."""
+DATASET_NAMES = {"imagenet-1k": "ImageNet-1k", "digits": "scikit-learn digits (8x8 handwritten digits)"}
+"""Display names of dataset ids in model cards; other ids are shown as they are."""
+
+
+@dataclass(frozen=True)
+class HubEntry:
+    """One model to write into a hub folder.
+
+    Attributes:
+        card: The card (its ``weights`` is replaced by the written file's when ``weights`` is set).
+        prose: The Markdown body of README.md, after the front matter.
+        weights: A ``.safetensors`` state dict to copy into the card folder as :data:`WEIGHTS_NAME`.
+    """
+
+    card: ModelCard
+    prose: str
+    weights: Path | None = None
 
 
 def render_readme(card: ModelCard, prose: str) -> str:
@@ -39,14 +64,14 @@ def render_readme(card: ModelCard, prose: str) -> str:
         library_name="gpunet-hub",
         pipeline_tag="image-classification",
         tags=["image-classification", "gpunet", "nas", "tensorrt", "latency"],
-        datasets=["imagenet-1k"],
+        datasets=[card.dataset],
         model_name=card.display_name,
         eval_results=[
             EvalResult(
                 task_type="image-classification",
                 task_name="Image Classification",
-                dataset_type="imagenet-1k",
-                dataset_name="ImageNet-1k",
+                dataset_type=card.dataset,
+                dataset_name=DATASET_NAMES.get(card.dataset, card.dataset),
                 dataset_split="validation",
                 metric_type="accuracy",
                 metric_name="Top-1",
@@ -64,6 +89,7 @@ def render_readme(card: ModelCard, prose: str) -> str:
             "tier": dict(card.tier),
             "latency": [row.to_dict() for row in card.latency],
             "weights": None if card.weights is None else {k: v for k, v in vars(card.weights).items() if v is not None},
+            **({"provenance": card.provenance} if card.provenance is not None else {}),
         },
     )
     return f"---\n{data.to_yaml()}\n---\n\n{prose.strip()}\n"
@@ -116,6 +142,7 @@ def read_card(folder: Path) -> ModelCard:
                 "top1": metric["value"],
                 "top1_source": result.get("source", {}).get("name", ""),
                 "top1_source_url": result.get("source", {}).get("url"),
+                "dataset": result["dataset"]["type"],
                 "preprocessing": config["preprocessing"],
                 "arch": config["architecture"],
                 "encoding": config.get("encoding"),
@@ -140,6 +167,52 @@ def build_index(cards_dir: Path = REPO_CARDS) -> dict[str, Any]:
 def write_index(cards_dir: Path = REPO_CARDS, path: Path = PACKAGE_INDEX) -> Path:
     """Regenerates the package index from the card folders (atomically)."""
     return atomic_write_text(path, json.dumps(build_index(cards_dir), indent=1, sort_keys=True) + "\n")
+
+
+def write_hub(hub_dir: Path, entries: Sequence[HubEntry]) -> Path:
+    """Writes card folders (with their weights) into a hub folder, then its :data:`HUB_INDEX_NAME`.
+
+    Folders of other models already in ``hub_dir`` stay and are indexed too, so entries can be added
+    one run at a time. Every file is written to a temporary name and renamed.
+
+    Args:
+        hub_dir: The hub folder (created if missing); a valid Hugging Face model repository layout.
+        entries: The models to write; their names must be distinct.
+
+    Returns:
+        The path of the hub's index.
+
+    Raises:
+        InputError: For duplicate names or a weights file that is missing or not ``.safetensors``,
+            before anything is written.
+    """
+    names = [entry.card.name for entry in entries]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise InputError(f"write_hub: duplicate model names {duplicates}; each entry needs its own name")
+    for entry in entries:
+        if entry.weights is not None and (
+            not Path(entry.weights).is_file() or Path(entry.weights).suffix != ".safetensors"
+        ):
+            raise InputError(
+                f"write_hub: weights of {entry.card.name} must be an existing .safetensors file, got {entry.weights}"
+            )
+    hub_dir.mkdir(parents=True, exist_ok=True)
+    for entry in entries:
+        folder, card = hub_dir / entry.card.name, entry.card
+        if entry.weights is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            with atomic_path(folder / WEIGHTS_NAME) as tmp:
+                shutil.copyfile(entry.weights, tmp)
+            target = folder / WEIGHTS_NAME
+            card = dataclasses.replace(
+                card,
+                weights=WeightsSource(
+                    WEIGHTS_NAME, WEIGHTS_NAME, "safetensors", sha256=file_sha256(target), size=target.stat().st_size
+                ),
+            )
+        write_card(folder, card, entry.prose)
+    return write_index(hub_dir, hub_dir / HUB_INDEX_NAME)
 
 
 if __name__ == "__main__":  # python -m gpunet_hub.hub.cards_io: regenerate the package index
