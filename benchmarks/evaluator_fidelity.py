@@ -112,8 +112,8 @@ def overhead(vector: list[int], config: EvalConfig, steps: int) -> dict:
     from gpunet_hub.builder import build_model
 
     model = build_model(scale_width(spec.with_num_classes(10), config.width_mult), drop_rate=config.drop, drop_path_rate=config.drop_path)
-    plain_model = copy.deepcopy(model)
     trainer = build_trainer(model, config, steps_per_epoch=len(batches), device=torch.device("cpu"))
+    plain_model = copy.deepcopy(model)  # after build_trainer: the same weights and memory format
     plain_opt = create_optimizer_v2(plain_model, opt=config.opt, lr=config.lr, weight_decay=config.weight_decay,
                                     momentum=config.momentum, eps=config.opt_eps)
     model.train()

@@ -61,6 +61,7 @@ class Trainer:
         scaler: AMP loss scaler on CUDA, else ``None``.
         device: Where the model lives.
         num_updates: Optimiser steps taken so far.
+        channels_last: Whether inputs are converted to NHWC like the model.
     """
 
     model: nn.Module
@@ -71,6 +72,7 @@ class Trainer:
     scaler: NativeScaler | None
     device: torch.device
     num_updates: int = 0
+    channels_last: bool = False
 
     @property
     def autocast(self) -> Any:
@@ -85,6 +87,8 @@ class Trainer:
         Returns:
             The (detached) loss.
         """
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         with self.autocast:
             loss = self.loss_fn(self.model(images), targets)
         self.optimizer.zero_grad(set_to_none=True)
@@ -135,6 +139,8 @@ def build_trainer(model: nn.Module, config: EvalConfig, *, steps_per_epoch: int,
         device: Where to train.
     """
     model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = create_optimizer_v2(
         model,
         opt=config.opt,
@@ -157,7 +163,9 @@ def build_trainer(model: nn.Module, config: EvalConfig, *, steps_per_epoch: int,
     ema = ModelEmaV3(model, decay=config.ema_decay, use_warmup=config.ema_warmup) if config.ema else None
     loss_fn = LabelSmoothingCrossEntropy(config.smoothing) if config.smoothing > 0 else nn.CrossEntropyLoss()
     scaler = NativeScaler() if config.amp and device.type == "cuda" else None
-    return Trainer(model, ema, optimizer, scheduler, loss_fn.to(device), scaler, device)
+    return Trainer(
+        model, ema, optimizer, scheduler, loss_fn.to(device), scaler, device, channels_last=config.channels_last
+    )
 
 
 def train_loader(dataset: SizedDataset, batch_size: int, generator: torch.Generator) -> DataLoader:
