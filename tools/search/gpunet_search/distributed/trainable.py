@@ -37,11 +37,18 @@ def evaluate_trial(config: dict[str, Any]) -> None:
     """Function trainable: evaluates ``config["vector"]`` with ``config["evaluator"]``.
 
     Reports, per epoch: ``epoch``, ``value``, ``best_value``, the evaluator's extra numbers,
-    ``arch_hash``, ``lut_ms`` and ``resumed_from`` (the epoch this process started after).
+    ``arch_hash``, ``lut_ms``, ``resumed_from`` (the epoch this process started after) and
+    ``node_id`` (the Ray node it ran on: hosts alone do not tell the nodes of one machine apart).
     """
+    import ray
+
     spec = EvaluatorSpec.from_dict(config["evaluator"])
     evaluator = spec.build()
-    context = {"arch_hash": config["arch_hash"], "lut_ms": config.get("lut_ms")}
+    context = {
+        "arch_hash": config["arch_hash"],
+        "lut_ms": config.get("lut_ms"),
+        "node_id": ray.get_runtime_context().get_node_id(),
+    }
     with tempfile.TemporaryDirectory(prefix="gpunet-trial-") as tmp:
         work = Path(tmp)
         resume = _restore(work)
