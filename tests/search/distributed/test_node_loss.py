@@ -34,15 +34,17 @@ def test_trials_of_a_removed_node_resume_on_the_other_node(tier_file, tmp_path) 
     assert len(events["trials"]) == 2
     moved = 0
     for name, lines in events["trials"].items():
-        assert [line["epoch"] for line in lines] == list(range(1, EPOCHS + 1))  # none lost, none repeated
-        assert lines[0]["node_id"] == events["node_a"]
+        on_a = [line["epoch"] for line in lines if line["node_id"] == events["node_a"]]
+        on_b = [line["epoch"] for line in lines if line["node_id"] == events["node_b"]]
+        assert on_a == list(range(1, len(on_a) + 1)) and on_a[0] == 1
+        if not on_b:  # it had reported its last epoch before node A went
+            assert on_a[-1] == EPOCHS
+            continue
+        moved += 1
         resumed = lines[-1]["resumed_from"]
-        if resumed:  # it was running on node A when node A went: it went on from its checkpoint on node B
-            moved += 1
-            assert resumed >= events["before_loss"][name] >= 2
-            assert all(
-                line["node_id"] == (events["node_b"] if line["epoch"] > resumed else events["node_a"]) for line in lines
-            )
-        else:  # it had reported its last epoch before node A went
-            assert all(line["node_id"] == events["node_a"] for line in lines)
+        assert resumed >= 2  # from its checkpoint on node A, not from scratch
+        assert on_b == list(range(resumed + 1, EPOCHS + 1))  # then every remaining epoch once, on node B
+        # None lost; at most the epoch in flight when the node went (reported, its checkpoint not yet
+        # registered) runs again.
+        assert resumed <= on_a[-1] <= resumed + 1
     assert moved >= 1, events["before_loss"]
