@@ -25,12 +25,11 @@ HubOption = Annotated[
         help="A hub folder or 'hf-hub:org/repo' to read instead of the packaged hub (plus GPUNET_HUB_PATH).",
     ),
 ]
-_TEXT_COLUMNS = (
-    "display_name", "dataset", "tier", "gpu", "runtime", "stat", "precision", "local_group", "display", "aliases"
-)
-# What a listing of models never drops (the name is always kept), and what it drops first when narrow:
-# a top-1 is never shown without the dataset it was measured on.
-_KEEP = ("top1", "dataset", "latency_ms")
+_TEXT_COLUMNS = ("display_name", "tier", "gpu", "runtime", "stat", "precision", "local_group", "display", "aliases")
+# What a listing of models never drops (the name is always kept), and what it drops first when narrow.
+_KEEP = ("top1", "latency_ms")
+# Short dataset tags in tables (timm's model tags say "in1k"); other datasets show their id.
+_DATASET_TAGS = {"imagenet-1k": "in1k"}
 _DROP_ORDER = ("stat", "runtime", "display_name", "precision", "tier", "resolution", "params_m", "gpu")
 
 
@@ -74,6 +73,20 @@ def _rows(
     return rows
 
 
+def _listing(rows: list[dict[str, object]], fmt: OutputFormat, title: str) -> None:
+    """Prints model rows; a table shows each top-1 with its dataset in one cell (``78.9 in1k``, ``95.2 digits``),
+    so no width ever separates a top-1 from the data it was measured on (json and csv keep both fields)."""
+    if fmt is OutputFormat.table:
+        rows = [
+            {
+                **{k: v for k, v in row.items() if k != "dataset"},
+                "top1": f"{row['top1']:g} {_DATASET_TAGS.get(str(row['dataset']), row['dataset'])}",
+            }
+            for row in rows
+        ]
+    emit(rows, fmt, title, left=_TEXT_COLUMNS, keep=_KEEP, drop_order=_DROP_ORDER)
+
+
 def _title(base: str, gpu: str | None, local_group: str | None, source: hubs.Catalog | None = None) -> str:
     if source is not None and source.label != hubs.catalog().label:
         base += f" from {source.label}"
@@ -97,7 +110,7 @@ def list_cmd(
     cat = hubs.catalog(hub)
     names = hubs.list_models(filter, gpu=gpu, max_latency_ms=max_latency_ms, local_group=local_group, hub=cat)
     title = _title("gpunet-hub models" + (f" on {gpu}" if gpu else ""), gpu, local_group, cat)
-    emit(_rows(names, gpu, local_group, cat), format, title, left=_TEXT_COLUMNS, keep=_KEEP, drop_order=_DROP_ORDER)
+    _listing(_rows(names, gpu, local_group, cat), format, title)
 
 
 def card_cmd(
@@ -152,7 +165,7 @@ def pick_cmd(
         note(name)
         return
     title = _title(f"best within {max_latency_ms:g} ms on {gpu}", gpu, local_group, cat)
-    emit(_rows([name], gpu, local_group, cat), format, title, left=_TEXT_COLUMNS, keep=_KEEP, drop_order=_DROP_ORDER)
+    _listing(_rows([name], gpu, local_group, cat), format, title)
 
 
 def gpus_cmd(hub: HubOption = None, format: FormatOption = OutputFormat.table) -> None:  # noqa: A002
