@@ -239,11 +239,13 @@ def _print_table(report: BenchReport) -> None:
         )
     print_wide(table)
     if job.device.kind == "cpu":
-        from ..hub import list_gpus
+        from ..hub import catalog, known_gpus, list_gpus
 
-        where = f"{job.request.gpu} " if job.request.gpu else ""
+        gpus = [g for g in list_gpus() if g in known_gpus()]  # a --hub measured on a CPU adds its label
+        asked = job.request.gpu
+        where = f"{asked} " if asked and catalog().resolve_device(asked) in known_gpus() else ""
         note(
-            f"Note: the hub's {where}rows are TensorRT FP16 GPU rows (GPUs: {', '.join(list_gpus())}); this device is a CPU "
+            f"Note: the hub's {where}rows are TensorRT FP16 GPU rows (GPUs: {', '.join(gpus)}); this device is a CPU "
             "and cannot verify them. The figures above are local CPU figures only and are never compared with GPU rows."
         )
     else:

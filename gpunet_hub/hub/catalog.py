@@ -43,7 +43,7 @@ HubArg = Union[str, os.PathLike, "Catalog", None]
 """What ``hub=`` accepts."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: catalogs are cached, not compared
 class Catalog:
     """The cards one call sees.
 
