@@ -103,7 +103,8 @@ class Catalog:
         """Maps a device name to the device of this catalog's rows.
 
         The rules are the packaged GPUs' (:func:`~gpunet_hub.hub.gpus.resolve_gpu`): case-insensitive
-        keys and aliases, and names matched anywhere in a longer device name. A device the package
+        keys and aliases, and names matched anywhere in a longer device name; rows labelled with a
+        device name (``GPU: NVIDIA A100-SXM4-80GB``) answer to that GPU's aliases. A device the package
         does not know (a CPU a hub was measured on, labelled as ``gpunet-hub bench`` labels it) is
         matched by its label or by any part of it that names one device only (``"cpu"`` when the
         hub was measured on one CPU).
@@ -126,10 +127,14 @@ class Catalog:
                 return device
         others = [d for d in self.devices if d not in known_gpus()]
         try:
-            return resolve_gpu(name)
+            key = resolve_gpu(name)
         except UnknownGPUError:
             if not others:
                 raise
+        else:
+            # a GPU the rows name by its device label ("GPU: NVIDIA A100-SXM4-80GB") answers to its aliases
+            same = [d for d in others if _gpu_key(d) == key]
+            return same[0] if key not in self.devices and len(same) == 1 else key
         hits = [d for d in others if cleaned and cleaned in d.lower()]
         if len(hits) == 1:
             return hits[0]
@@ -143,6 +148,14 @@ class Catalog:
             + did_you_mean(name, list(self.devices)),
             params=("gpu",),
         )
+
+
+def _gpu_key(label: str) -> str | None:
+    """The packaged GPU key a device label names, if any."""
+    try:
+        return resolve_gpu(label)
+    except UnknownGPUError:
+        return None
 
 
 def _from_index(data: Any, where: str, folder: Path | None) -> Catalog:

@@ -55,6 +55,16 @@ def test_a_hub_device_gets_the_same_errors_as_the_packaged_gpus(tiny_hub):
         gpunet_hub.hub.candidates("cpu", precision="fp16", hub=tiny_hub)
 
 
+def test_rows_labelled_with_a_gpu_name_answer_to_its_aliases(tiny_hub, tmp_path):
+    copy = shutil.copytree(tiny_hub, tmp_path / "hub")
+    index = copy / HUB_INDEX_NAME
+    index.write_text(index.read_text().replace(CPU_LABEL, "GPU: NVIDIA A100-SXM4-80GB"))
+    for name in ("A100", "ga100", "NVIDIA A100-SXM4-80GB", "GPU: NVIDIA A100-SXM4-80GB"):
+        assert gpunet_hub.select(name, 1.0, hub=copy) == "tiny_fast"
+    with pytest.raises(UnknownGPUError, match="has no latency rows for 'V100'"):
+        gpunet_hub.select("V100", 1.0, hub=copy)
+
+
 def test_a_hub_folder_without_index_reads_its_card_folders(tiny_hub, tmp_path):
     copy = shutil.copytree(tiny_hub, tmp_path / "hub")
     (copy / HUB_INDEX_NAME).unlink()
