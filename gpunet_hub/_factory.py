@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .arch import check_num_classes
 from .errors import EnvironmentProblem, InputError
-from .hub.index import model_card
+from .hub.catalog import HubArg, catalog
 from .hub.select import select
 
 if TYPE_CHECKING:
@@ -154,7 +154,12 @@ def _check_device(device: Any) -> Any:
 
 
 def create_model(
-    name: str, *, weights: str | Path | None = None, num_classes: int | None = None, **kwargs: Any
+    name: str,
+    *,
+    weights: str | Path | None = None,
+    num_classes: int | None = None,
+    hub: HubArg = None,
+    **kwargs: Any,
 ) -> GPUNet:
     """Creates a hub model by name, timm style (train mode, like ``timm.create_model``).
 
@@ -162,15 +167,19 @@ def create_model(
         name: Model name or alias.
         weights: ``None`` (random init), ``"default"``, ``"hf-hub:org/repo"`` or a local path.
         num_classes: Classifier width; a pretrained classifier of another width is re-initialised.
+        hub: A hub folder or ``"hf-hub:org/repo"`` to take the model from instead of the packaged hub
+            (plus ``GPUNET_HUB_PATH``); its ``"default"`` weights are its card folder's
+            ``model.safetensors``, checked by size and hash.
         **kwargs: ``drop_rate`` and ``drop_path_rate``.
 
     Raises:
         UnknownModelError: For an unknown name.
-        InputError: For malformed ``weights``, ``num_classes`` or options (checked before building).
+        InputError: For malformed ``weights``, ``num_classes``, ``hub`` or options (checked before building).
     """
     from .builder import build_model, check_options
 
-    card = model_card(name)
+    cat = catalog(hub)
+    card = cat.model_card(name)
     check_weights_arg(weights)
     if num_classes is not None:
         num_classes = check_num_classes(num_classes, allow_zero=True)
@@ -180,7 +189,7 @@ def create_model(
     if weights is not None:
         from .weights.sources import load_weights
 
-        load_weights(model, card, weights)
+        load_weights(model, card, weights, folder=cat.card_folder(card.name))
     if num_classes is not None and num_classes != model.num_classes:
         model.reset_classifier(num_classes)
     return model
@@ -196,6 +205,7 @@ def load(
     device: Any = None,
     batch_size: int = 1,
     local_group: str | None = None,
+    hub: HubArg = None,
 ) -> nn.Module:
     """Returns a ready-to-run model (eval mode): by name, or the best one for a GPU and budget.
 
@@ -210,10 +220,14 @@ def load(
         batch_size: Batch size whose latency rows are used for selection.
         local_group: With ``gpu="local"``: the group of local rows to select from (default: the
             newest); see :func:`gpunet_hub.hub.local_table.groups`.
+        hub: A hub folder or ``"hf-hub:org/repo"`` to select and load from instead of the packaged
+            hub (plus ``GPUNET_HUB_PATH``); a hub measured on a CPU is selected by that CPU's label.
 
     Examples:
         >>> model = gpunet_hub.load(gpu="GV100", max_latency_ms=1.0, weights=None)  # GPUNet-P1
+        >>> model = gpunet_hub.load("my_entry", hub="hf-hub:org/my-gpunets")  # a regenerated hub
     """
+    cat = catalog(hub)
     check_weights_arg(weights)
     if num_classes is not None:
         num_classes = check_num_classes(num_classes, allow_zero=True)
@@ -225,12 +239,12 @@ def load(
                 "load() needs a model name, or both gpu= and max_latency_ms= to select one",
                 params=("name", "gpu", "max_latency_ms"),
             )
-        name = select(gpu, max_latency_ms, batch_size=batch_size, local_group=local_group)
+        name = select(gpu, max_latency_ms, batch_size=batch_size, local_group=local_group, hub=cat)
     elif gpu is not None or max_latency_ms is not None:
         raise InputError(
             "pass either a model name or gpu= and max_latency_ms=, not both", params=("name", "gpu", "max_latency_ms")
         )
-    model = create_model(name, weights=weights, num_classes=num_classes)
+    model = create_model(name, weights=weights, num_classes=num_classes, hub=cat)
     if device is not None:
         model = model.to(device)
     return model.eval()

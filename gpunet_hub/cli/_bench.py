@@ -113,55 +113,63 @@ def bench_cmd(
     plot: Annotated[Optional[Path], typer.Option(help="Write a latency vs top-1 plot (PNG).")] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,  # noqa: A002
     output: Annotated[Optional[Path], typer.Option(help="Also write the full JSON (with per-run times) here.")] = None,
+    hub: Annotated[
+        Optional[str],
+        typer.Option(
+            "--hub", help="A hub folder or 'hf-hub:org/repo' whose models are benchmarked and picked from too."
+        ),
+    ] = None,
 ) -> None:
     """Measure latency on this machine and compare it with the hub, honestly labelled."""
     from .._io import sigterm_as_interrupt
+    from ..hub.catalog import hub_path_added
     from ..measure import BenchRequest, execute, prepare
 
-    request = BenchRequest(
-        models=tuple(models or ()),
-        all_models=all_models,
-        gpu=gpu,
-        max_latency_ms=max_latency_ms,
-        compare=split_choices(compare),
-        backend=backend,
-        precision=precision.value,
-        batch_size=batch_size,
-        threads=threads,
-        warmup=warmup,
-        warmup_seconds=warmup_seconds,
-        min_runs=min_runs,
-        min_seconds=min_seconds,
-        max_seconds=max_seconds,
-        tolerance=tolerance,
-        save=save,
-        plot=plot,
-        output=output,
-        max_cv=max_cv,
-        save_unstable=save_unstable,
-    )
-    job = prepare(request)
-    if job.pick is not None:
-        err.print(job.pick.describe(), highlight=False, soft_wrap=True)
-    info(f"{job.choice.explain()}; device {job.device.label}")
-    engine = job.choice.backend.info.runtime == "tensorrt"
-    labels = {
-        "build": "building",
-        "export": "exporting ONNX of",
-        "time": f"{'building the engine and timing' if engine else 'timing'} ({job.choice.name})",
-    }
-    lines = not err.is_terminal  # no live bar when stderr is piped: one line per model instead
-    with sigterm_as_interrupt(), progress() as bar:
-        task = bar.add_task("benchmarking", total=len(job.targets))
+    with hub_path_added(hub):  # the hub's models join the packaged ones for this command
+        request = BenchRequest(
+            models=tuple(models or ()),
+            all_models=all_models,
+            gpu=gpu,
+            max_latency_ms=max_latency_ms,
+            compare=split_choices(compare),
+            backend=backend,
+            precision=precision.value,
+            batch_size=batch_size,
+            threads=threads,
+            warmup=warmup,
+            warmup_seconds=warmup_seconds,
+            min_runs=min_runs,
+            min_seconds=min_seconds,
+            max_seconds=max_seconds,
+            tolerance=tolerance,
+            save=save,
+            plot=plot,
+            output=output,
+            max_cv=max_cv,
+            save_unstable=save_unstable,
+        )
+        job = prepare(request)
+        if job.pick is not None:
+            err.print(job.pick.describe(), highlight=False, soft_wrap=True)
+        info(f"{job.choice.explain()}; device {job.device.label}")
+        engine = job.choice.backend.info.runtime == "tensorrt"
+        labels = {
+            "build": "building",
+            "export": "exporting ONNX of",
+            "time": f"{'building the engine and timing' if engine else 'timing'} ({job.choice.name})",
+        }
+        lines = not err.is_terminal  # no live bar when stderr is piped: one line per model instead
+        with sigterm_as_interrupt(), progress() as bar:
+            task = bar.add_task("benchmarking", total=len(job.targets))
 
-        def on_progress(stage: str, model: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, description=f"{labels.get(stage, stage)} {model}".strip())
-            if lines and stage == "build" and total > 1:
-                info(f"[{done + 1}/{total}] {model}")
+            def on_progress(stage: str, model: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, description=f"{labels.get(stage, stage)} {model}".strip())
+                if lines and stage == "build" and total > 1:
+                    info(f"[{done + 1}/{total}] {model}")
 
-        report = execute(job, on_progress)
-    _render(report, format)
-    _warn_unstable(report)
+            report = execute(job, on_progress)
+        _render(report, format)
+        _warn_unstable(report)
 
 
 def _warn_unstable(report: BenchReport) -> None:
@@ -231,11 +239,13 @@ def _print_table(report: BenchReport) -> None:
         )
     print_wide(table)
     if job.device.kind == "cpu":
-        from ..hub import list_gpus
+        from ..hub import catalog, known_gpus, list_gpus
 
-        where = f"{job.request.gpu} " if job.request.gpu else ""
+        gpus = [g for g in list_gpus() if g in known_gpus()]  # a --hub measured on a CPU adds its label
+        asked = job.request.gpu
+        where = f"{asked} " if asked and catalog().resolve_device(asked) in known_gpus() else ""
         note(
-            f"Note: the hub's {where}rows are TensorRT FP16 GPU rows (GPUs: {', '.join(list_gpus())}); this device is a CPU "
+            f"Note: the hub's {where}rows are TensorRT FP16 GPU rows (GPUs: {', '.join(gpus)}); this device is a CPU "
             "and cannot verify them. The figures above are local CPU figures only and are never compared with GPU rows."
         )
     else:

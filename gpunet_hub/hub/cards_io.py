@@ -54,6 +54,11 @@ class HubEntry:
     weights: Path | None = None
 
 
+def folder_weights(path: Path) -> WeightsSource:
+    """The weights source of a card whose weights are ``path`` copied into its folder as :data:`WEIGHTS_NAME`."""
+    return WeightsSource(WEIGHTS_NAME, WEIGHTS_NAME, "safetensors", sha256=file_sha256(path), size=path.stat().st_size)
+
+
 def render_readme(card: ModelCard, prose: str) -> str:
     """Renders a card's README.md: front matter built with huggingface_hub, then ``prose``."""
     from huggingface_hub import ModelCardData
@@ -76,7 +81,8 @@ def render_readme(card: ModelCard, prose: str) -> str:
                 metric_type="accuracy",
                 metric_name="Top-1",
                 metric_value=card.top1,
-                source_name=card.top1_source,
+                # huggingface_hub takes a source name only with a URL; without one it goes in `gpunet`
+                source_name=card.top1_source if card.top1_source_url else None,
                 source_url=card.top1_source_url,
             )
         ],
@@ -89,6 +95,7 @@ def render_readme(card: ModelCard, prose: str) -> str:
             "tier": dict(card.tier),
             "latency": [row.to_dict() for row in card.latency],
             "weights": None if card.weights is None else {k: v for k, v in vars(card.weights).items() if v is not None},
+            **({"top1_source": card.top1_source} if not card.top1_source_url else {}),
             **({"provenance": card.provenance} if card.provenance is not None else {}),
         },
     )
@@ -140,7 +147,7 @@ def read_card(folder: Path) -> ModelCard:
             {
                 **hub,
                 "top1": metric["value"],
-                "top1_source": result.get("source", {}).get("name", ""),
+                "top1_source": result.get("source", {}).get("name") or hub.get("top1_source", ""),
                 "top1_source_url": result.get("source", {}).get("url"),
                 "dataset": result["dataset"]["type"],
                 "preprocessing": config["preprocessing"],
@@ -169,15 +176,19 @@ def write_index(cards_dir: Path = REPO_CARDS, path: Path = PACKAGE_INDEX) -> Pat
     return atomic_write_text(path, json.dumps(build_index(cards_dir), indent=1, sort_keys=True) + "\n")
 
 
-def write_hub(hub_dir: Path, entries: Sequence[HubEntry]) -> Path:
+def write_hub(hub_dir: Path, entries: Sequence[HubEntry], *, index: Path | None = None) -> Path:
     """Writes card folders (with their weights) into a hub folder, then its :data:`HUB_INDEX_NAME`.
 
     Folders of other models already in ``hub_dir`` stay and are indexed too, so entries can be added
-    one run at a time. Every file is written to a temporary name and renamed.
+    one run at a time. Every file is written to a temporary name and renamed. The one writer of
+    cards: NVIDIA's release (``tools/release/write_cards.py``) and the regenerate-hub workflow both
+    write through it, with prose from :func:`gpunet_hub.hub.card_prose.render_prose`.
 
     Args:
         hub_dir: The hub folder (created if missing); a valid Hugging Face model repository layout.
         entries: The models to write; their names must be distinct.
+        index: Where to write the index (default ``hub_dir / HUB_INDEX_NAME``; the release writes
+            the package index instead).
 
     Returns:
         The path of the hub's index.
@@ -204,15 +215,9 @@ def write_hub(hub_dir: Path, entries: Sequence[HubEntry]) -> Path:
             folder.mkdir(parents=True, exist_ok=True)
             with atomic_path(folder / WEIGHTS_NAME) as tmp:
                 shutil.copyfile(entry.weights, tmp)
-            target = folder / WEIGHTS_NAME
-            card = dataclasses.replace(
-                card,
-                weights=WeightsSource(
-                    WEIGHTS_NAME, WEIGHTS_NAME, "safetensors", sha256=file_sha256(target), size=target.stat().st_size
-                ),
-            )
+            card = dataclasses.replace(card, weights=folder_weights(folder / WEIGHTS_NAME))
         write_card(folder, card, entry.prose)
-    return write_index(hub_dir, hub_dir / HUB_INDEX_NAME)
+    return write_index(hub_dir, hub_dir / HUB_INDEX_NAME if index is None else index)
 
 
 if __name__ == "__main__":  # python -m gpunet_hub.hub.cards_io: regenerate the package index

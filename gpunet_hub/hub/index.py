@@ -1,63 +1,40 @@
-"""The packaged index of model cards: names, aliases, cards and the GPUs with latency rows.
+"""The hub's cards by name and alias, and the devices with latency rows, for a ``hub=`` argument.
 
-Reads ``gpunet_hub/_data/index.json`` (generated from ``model_cards/`` by
-:mod:`gpunet_hub.hub.cards_io`); torch-free.
+By default the packaged index (``gpunet_hub/_data/index.json``, generated from ``model_cards/`` by
+:mod:`gpunet_hub.hub.cards_io`) plus the folders of ``GPUNET_HUB_PATH``; ``hub=`` names a hub folder
+or ``hf-hub:org/repo`` instead (:mod:`gpunet_hub.hub.catalog`). Torch-free.
 """
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from importlib import resources
-
-from ..errors import InputError, UnknownModelError, did_you_mean
 from .cards import ModelCard
-from .gpus import known_gpus
+from .catalog import HubArg, catalog
 
 
-@lru_cache(maxsize=1)
-def cards() -> dict[str, ModelCard]:
-    """Every packaged card by canonical name (read once)."""
-    index = json.loads(resources.files("gpunet_hub").joinpath("_data/index.json").read_text())
-    return {name: ModelCard.from_dict(entry) for name, entry in index["models"].items()}
+def cards(hub: HubArg = None) -> dict[str, ModelCard]:
+    """Every card of the hub by canonical name."""
+    return dict(catalog(hub).cards)
 
 
-def _aliases() -> dict[str, str]:
-    table: dict[str, str] = {}
-    for card in cards().values():
-        for alias in (card.name, *card.aliases):
-            table[alias.lower()] = card.name
-    return table
-
-
-def resolve_name(name: str) -> str:
+def resolve_name(name: str, *, hub: HubArg = None) -> str:
     """Maps a name or alias (``GPUNet-0``, ``GV100/0.65ms``, ``gpunet_0``) to the canonical name.
 
     Raises:
         UnknownModelError: Listing the models and close matches.
-        InputError: When ``name`` is not a string.
+        InputError: When ``name`` is not a string, or ``hub`` does not read.
     """
-    if not isinstance(name, str):
-        raise InputError(
-            f"name must be a model name such as 'gpunet_0', got {type(name).__name__} {name!r}", params=("name",)
-        )
-    canonical = _aliases().get(name.strip().lower())
-    if canonical is None:
-        names = sorted(cards())
-        raise UnknownModelError(
-            f"unknown model {name!r}; available: {', '.join(names)} (aliases such as 'GPUNet-0' and "
-            f"'GV100/0.65ms' work too)." + did_you_mean(name, list(_aliases())),
-            params=("name",),
-        )
-    return canonical
+    return catalog(hub).resolve_name(name)
 
 
-def model_card(name: str) -> ModelCard:
-    """Returns the typed card of a model (by name or alias)."""
-    return cards()[resolve_name(name)]
+def model_card(name: str, *, hub: HubArg = None) -> ModelCard:
+    """Returns the typed card of a model (by name or alias), from the packaged hub or ``hub``."""
+    return catalog(hub).model_card(name)
 
 
-def list_gpus() -> list[str]:
-    """Hub GPU keys that have measured latency rows (``local`` is always accepted too)."""
-    seen = {row.gpu for card in cards().values() for row in card.latency}
-    return [key for key in known_gpus() if key in seen]
+def list_gpus(*, hub: HubArg = None) -> list[str]:
+    """Devices the hub has measured latency rows for (``local`` is always accepted too).
+
+    For the packaged hub these are GPU keys (``GV100``, ``GA100``); a regenerated hub measured on a
+    CPU lists that CPU's label as ``gpunet-hub bench`` writes it.
+    """
+    return list(catalog(hub).devices)

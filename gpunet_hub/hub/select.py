@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from .._validate import integer, number
 from ..errors import InputError, NoModelWithinBudgetError, UnknownGPUError, did_you_mean
 from .cards import LatencyRow
-from .gpus import LOCAL, resolve_gpu
-from .index import cards, list_gpus
+from .catalog import Catalog, HubArg, catalog
+from .gpus import LOCAL
 
 
 @dataclass(frozen=True)
@@ -34,29 +34,38 @@ class Candidate:
 
 
 def candidates(
-    gpu: str, *, batch_size: int = 1, precision: str | None = None, local_group: str | None = None
+    gpu: str,
+    *,
+    batch_size: int = 1,
+    precision: str | None = None,
+    local_group: str | None = None,
+    hub: HubArg = None,
 ) -> list[Candidate]:
     """All models with a latency row on ``gpu``, fastest row per model.
 
     Args:
-        gpu: A GPU name or alias, or ``local`` for this machine's measurements.
+        gpu: A GPU name or alias, a device label of the hub's rows, or ``local`` for this
+            machine's measurements.
         batch_size: Batch size of the rows to use.
-        precision: Precision of the rows; defaults to ``fp16`` for hub GPUs and to whatever was
-            measured for ``local``.
+        precision: Precision of the rows; defaults to ``fp16`` where the device has fp16 rows, else
+            to the one precision it was measured at, and to whatever was measured for ``local``.
         local_group: With ``gpu="local"``: the group of rows to use (default: the newest group at
             this batch and precision); see :func:`gpunet_hub.hub.local_table.groups`.
+        hub: The hub to read (see :func:`gpunet_hub.hub.catalog.catalog`); default the packaged
+            hub plus ``GPUNET_HUB_PATH``.
 
     Raises:
         UnknownGPUError: When the GPU is unknown or has no rows.
         InputError: For ``local_group`` with a hub GPU, an unknown group, or a malformed argument.
     """
-    key = resolve_gpu(gpu)
+    cat = catalog(hub)
+    key = cat.resolve_device(gpu)
     batch_size = integer(batch_size, "batch_size", minimum=1)
     if precision is not None and not isinstance(precision, str):
         raise InputError(f"precision must be a name such as 'fp16', got {precision!r}", params=("precision",))
     if local_group is not None and not isinstance(local_group, str):
         raise InputError(f"local_group must be a group name, got {local_group!r}", params=("local_group",))
-    known = cards()
+    known = cat.cards
     if key == LOCAL:
         from .local_table import find_group, local_latency_rows
 
@@ -70,34 +79,39 @@ def candidates(
             f"local_group selects among local rows; it needs gpu='local', not gpu={gpu!r}",
             params=("local_group", "gpu"),
         )
-    if key not in list_gpus():
+    if key not in cat.devices:
+        where = "the hub" if hub is None else cat.label
         raise UnknownGPUError(
-            f"the hub has no latency rows for {gpu!r}; GPUs with rows: {', '.join(list_gpus())}", params=("gpu",)
+            f"{where} has no latency rows for {gpu!r}; devices with rows: {', '.join(cat.devices)}", params=("gpu",)
         )
-    _check_precision(key, precision)
+    precision = _check_precision(cat, key, precision)
     found = []
     for card in known.values():
-        rows = card.latency_rows(key, batch_size=batch_size, precision=precision or "fp16")
+        rows = card.latency_rows(key, batch_size=batch_size, precision=precision)
         if rows:
             found.append(Candidate(card.name, card.top1, min(rows, key=lambda r: r.ms)))
     return found
 
 
-def _check_precision(key: str, precision: str | None) -> None:
-    """Refuses a precision the hub has no rows at on GPU ``key``, naming the ones it has."""
+def _check_precision(cat: Catalog, key: str, precision: str | None) -> str:
+    """The precision to select at on device ``key``: ``precision``, refused when the hub has no rows
+    at it (naming the ones it has), or by default ``fp16``, else the one precision measured there."""
+    measured = sorted({row.precision for card in cat.cards.values() for row in card.latency if row.gpu == key})
     if precision is None:
-        return
-    measured = sorted({row.precision for card in cards().values() for row in card.latency if row.gpu == key})
+        if "fp16" in measured or len(measured) != 1:
+            return "fp16"
+        return measured[0]
     if precision not in measured:
         raise InputError(
             f"precision {precision!r} has no latency rows on {key}; measured precisions: {', '.join(measured)}."
             + did_you_mean(precision, measured),
             params=("precision",),
         )
+    return precision
 
 
 def _where(gpu: str, pool: list[Candidate]) -> str:
-    if resolve_gpu(gpu) != LOCAL:
+    if gpu.strip().lower() != LOCAL:
         return gpu
     group = pool[0].local_group if pool else None
     return f"this machine (local group {group!r}, {pool[0].row.gpu})" if group else "this machine"
@@ -119,6 +133,7 @@ def select(
     batch_size: int = 1,
     precision: str | None = None,
     local_group: str | None = None,
+    hub: HubArg = None,
 ) -> str:
     """Picks the most accurate model whose measured latency on ``gpu`` is within the budget.
 
@@ -131,6 +146,8 @@ def select(
         batch_size: Batch size of the rows to compare.
         precision: Row precision (``fp16`` by default for hub GPUs).
         local_group: With ``gpu="local"``: the group of rows to rank (default: the newest).
+        hub: A hub folder or ``"hf-hub:org/repo"`` to select from instead of the packaged hub
+            (plus ``GPUNET_HUB_PATH``); a hub measured on a CPU is selected by that CPU's label.
 
     Returns:
         The canonical model name.
@@ -140,9 +157,9 @@ def select(
         UnknownGPUError: When the GPU is unknown or has no rows.
     """
     max_latency_ms = _budget(max_latency_ms)
-    pool = candidates(gpu, batch_size=batch_size, precision=precision, local_group=local_group)
+    pool = candidates(gpu, batch_size=batch_size, precision=precision, local_group=local_group, hub=hub)
     if not pool:
-        if resolve_gpu(gpu) == LOCAL:
+        if gpu.strip().lower() == LOCAL:
             where = "this machine (run `gpunet-hub bench --all --save` first)"
         else:
             where = repr(gpu)
@@ -166,6 +183,7 @@ def list_models(
     gpu: str | None = None,
     max_latency_ms: float | None = None,
     local_group: str | None = None,
+    hub: HubArg = None,
 ) -> list[str]:
     """Lists model names, timm style.
 
@@ -174,6 +192,8 @@ def list_models(
         gpu: Keep models with a latency row on this GPU (or ``local``).
         max_latency_ms: With ``gpu``: keep models within this budget.
         local_group: With ``gpu="local"``: the group of rows to use (default: the newest).
+        hub: A hub folder or ``"hf-hub:org/repo"`` to list instead of the packaged hub (plus
+            ``GPUNET_HUB_PATH``).
 
     Returns:
         Sorted canonical names.
@@ -185,10 +205,10 @@ def list_models(
             "max_latency_ms needs a gpu to measure against, e.g. gpu='GV100'", params=("max_latency_ms", "gpu")
         )
     limit = float("inf") if max_latency_ms is None else _budget(max_latency_ms)
-    names = sorted(cards())
+    names = sorted(catalog(hub).cards)
     if filter:
         names = [n for n in names if fnmatch.fnmatch(n, filter.lower())]
     if gpu is not None:
-        pool = {c.name: c for c in candidates(gpu, local_group=local_group)}
+        pool = {c.name: c for c in candidates(gpu, local_group=local_group, hub=hub)}
         names = [n for n in names if n in pool and pool[n].row.ms <= limit]
     return names

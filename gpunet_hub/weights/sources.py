@@ -4,7 +4,8 @@
 
 * ``None``: random init, no I/O;
 * ``"default"``: the card's source (for the released models, NVIDIA's NGC zip), downloaded once into
-  the user cache and converted to safetensors;
+  the user cache and converted to safetensors; for a card of a hub folder, whose source is a relative
+  url (``model.safetensors``), the file of its card folder, checked against the card's size and hash;
 * ``"hf-hub:org/repo"``: ``model.safetensors`` of a Hub repo, through huggingface_hub's cache;
 * a local path: ``.safetensors``, an NVIDIA/timm checkpoint (``.pth.tar``, ``.pth``, ``.pt``), the NGC
   ``.zip`` that holds one, or a folder containing any of these.
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .._io import atomic_path, cache_dir, file_sha256
 from ..errors import CheckpointError, InputError, WeightsUnavailableError
 from ..hub.cards import ModelCard, WeightsSource
+from ..hub.catalog import HF_PREFIX, is_relative_url
 from ._download import CHECKPOINT_SUFFIXES, check_archive, download, safe_extract
 from .nvidia import from_nvidia, is_nvidia_state_dict
 
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-HF_PREFIX = "hf-hub:"
 OFFLINE_ENVS = ("GPUNET_HUB_OFFLINE", "HF_HUB_OFFLINE")
 
 
@@ -208,7 +209,38 @@ def install_local_weights(card: ModelCard, path: str | Path) -> Path:
     return target
 
 
-def _default(card: ModelCard, progress: bool) -> Path:
+def _card_folder_file(card: ModelCard, source: WeightsSource, folder: Path | None) -> Path:
+    """The weights file of a hub card (a ``url`` relative to its card folder), checked by size and hash."""
+    from ..hub.cards_io import WEIGHTS_NAME
+
+    if folder is None:
+        raise WeightsUnavailableError(
+            f"{card.name}'s weights are the file {source.url!r} of its card folder, and this card was not read from "
+            "a hub folder; pass hub='<the hub folder>' or 'hf-hub:org/repo' (or weights='/path/to/model.safetensors')",
+            params=("weights",),
+        )
+    path = (folder / source.url).resolve()
+    if folder.resolve() not in path.parents:
+        raise CheckpointError(f"{card.name}: the weights url {source.url!r} leaves its card folder {folder}")
+    if source.format != "safetensors" or path.suffix != ".safetensors":
+        raise CheckpointError(
+            f"{card.name}: a card folder's weights must be a {WEIGHTS_NAME} file in format 'safetensors', "
+            f"got {source.url!r} ({source.format})"
+        )
+    if not path.is_file():
+        raise CheckpointError(
+            f"{card.name}: the hub folder has no weights file {path}; write the hub again, or load with weights=None"
+        )
+    if source.size is not None and path.stat().st_size != source.size:
+        raise CheckpointError(f"{path} has {path.stat().st_size} bytes, the card of {card.name} says {source.size}")
+    if source.sha256 is not None and file_sha256(path) != source.sha256:
+        raise CheckpointError(f"{path}: its SHA-256 differs from the {source.sha256} of {card.name}'s card")
+    return path
+
+
+def _default(card: ModelCard, progress: bool, folder: Path | None = None) -> Path:
+    if card.weights is not None and is_relative_url(card.weights.url):
+        return _card_folder_file(card, card.weights, folder)
     source, key = _default_source(card)
     target = cache_dir("converted") / f"{key}.safetensors"
     if target.is_file():
@@ -271,14 +303,9 @@ def _endpoint_reachable(endpoint: str, timeout: float = 3.0) -> str | None:
         return f"cannot reach {parts.hostname}:{port} ({exc})"
 
 
-def _hf_hub(repo: str, card: ModelCard) -> Path:
-    from huggingface_hub import constants, hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HFValidationError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-    )
+def _check_repo_id(repo: str, param: str) -> None:
+    """Refuses a Hub model id that is not ``org/name``."""
+    from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
     try:
@@ -287,12 +314,64 @@ def _hf_hub(repo: str, card: ModelCard) -> Path:
         validate_repo_id(repo)
     except HFValidationError as exc:
         raise InputError(
-            f"weights={HF_PREFIX + repo!r} is not a Hugging Face Hub model id: {exc}. "
+            f"{param}={HF_PREFIX + repo!r} is not a Hugging Face Hub model id: {exc}. "
             f"Write it as '{HF_PREFIX}org/name', e.g. '{HF_PREFIX}timm/resnet50.a1_in1k'",
-            params=("weights",),
+            params=(param,),
         ) from None
+
+
+def _hub_offline() -> tuple[bool, str | None]:
+    """Whether to read the Hub cache only, and why (``None``: offline mode is on or the Hub is reachable)."""
+    from huggingface_hub import constants
+
     unreachable = None if _offline() else _endpoint_reachable(constants.ENDPOINT)
-    offline = _offline() or unreachable is not None
+    return _offline() or unreachable is not None, unreachable
+
+
+HUB_FILES = ("*.json", "*.md", "*.safetensors")
+"""What :func:`hub_snapshot` fetches of a hub repository: indexes, configs, cards and weights."""
+
+
+def hub_snapshot(repo: str) -> Path:
+    """The local folder of a hub published as the Hugging Face model repository ``repo``.
+
+    Downloads through huggingface_hub's cache (``snapshot_download``); offline (``HF_HUB_OFFLINE``,
+    ``GPUNET_HUB_OFFLINE``, or the Hub unreachable) it reads the cache only.
+
+    Raises:
+        InputError: A malformed id, or a repository that does not exist.
+        WeightsUnavailableError: Offline (or the Hub unreachable) and the repo is not cached.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    _check_repo_id(repo, "hub")
+    offline, unreachable = _hub_offline()
+    try:
+        # huggingface_hub reads HF_HUB_OFFLINE once at import; ask for the cache explicitly instead.
+        return Path(snapshot_download(repo_id=repo, allow_patterns=list(HUB_FILES), local_files_only=offline))
+    except LocalEntryNotFoundError:
+        why = f"this machine is offline: {unreachable}" if unreachable else "offline mode is on"
+        raise WeightsUnavailableError(
+            f"cannot fetch the hub {repo!r} from the Hugging Face Hub ({why}) and it is not in the local Hub cache; "
+            "fetch it once online, or pass the hub folder itself as hub='/path/to/hub'",
+            params=("hub",),
+        ) from None
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise InputError(f"no Hugging Face model repo {repo!r}: {str(exc).splitlines()[0]}", params=("hub",)) from None
+    except OSError as exc:  # huggingface_hub's HTTP and connection errors are OSErrors
+        raise WeightsUnavailableError(
+            f"cannot fetch the hub {repo!r} from the Hugging Face Hub: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+            params=("hub",),
+        ) from None
+
+
+def _hf_hub(repo: str, card: ModelCard) -> Path:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    _check_repo_id(repo, "weights")
+    offline, unreachable = _hub_offline()
     try:
         # huggingface_hub reads HF_HUB_OFFLINE once at import; ask for the cache explicitly instead.
         return Path(hf_hub_download(repo_id=repo, filename="model.safetensors", local_files_only=offline))
@@ -317,8 +396,17 @@ def _hf_hub(repo: str, card: ModelCard) -> Path:
         ) from None
 
 
-def fetch_weights(card: ModelCard, weights: str | Path = "default", *, progress: bool = True) -> Path:
+def fetch_weights(
+    card: ModelCard, weights: str | Path = "default", *, progress: bool = True, folder: Path | None = None
+) -> Path:
     """Resolves a weights argument to a safetensors file with gpunet-hub key names.
+
+    Args:
+        card: The model's card.
+        weights: See the module docstring.
+        progress: Show a download progress bar.
+        folder: The card folder of a card read from a hub folder, where ``"default"`` weights with a
+            relative url live.
 
     Returns:
         The path (in the user cache for downloads and conversions).
@@ -341,15 +429,18 @@ def fetch_weights(card: ModelCard, weights: str | Path = "default", *, progress:
             params=("weights",),
         )
     if isinstance(weights, str) and weights == "default":
-        return _default(card, progress)
+        return _default(card, progress, folder)
     if isinstance(weights, str) and weights.startswith(HF_PREFIX):
         return _hf_hub(weights[len(HF_PREFIX) :], card)
     return _local(Path(weights).expanduser(), card)
 
 
-def load_weights(model: nn.Module, card: ModelCard, weights: str | Path) -> None:
-    """Loads ``weights`` (see module docstring) into ``model`` with strict key matching."""
-    path = fetch_weights(card, weights)
+def load_weights(model: nn.Module, card: ModelCard, weights: str | Path, *, folder: Path | None = None) -> None:
+    """Loads ``weights`` (see module docstring) into ``model`` with strict key matching.
+
+    ``folder`` is the card folder of a card read from a hub folder (see :func:`fetch_weights`).
+    """
+    path = fetch_weights(card, weights, folder=folder)
     state = read_checkpoint(path)
     if is_nvidia_state_dict(state):
         state = from_nvidia(state, card.arch)
