@@ -1,7 +1,7 @@
 """ArchSpec -> ``nn.Module``, from timm's EfficientNet blocks.
 
 The networks are the released networks, module for module (NVIDIA DeepLearningExamples,
-PyTorch/Classification/GPUNet; its architecture files are in ``tests/data/gpunet_configs``):
+PyTorch/Classification/GPUNet; its architecture files are in ``tools/release/configs``):
 
 * standard family (GPUNet-0/1/2/P0/P1): timm ``ConvBnAct`` / ``EdgeResidual`` / ``InvertedResidual``
   with BN eps 1e-3, SE width ``round(mid * 0.25 / expansion)``, and the release's padding, including
