@@ -1,9 +1,10 @@
 """The verdict: does a local measurement confirm the hub's latency row?
 
-Like is compared with like only: the measurement must come from a GPU the hub has rows for (a CPU
-figure is never compared with a GPU row), from a backend of the row's runtime (the hub's rows are
-TensorRT GPU compute times, so ``tensorrt`` or ``trtexec``), at the row's batch and precision; the
-row's own statistic (median or mean) is used.
+Like is compared with like only: the measurement must come from a device the hub has rows for (a
+GPU by its hub key; a CPU only by its exact device label, which names the processor and the thread
+count, as in a regenerated hub measured on it; a CPU figure is never compared with a GPU row), from a
+backend of the row's runtime (the packaged rows are TensorRT GPU compute times, so ``tensorrt`` or
+``trtexec``), at the row's batch and precision; the row's own statistic (median or mean) is used.
 Otherwise the verdict says plainly why there is no comparison and the local figure stands alone.
 """
 
@@ -24,7 +25,8 @@ class Verdict:
 
     Attributes:
         model: Model name.
-        status: ``consistent``, ``slower``, ``faster`` (compared), or ``unverifiable`` (a CPU),
+        status: ``consistent``, ``slower``, ``faster`` (compared), or ``unverifiable`` (a CPU the
+            hub has no rows for),
             ``no-row`` (no hub row for this GPU/batch/precision), ``not-comparable`` (other runtime).
         message: One plain sentence.
         measured_ms: The local figure, in the statistic compared (median unless the row says mean).
@@ -66,19 +68,19 @@ def verdict_for(record: BenchRecord, card: ModelCard, *, tolerance: float = 0.10
     device = record.device
     verdict = partial(Verdict, record.model, tolerance=tolerance)
     median = record.stats.median
-    if device.kind != "gpu":
+    key = device.hub_gpu if device.kind == "gpu" else device.label
+    if device.kind != "gpu" and not any(r.gpu == key for r in card.latency):
         gpus = sorted({r.gpu for r in card.latency})
         return verdict(
             status="unverifiable",
             message=(
-                f"the hub's rows are GPU rows ({_rows_text(card)}; TensorRT FP16 GPU compute time) that this "
+                f"the hub's rows ({_rows_text(card)}) are for other devices, which this "
                 f"device ({device.label}) cannot verify; local figure only"
                 if gpus
                 else "the hub has no latency rows for this model; local figure only"
             ),
             measured_ms=median,
         )
-    key = device.hub_gpu
     on_gpu = [r for r in card.latency if key and r.gpu == key]
     if not on_gpu:
         return verdict(
@@ -96,7 +98,9 @@ def verdict_for(record: BenchRecord, card: ModelCard, *, tolerance: float = 0.10
         )
     row = rows[0]
     measured = _stat(record, row.stat)
-    if runtime_of(record.backend) != row.runtime:
+    if runtime_of(record.backend) != runtime_of(
+        row.runtime
+    ):  # rows name a runtime (tensorrt) or a backend (onnxruntime-cpu)
         return verdict(
             status="not-comparable",
             message=(
@@ -114,7 +118,7 @@ def verdict_for(record: BenchRecord, card: ModelCard, *, tolerance: float = 0.10
         status = "slower" if ratio > 1 else "faster"
     caveats = []
     major = record.backend_version.split(".")[0]
-    if row.runtime_version and major != row.runtime_version.split(".")[0]:
+    if row.runtime == "tensorrt" and row.runtime_version and major != row.runtime_version.split(".")[0]:
         typing = record.typing
         caveats.append(
             f"TensorRT {record.backend_version} ({typing}-typed) vs the row's TensorRT {row.runtime_version} (weak-typed)"

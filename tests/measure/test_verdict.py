@@ -11,11 +11,30 @@ from gpunet_hub.measure.stats import summarize
 from gpunet_hub.measure.verdict import verdict_for
 
 
-def record(device: Device, ms: float, *, backend="trtexec", version="10.13.0", precision="fp16", batch=1, typing="weak", model="gpunet_0"):
+def record(
+    device: Device,
+    ms: float,
+    *,
+    backend="trtexec",
+    version="10.13.0",
+    precision="fp16",
+    batch=1,
+    typing="weak",
+    model="gpunet_0",
+):
     times = (ms * 0.99, ms, ms * 1.01)
     return BenchRecord(
-        model=model, kind="hub", input_shape=(batch, 3, 320, 320), batch=batch, precision=precision, backend=backend,
-        backend_version=version, device=device, stats=summarize(times), settings={"typing": typing, "cuda_graph": True}, times_ms=times,
+        model=model,
+        kind="hub",
+        input_shape=(batch, 3, 320, 320),
+        batch=batch,
+        precision=precision,
+        backend=backend,
+        backend_version=version,
+        device=device,
+        stats=summarize(times),
+        settings={"typing": typing, "cuda_graph": True},
+        times_ms=times,
     )
 
 
@@ -32,6 +51,25 @@ def test_cpu_is_never_compared():
     assert v.status == "unverifiable" and not v.compared
 
 
+def test_a_cpu_row_of_a_regenerated_hub_is_compared_on_that_cpu_only():
+    import dataclasses
+
+    from gpunet_hub.hub.cards import LatencyRow
+
+    here, other = cpu_device(1), cpu_device(2)  # the label names the thread count: another setting is another device
+    row = LatencyRow(here.label, 1, "fp32", "onnxruntime-cpu", "1.22.0", "median", 2.0, "regenerated hub (test)")
+    card = dataclasses.replace(CARD, latency=(row,))
+    v = verdict_for(record(here, 2.1, backend="onnxruntime-cpu", version="1.22.0", precision="fp32"), card)
+    assert v.status == "consistent" and v.hub_ms == 2.0 and v.ratio == pytest.approx(1.05)
+    assert "TensorRT" not in v.message
+    assert (
+        verdict_for(record(here, 3.0, backend="onnxruntime-cpu", version="1.22.0", precision="fp32"), card).status
+        == "slower"
+    )
+    v = verdict_for(record(other, 2.0, backend="onnxruntime-cpu", version="1.22.0", precision="fp32"), card)
+    assert v.status == "unverifiable" and not v.compared and here.label in v.message
+
+
 def test_matching_gpu_row_consistent_and_slower():
     assert V100.hub_gpu == "GV100"
     v = verdict_for(record(V100, 0.66), CARD)
@@ -46,8 +84,16 @@ def test_matching_gpu_row_consistent_and_slower():
 
 def test_statistic_of_the_row_is_used():
     rec = BenchRecord(
-        model="gpunet_0", kind="hub", input_shape=(1, 3, 320, 320), batch=1, precision="fp16", backend="tensorrt", backend_version="8.6.1",
-        device=V100, stats=summarize([0.60, 0.62, 0.63, 0.64, 2.0]), settings={"typing": "weak"},
+        model="gpunet_0",
+        kind="hub",
+        input_shape=(1, 3, 320, 320),
+        batch=1,
+        precision="fp16",
+        backend="tensorrt",
+        backend_version="8.6.1",
+        device=V100,
+        stats=summarize([0.60, 0.62, 0.63, 0.64, 2.0]),
+        settings={"typing": "weak"},
     )
     v = verdict_for(rec, CARD)
     assert v.hub_row.stat == "median" and v.measured_ms == pytest.approx(0.63) and v.status == "consistent"
