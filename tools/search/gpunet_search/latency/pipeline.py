@@ -304,6 +304,12 @@ def calibrate(
         }
         if store:
             lut.save_calibration(
-                device.fingerprint, setting.precision, setting.batch, setting.res_scale, model, calibration.coef(), report
+                device.fingerprint,
+                setting.precision,
+                setting.batch,
+                setting.res_scale,
+                model,
+                calibration.coef(),
+                report,
             )
     return calibration, report
