@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,7 @@ def run_bench(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
         target = Target(
             f"{plan.name}-{item['key']}",
             "hub",
-            lambda item=item: _module(ctx, item),
+            partial(_module, ctx, item),
             (3, arch.resolution, arch.resolution),
             arch.to_json() + item["weights"],
         )

@@ -196,6 +196,10 @@ class Plan:
             raise InputError(
                 f"final.proxy sets {shaping}: the final network must be the searched one; set them in proxy"
             )
+        from ..evaluate import proxy_config
+
+        proxy_config(**self.proxy)  # the proxy itself, before the search and final epochs replace its own
+        self.eval_config()
         self.eval_config(final=True)
         self.classes()
         if len(set(self.references)) != len(self.references):
@@ -296,10 +300,10 @@ _SECTIONS: dict[str, type] = {"latency": LatencyPlan, "search": SearchPlan, "fin
 
 
 def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``changes`` applied section by section (nested mappings merge, the rest replaces)."""
+    """``base`` with ``changes`` applied (mappings merge key by key, other values replace)."""
     out = dict(base)
     for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key in _SECTIONS:
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merge(out[key], value)
         else:
             out[key] = value

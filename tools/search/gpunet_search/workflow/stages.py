@@ -183,7 +183,21 @@ def storage(ctx: Context) -> str:
 
 
 def run_search(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Stage 5: one Ray Tune search per tier (a re-run restores an interrupted experiment)."""
+    """Stage 5: one Ray Tune search per tier (a re-run restores an interrupted experiment).
+
+    Ray is shut down afterwards when this stage started it (a caller's own session stays).
+    """
+    import ray
+
+    started_here = not ray.is_initialized()
+    try:
+        return _search_tiers(ctx, done)
+    finally:
+        if started_here and ray.is_initialized():
+            ray.shutdown()
+
+
+def _search_tiers(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from ..distributed.evaluators import EvaluatorSpec
     from ..distributed.results import load_rows
     from ..distributed.runner import RunSettings, prepare, run
