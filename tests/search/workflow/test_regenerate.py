@@ -108,8 +108,23 @@ def test_the_report_states_tier_fidelity_from_the_bench(smoke):
 
 def test_dry_run_shows_done_and_stale_stages(smoke, capsys):
     out, _, _ = smoke
-    assert main(["search", "regenerate", "--preset", "smoke", "--out", str(out), "--dry-run", "--no-probe",
-                 "--set", "final.epochs=2"]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "regenerate",
+                "--preset",
+                "smoke",
+                "--out",
+                str(out),
+                "--dry-run",
+                "--no-probe",
+                "--set",
+                "final.epochs=2",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "layer keys to measure" in text and "0 of" in text
     assert text.count(" done ") >= 5 and text.count(" stale ") == 4

@@ -7,6 +7,7 @@ that shrank the networks, and what is and is not comparable on the plot.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from gpunet_hub._io import atomic_path, atomic_write_text
@@ -64,6 +65,10 @@ def plot_pareto(ctx: Context, rows: list[dict[str, Any]], trained: dict[str, dic
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
+
+
+def _load() -> str:
+    return " / ".join(f"{v:.1f}" for v in os.getloadavg()) + " (1/5/15 min)"
 
 
 def _stage_table(ctx: Context, titles: dict[str, str], seconds: dict[str, float]) -> list[str]:
@@ -159,6 +164,11 @@ def write_report(
         "## Time per stage",
         "",
         *_stage_table(ctx, titles, seconds),
+        "",
+        (
+            f"Load average when the report was written: {_load()} on {os.cpu_count()} logical CPUs (other work "
+            "on the machine slows every stage and every timing)."
+        ),
         "",
         "## Calibration",
         "",
