@@ -1,10 +1,9 @@
 """Presets: named plans, as data. A preset is a mapping of plan fields; a plan file or ``--set`` refines it.
 
-* ``smoke``: the whole chain in under 2 minutes on 2 CPU cores, to prove the machinery: a tiny LUT
-  (12 networks), 2 tiers, 2 trials of 1 epoch per tier on 15 % of ``digits`` at width x0.125, a
-  quick bench.
-  Its accuracies mean nothing.
-* ``cpu-digits``: the embedded default, within 60 minutes on 2 cores: 3 tiers, the evaluator's default
+* ``smoke``: proves the machinery with the whole chain, aiming at under 2 minutes on 2 idle CPU
+  cores: a tiny LUT (12 networks), 2 tiers, 2 trials of 1 epoch per tier on 15 % of ``digits`` at
+  width x0.125, a quick bench. Its accuracies mean nothing.
+* ``cpu-digits``: the embedded default, aiming at under 60 minutes on 2 cores: 3 tiers, the evaluator's default
   proxy (``proxy_config()``) for the search, a 10-epoch final training (the search's trials run 4),
   the bench on onnxruntime CPU, and GPUNet-0's architecture trained the same way as a reference.
 """
