@@ -33,7 +33,7 @@ def _run_report(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, Any]
 def _search_inputs(ctx: Context) -> Any:
     search = ctx.plan.search
     return {
-        "search": {k: v for k, v in asdict(search).items() if k not in ("address", "concurrent")},
+        "search": {k: v for k, v in asdict(search).items() if k != "address"},  # where it runs changes nothing
         "proxy": ctx.plan.eval_config().fingerprint(),
         "dataset": ctx.plan.dataset,
         "space": ctx.plan.space,

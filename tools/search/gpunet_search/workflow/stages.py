@@ -153,6 +153,11 @@ def run_tiers(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
     else:
         centres = [float(f"{q:.3g}") for q in np.quantile(estimates, lat.tier_quantiles)]
     tiers = parse_tiers(centres=",".join(f"{c:g}" for c in centres), width=lat.tier_width)
+    if len({t.name for t in tiers}) < len(tiers):
+        raise InputError(
+            f"tier centres {centres} (ms) coincide: the estimates of {len(samples)} networks are too alike at "
+            f"quantiles {list(lat.tier_quantiles)}; spread the quantiles or draw more samples"
+        )
     summary = write_tiers(ctx.path(TIERS_DIR), tiers, samples, estimates, sums, meta)
     small = [row for row in summary if row["count"] < plan.search.trials]
     if small:
