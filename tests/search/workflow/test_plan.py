@@ -63,9 +63,11 @@ def test_a_gpu_backend_measures_in_fp16():
     assert plan.precision() == "fp16" and plan.setting().precision == "fp16"
 
 
-def test_state_file_is_written_whole_and_refuses_a_foreign_file(tmp_path):
+def test_state_file_keeps_interrupted_time_and_refuses_a_foreign_file(tmp_path):
     state = State(tmp_path)
+    state.interrupted("sample", fingerprint("a"), 10.0)
     state.finish("sample", fingerprint("a"), {"networks": 3}, 1.5)
+    assert State(tmp_path).stages["sample"].seconds == 11.5
     assert State(tmp_path).status("sample", fingerprint("a")) == "done"
     assert State(tmp_path).status("sample", fingerprint("b")) == "stale"
     assert State(tmp_path).status("lut", fingerprint("a")) == "todo"
