@@ -24,11 +24,15 @@ from gpunet_search.workflow.fingerprints import DONE, STALE
 pytestmark = pytest.mark.timeout(900)
 
 
-def load_entry(hub: Path, name: str) -> torch.nn.Module:
-    card = read_card(hub / name)
+def built_with_weights(folder: Path) -> torch.nn.Module:
+    card = read_card(folder)
     model = build_model(card.arch, pretrained_cfg=card.pretrained_cfg)
-    load_weights(model, card, hub / name / WEIGHTS_NAME)
+    load_weights(model, card, folder / WEIGHTS_NAME)
     return model.eval()
+
+
+def load_entry(hub: Path, name: str) -> torch.nn.Module:
+    return built_with_weights(hub / name)
 
 
 @pytest.fixture(scope="module")
