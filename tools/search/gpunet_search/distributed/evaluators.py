@@ -77,6 +77,8 @@ class EvaluatorSpec:
         seed: Seed of the synthetic problem or of training.
         dataset: Train only: the dataset (``digits`` is embedded).
         data_dir: Train only: where ``hfds/``/``torch/`` datasets are stored.
+        proxy: Train only: fields of the evaluator's ``proxy_config`` to override (e.g.
+            ``{"train_subset": 0.5}``), checked when the search is prepared.
     """
 
     kind: str
@@ -86,6 +88,7 @@ class EvaluatorSpec:
     seed: int = 0
     dataset: str = "digits"
     data_dir: str | None = None
+    proxy: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

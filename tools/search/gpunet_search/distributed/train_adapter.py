@@ -26,14 +26,14 @@ EXTRA_FIELDS = ("train_loss", "top1", "top5", "top1_ema", "top5_ema", "lr")
 
 
 def train_config(spec: EvaluatorSpec) -> Any:
-    """The evaluator's default proxy with the spec's epochs and seed (validated).
+    """The evaluator's default proxy with the spec's overrides, epochs and seed (validated).
 
     Raises:
         EnvironmentProblem: No training evaluator in this installation.
         InputError: Bad settings or a dataset path that does not exist.
     """
     module = evaluate_module()
-    changes: dict[str, Any] = {"seed": spec.seed}
+    changes: dict[str, Any] = {**spec.proxy, "seed": spec.seed}
     if spec.epochs is not None:
         changes["epochs"] = spec.epochs
     threads = int(os.environ.get("OMP_NUM_THREADS") or 0)  # Ray sets it to the trial's CPUs

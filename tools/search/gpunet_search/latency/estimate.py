@@ -20,7 +20,7 @@ from gpunet_hub import _validate
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import BLOCK_STAGES, NUM_DIGITS, SearchSpace, get_space
 
-from .layer_keys import KEY_LAYER_TYPES, PRECISIONS, LayerKey, params_from_fields
+from .layer_keys import KEY_LAYER_TYPES, PRECISIONS, LayerKey, _make_divisible, params_from_fields
 
 # Bit layout of a packed key (square inputs; batch, precision and classifier width are per index).
 _FIELDS = (("type", 3), ("cin", 12), ("cout", 12), ("k", 4), ("s", 2), ("e4", 7), ("se", 1), ("act", 1), ("h", 11))
@@ -39,10 +39,10 @@ def scaled_resolution(resolution: int, scale: float, minimum: int = 8) -> int:
     return int(resolution) if scale == 1.0 else max(int(minimum), round(resolution * scale))
 
 
-def _scaled_column(resolution: np.ndarray, scale: float) -> np.ndarray:
+def _scaled_column(resolution: np.ndarray, scale: float, minimum: int = 8) -> np.ndarray:
     if scale == 1.0:
         return resolution
-    return np.maximum(8, np.rint(resolution * scale)).astype(np.int64)
+    return np.maximum(int(minimum), np.rint(resolution * scale)).astype(np.int64)
 
 
 def _pack(**fields: np.ndarray | int) -> np.ndarray:
@@ -184,6 +184,9 @@ def index_encodings(
     batch: int = 1,
     precision: str = "fp32",
     res_scale: float = 1.0,
+    min_resolution: int = 8,
+    width_mult: float = 1.0,
+    classes: int | None = None,
 ) -> KeyIndex:
     """Computes the distinct layer keys of N encodings and each row's index into them.
 
@@ -193,13 +196,21 @@ def index_encodings(
         batch: Batch size of the keys.
         precision: ``fp32`` or ``fp16``.
         res_scale: Measure at ``round(resolution * res_scale)`` (reduced-resolution LUTs).
+        min_resolution: Lower bound of the scaled resolution (the evaluator's proxy floor).
+        width_mult: Multiplier on every layer's output channels, rounded as the evaluator's proxy
+            rounds them (``evaluate.network.scale_width``: timm's ``make_divisible``, multiple of 8).
+        classes: Classifier width of the tail (default: the space's, 1000).
 
     Returns:
-        The :class:`KeyIndex`; its keys equal those of ``arch_layer_keys(decode(row))`` row by row.
+        The :class:`KeyIndex`; its keys equal those of ``arch_layer_keys(decode(row))`` row by row
+        (of the narrowed network with ``classes`` outputs when ``width_mult``/``classes`` are given).
     """
     space = get_space(space)
     _validate.integer(batch, "batch", minimum=1)
     _validate.number(res_scale, "res_scale", minimum=0, exclusive_minimum=True)
+    _validate.number(width_mult, "width_mult", minimum=0, exclusive_minimum=True, maximum=4)
+    _validate.integer(min_resolution, "min_resolution", minimum=1)
+    classes = space.num_classes if classes is None else _validate.integer(classes, "classes", minimum=1)
     if precision not in PRECISIONS or batch < 1:
         raise InputError(f"need batch >= 1 and precision in {PRECISIONS}, got {batch}, {precision!r}")
     enc = np.asarray(encodings)
@@ -208,8 +219,12 @@ def index_encodings(
     enc = enc.astype(np.int64)
     n = len(enc)
     ones = np.ones(n, dtype=np.int64)
-    res = _scaled_column(enc[:, 0], res_scale)
-    stem, k1, a1, n1 = enc[:, 1], enc[:, 2], enc[:, 3], enc[:, 4]
+    res = _scaled_column(enc[:, 0], res_scale, min_resolution)
+
+    def width(channels: np.ndarray | int) -> np.ndarray:
+        return np.asarray(channels) if width_mult == 1.0 else _make_divisible(np.asarray(channels) * width_mult)
+
+    stem, k1, a1, n1 = width(enc[:, 1]), enc[:, 2], enc[:, 3], enc[:, 4]
     h = (res + 2 - 3) // 2 + 1
     kinds = [
         (_pack(type=_TYPE["head"], cin=3, cout=stem, k=3, s=2, act=1, h=res), ones),
@@ -218,6 +233,7 @@ def index_encodings(
     channels = stem
     for stage in BLOCK_STAGES:
         f, k, e, se, act, count = enc[:, space.stage_slice(stage)].T
+        f = width(f)
         fused = stage in space.fused_stages
         t = _TYPE["fused_irb" if fused else "irb"]
         stride = 2 if stage in space.stride2_stages else 1
@@ -237,8 +253,8 @@ def index_encodings(
         kinds += [(first, present.astype(np.int64)), (rest, np.maximum(count - 1, 0))]
         h = np.where(present, h_out, h)
         channels = np.where(present, f, channels)
-    kinds.append((_pack(type=_TYPE["tail"], cin=channels, cout=space.tail_channels, k=1, s=1, h=h), ones))
-    return _factorize(kinds, n, batch=batch, precision=precision, classes=space.num_classes, res_scale=res_scale)
+    kinds.append((_pack(type=_TYPE["tail"], cin=channels, cout=width(space.tail_channels), k=1, s=1, h=h), ones))
+    return _factorize(kinds, n, batch=batch, precision=precision, classes=classes, res_scale=res_scale)
 
 
 def _factorize(

@@ -144,9 +144,25 @@ class LayerTimer:
         handle.close()
 
 
-def net_item(encoding: Sequence[int], space: str, resolution: int, tag: str = "") -> str:
-    """The LUT item naming a whole network: ``net:<space>:r<resolution>:<41 digits>[#tag]``."""
-    return f"net:{space}:r{int(resolution)}:" + "-".join(str(int(v)) for v in encoding) + (f"#{tag}" if tag else "")
+def net_item(
+    encoding: Sequence[int],
+    space: str,
+    resolution: int,
+    tag: str = "",
+    *,
+    width_mult: float = 1.0,
+    classes: int | None = None,
+    precision: str = "fp32",
+) -> str:
+    """The LUT item naming a whole network: ``net:<space>:r<resolution>[:w<mult>][:n<classes>][:fp16]:<41 digits>[#tag]``.
+
+    The optional fields describe the evaluator's proxy network (``scale_width``, the dataset's
+    classifier width) and its precision; the plain form is the space's own network in fp32.
+    """
+    options = (f":w{width_mult:g}" if width_mult != 1.0 else "") + (f":n{int(classes)}" if classes is not None else "")
+    options += f":{precision}" if precision != "fp32" else ""
+    digits = "-".join(str(int(v)) for v in encoding)
+    return f"net:{space}:r{int(resolution)}{options}:{digits}" + (f"#{tag}" if tag else "")
 
 
 def _net_module(item: str) -> tuple[Any, int, tuple[int, int, int], str]:
@@ -155,11 +171,21 @@ def _net_module(item: str) -> tuple[Any, int, tuple[int, int, int], str]:
     from gpunet_hub.builder import build_model
     from gpunet_hub.space import decode
 
+    from ..evaluate.network import scale_width
+
     body = item.split("#", 1)[0]
-    _, space, res, digits = body.split(":")
+    _, space, res, *options, digits = body.split(":")
     arch = decode([int(v) for v in digits.split("-")], space)
     arch = replace(arch, resolution=int(res[1:]))
-    return build_model(arch), 1, (3, arch.resolution, arch.resolution), "fp32"
+    precision = "fp32"
+    for option in options:
+        if option.startswith("w"):
+            arch = scale_width(arch, float(option[1:]))
+        elif option.startswith("n"):
+            arch = arch.with_num_classes(int(option[1:]))
+        else:
+            precision = option
+    return build_model(arch), 1, (3, arch.resolution, arch.resolution), precision
 
 
 def time_once(backend: ItemTimer, handle: Any, protocol: TimingProtocol) -> tuple[float, float, int, int]:

@@ -27,26 +27,58 @@ from .sampling import SampleSet
 
 @dataclass(frozen=True)
 class Setting:
-    """What the keys are computed at: batch, precision and resolution scale."""
+    """What the keys are computed at: batch, precision, resolution scale, and the proxy's network.
+
+    ``min_resolution``, ``width_mult`` and ``classes`` describe a shrunken network (the evaluator's
+    proxy: ``proxy_resolution`` floor, ``scale_width``, the dataset's classes), so that the keys are
+    those of the network that is trained and benched. Calibrations stored in the LUT are keyed by
+    ``res_scale`` only; :func:`calibrate` refuses to store one for a shrunken network.
+    """
 
     batch: int = 1
     precision: str = "fp32"
     res_scale: float = 1.0
+    min_resolution: int = 8
+    width_mult: float = 1.0
+    classes: int | None = None
 
     def __post_init__(self) -> None:
         _validate.integer(self.batch, "batch", minimum=1, maximum=4096)
         _validate.choice(self.precision, "precision", PRECISIONS)
         _validate.number(self.res_scale, "res_scale", minimum=0, exclusive_minimum=True, maximum=4)
+        _validate.integer(self.min_resolution, "min_resolution", minimum=1, maximum=4096)
+        _validate.number(self.width_mult, "width_mult", minimum=0, exclusive_minimum=True, maximum=4)
+        if self.classes is not None:
+            _validate.integer(self.classes, "classes", minimum=1, maximum=100_000)
+
+    @property
+    def shrinks_network(self) -> bool:
+        """True when the keys are of a narrowed, floored or re-headed network (not the space's own)."""
+        return self.min_resolution != 8 or self.width_mult != 1.0 or self.classes is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"batch": self.batch, "precision": self.precision, "res_scale": self.res_scale}
+        return {
+            "batch": self.batch,
+            "precision": self.precision,
+            "res_scale": self.res_scale,
+            "min_resolution": self.min_resolution,
+            "width_mult": self.width_mult,
+            "classes": self.classes,
+        }
 
 
 def key_index(samples: SampleSet, setting: Setting) -> KeyIndex:
     """The distinct layer keys of a sample set (and each row's index into them)."""
     space = samples.check_space()
     return index_encodings(
-        samples.encodings, space, batch=setting.batch, precision=setting.precision, res_scale=setting.res_scale
+        samples.encodings,
+        space,
+        batch=setting.batch,
+        precision=setting.precision,
+        res_scale=setting.res_scale,
+        min_resolution=setting.min_resolution,
+        width_mult=setting.width_mult,
+        classes=setting.classes,
     )
 
 
@@ -190,11 +222,19 @@ def measure_networks(
     ``chunk`` networks are held in memory and interleaved at a time (Table-1 networks reach 100M+
     parameters, so all of them at once may not fit).
     """
-    if setting.batch != 1 or setting.precision != "fp32":
-        raise InputError("whole-network calibration measurements are implemented for batch 1, fp32")
+    if setting.batch != 1:
+        raise InputError("whole-network calibration measurements are implemented for batch 1")
     space = samples.check_space()
     items = [
-        net_item(row, space.name, scaled_resolution(int(row[0]), setting.res_scale), tag)
+        net_item(
+            row,
+            space.name,
+            scaled_resolution(int(row[0]), setting.res_scale, setting.min_resolution),
+            tag,
+            width_mult=setting.width_mult,
+            classes=setting.classes,
+            precision=setting.precision,
+        )
         for row in samples.encodings.tolist()
     ]
     measure_items(lut_path, items, device, backend, protocol, kind="net", progress=progress, chunk=chunk)
@@ -215,8 +255,12 @@ def calibrate(
     seed: int = 0,
     progress_layers: ProgressFn | None = None,
     progress_nets: ProgressFn | None = None,
+    store: bool = True,
 ) -> tuple[Calibration, dict[str, Any]]:
     """Measures the networks' missing layers and the networks whole, fits and stores a calibration.
+
+    With ``store=False`` the calibration is only returned (the caller keeps it); a shrunken network
+    (``setting.shrinks_network``) needs that, since the LUT keys calibrations by ``res_scale`` only.
 
     Returns:
         The calibration (fitted on the train split; stored in the LUT for this device) and the report
@@ -230,6 +274,11 @@ def calibrate(
     if train_fraction == 1:
         raise InputError("train_fraction must be < 1: the held-out share would be empty", params=("train_fraction",))
     _validate.integer(seed, "seed", minimum=0)
+    if store and setting.shrinks_network:
+        raise InputError(
+            "calibrate(store=True) keys calibrations by res_scale only; for a shrunken network "
+            f"({setting.to_dict()}) pass store=False and keep the returned calibration"
+        )
     build_lut(lut_path, samples, device, backend, protocol, setting, progress=progress_layers)
     measured = measure_networks(lut_path, samples, device, backend, protocol, setting, progress=progress_nets)
     index = key_index(samples, setting)
@@ -253,7 +302,14 @@ def calibrate(
             **setting.to_dict(),
             "samples_sha256": samples.sha256,
         }
-        lut.save_calibration(
-            device.fingerprint, setting.precision, setting.batch, setting.res_scale, model, calibration.coef(), report
-        )
+        if store:
+            lut.save_calibration(
+                device.fingerprint,
+                setting.precision,
+                setting.batch,
+                setting.res_scale,
+                model,
+                calibration.coef(),
+                report,
+            )
     return calibration, report
