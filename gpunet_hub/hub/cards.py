@@ -73,7 +73,7 @@ class ModelCard:
         aliases: Other accepted names (``GPUNet-0``, ``GV100/0.65ms``).
         top1: Top-1 accuracy (%) on the validation split of :attr:`dataset`, as reported by its source.
         top1_source: Where ``top1`` comes from.
-        params: Parameter count with a 1000-class head.
+        params: Parameter count of the network as built, with its own classifier (1000 classes for ImageNet).
         pretrained_cfg: Input size and preprocessing (with ``architecture`` set to ``name``).
         teacher: Distillation teacher (``None`` if trained without).
         tier: The latency tier of the search that produced it, e.g. ``{"gpu": "GV100", "latency": "0.65ms"}``:

@@ -68,7 +68,7 @@ def render_readme(card: ModelCard, prose: str) -> str:
         license="apache-2.0",
         library_name="gpunet-hub",
         pipeline_tag="image-classification",
-        tags=["image-classification", "gpunet", "nas", "tensorrt", "latency"],
+        tags=["image-classification", "gpunet", "nas", *sorted({row.runtime for row in card.latency}), "latency"],
         datasets=[card.dataset],
         model_name=card.display_name,
         eval_results=[
