@@ -14,25 +14,13 @@ pytest.importorskip("botorch")
 
 from safetensors.torch import load_file
 
-from gpunet_hub.builder import build_model
+import gpunet_hub
 from gpunet_hub.cli import main
 from gpunet_hub.hub.cards_io import HUB_INDEX_NAME, WEIGHTS_NAME, build_index, read_card
-from gpunet_hub.weights.sources import load_weights
 from gpunet_search.workflow import STAGE_NAMES, make_plan, open_context, run
 from gpunet_search.workflow.fingerprints import DONE, STALE
 
 pytestmark = pytest.mark.timeout(900)
-
-
-def built_with_weights(folder: Path) -> torch.nn.Module:
-    card = read_card(folder)
-    model = build_model(card.arch, pretrained_cfg=card.pretrained_cfg)
-    load_weights(model, card, folder / WEIGHTS_NAME)
-    return model.eval()
-
-
-def load_entry(hub: Path, name: str) -> torch.nn.Module:
-    return built_with_weights(hub / name)
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +79,16 @@ def test_an_entry_loads_from_the_hub_with_its_trained_weights(smoke):
     out, _, second = smoke
     hub = out / "hub"
     name = next(r.output for r in second if r.name == "cards")["entries"][0]
-    model = load_entry(hub, name)
+    model = gpunet_hub.load(name, hub=hub)
     saved = load_file(str(hub / name / WEIGHTS_NAME))
     assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
-    size = read_card(hub / name).pretrained_cfg.input_size
+    card = read_card(hub / name)
     with torch.no_grad():
-        assert model(torch.zeros(1, *size)).shape == (1, 10)
+        assert model(torch.zeros(1, *card.pretrained_cfg.input_size)).shape == (1, 10)
+    # Selection on the device the hub was measured on, by its label, within a budget that admits it.
+    row = card.latency[0]
+    assert gpunet_hub.list_models(hub=hub, gpu=row.gpu)
+    assert gpunet_hub.select(row.gpu, row.ms, hub=hub) in gpunet_hub.list_models(hub=hub)
 
 
 def test_the_report_states_tier_fidelity_from_the_bench(smoke):
