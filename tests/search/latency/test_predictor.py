@@ -252,3 +252,19 @@ def test_calibrate_cli_refuses_too_few_networks_before_measuring(tmp_path, capsy
                  "--max-rounds", "5", "--lut", str(tmp_path / "lut.sqlite")]) == 1
     assert "--spread-max" in capsys.readouterr().err and not (tmp_path / "lut.sqlite").exists()
 
+
+
+def test_luts_written_before_the_round_history_still_open(tmp_path):
+    lut_path = tmp_path / "old.sqlite"
+    with LatencyLUT(lut_path) as lut:
+        lut.register_device(DEVICE)
+        lut.add_rows([Measurement("net", DEVICE.fingerprint, "fake", "fp32", 1, "net:x", None, 2.0, 0.1, 0.01, 3, 90, 5)])
+    with sqlite3.connect(lut_path) as db:  # the file as the previous version wrote it
+        db.execute("DROP TABLE round_history")
+    with LatencyLUT(lut_path, readonly=True) as lut:
+        assert lut.round_history(["net:x"], DEVICE.fingerprint, kind="net") == {}
+        assert lut.lookup(["net:x"], DEVICE.fingerprint, kind="net").tolist() == [2.0]
+    with LatencyLUT(lut_path) as lut:  # opened for writing, it gains the table
+        assert lut.round_history(["net:x"], DEVICE.fingerprint, kind="net") == {}
+    with sqlite3.connect(lut_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM round_history").fetchone() == (0,)
