@@ -411,10 +411,14 @@ def calibrate_cmd(
     from .lut import LatencyLUT
     from .measure import LayerTimer, clean_stale_tmp
     from .pipeline import Setting, calibrate, check_calibration_inputs
+    from .predictor import PREDICTORS
 
     # Everything known at the start is checked before the first measurement.
     _validate.integer(nets, "--nets", minimum=1)
-    check_calibration_inputs(nets, model, train_fraction, seed, folds)
+    _validate.choice(model, "--model", ("auto", *PREDICTORS))
+    _validate.number(train_fraction, "--train-fraction", minimum=0, exclusive_minimum=True, maximum=1)
+    _validate.integer(seed, "--seed", minimum=0)
+    _validate.integer(folds, "--folds", minimum=2, maximum=100)
     _validate.integer(threads, "--threads", minimum=1, maximum=1024)
     setting = Setting(1, "fp32", res_scale)
     protocol = _protocol(warmup, runs, rounds, cv_max, spread_max, max_rounds)
@@ -425,8 +429,10 @@ def calibrate_cmd(
     if len(samples) < nets:
         raise InputError(f"--samples {samples_path} has {len(samples)} networks, fewer than --nets {nets}")
     _validate.writable_place(_validate.output_file(lut, "--lut"), "--lut")
-    with LatencyLUT(lut):  # refuses a damaged LUT before measuring
-        pass
+    if lut.exists():
+        with LatencyLUT(lut, readonly=True):  # refuses a damaged LUT before measuring
+            pass
+    check_calibration_inputs(nets, model, train_fraction, seed, folds)  # enough networks, before creating the LUT
     device = onnxruntime_cpu_device(threads)
     clean_stale_tmp()
     with _sigterm_as_interrupt(), _progress("layers", "networks") as (tick_layers, tick_nets):
