@@ -268,3 +268,14 @@ def test_luts_written_before_the_round_history_still_open(tmp_path):
         assert lut.round_history(["net:x"], DEVICE.fingerprint, kind="net") == {}
     with sqlite3.connect(lut_path) as db:
         assert db.execute("SELECT COUNT(*) FROM round_history").fetchone() == (0,)
+
+
+def test_chunked_prediction_equals_the_whole():
+    from gpunet_search.latency.predictor_store import predict_networks
+
+    _, index, latency, feats, measured = _synthetic(30)
+    encodings = feats.values[:, -41:].astype(np.int64)
+    for name in ("linear+weights", "gbr"):
+        model = make_predictor(name).fit(feats, measured)
+        chunked = predict_networks(model, index, latency, encodings, chunk=7)
+        assert np.allclose(chunked, model.predict(feats)), name

@@ -547,10 +547,9 @@ def tiers_cmd(
     """Estimate every network (calibrated LUT sum) and write one file per latency tier."""
     import numpy as np
 
-    from .features import network_features
     from .lut import LatencyLUT
     from .pipeline import Setting, key_index, lut_sums, pick_device, require_complete
-    from .predictor_store import load_predictor
+    from .predictor_store import load_predictor, predict_networks
     from .tiers import parse_tiers, write_tiers
 
     bins = parse_tiers(centres=tiers, width=width, edges=edges)
@@ -589,10 +588,7 @@ def tiers_cmd(
             "calibration": None if predictor is None else _stored_predictor(predictor.name, record),
             "estimate": "raw LUT sum (uncalibrated)" if predictor is None else _estimate_label(predictor.name),
         }
-    if predictor is None:
-        estimates = sums
-    else:
-        estimates = predictor.predict(network_features(index, latency, samples.encodings))
+    estimates = sums if predictor is None else predict_networks(predictor, index, latency, samples.encodings)
     t_est = time.perf_counter()
     summary = write_tiers(out_dir, bins, samples, estimates, sums, meta)
     table = Table(

@@ -274,7 +274,8 @@ def calibrate(
         train_items = [items[i] for i in train]
         train_x, train_y = features.take(train), measured[train]
         if with_stored:
-            extra = [i for i in stored_networks(lut, fp, space.name, setting) if i not in set(items)]
+            known = set(items)
+            extra = [i for i in stored_networks(lut, fp, space.name, setting) if i not in known]
             if extra:
                 train_items += extra
                 _, extra_enc = net_rows(extra)
