@@ -277,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         "busy_steps": {k: steps[k] for k in busy},
         "busy_note": (f"the 1-minute load average exceeded {LOAD_LIMIT} around {len(busy)} measuring step(s) "
                       "(2 shared cores; other engineers' training): their figures carry that noise") if busy else None,
+        "issue_protocol": {"held-out networks >= 32 per seed": min(select_rep["n_test"], report_rep["n_test"]) >= 32,
+                           "model chosen on one seed, reported on another": args.seeds[0] != args.seeds[1],
+                           "quiet machine (load average <= 1.5 around every step)": not busy,
+                           "full resolution part": full is not None},
         "default_predictor": {"model": default, "chosen_on": f"seed {args.seeds[0]}, lowest held-out MAPE",
                               "reported_on": f"seed {args.seeds[1]}", "goal": goals},
         "seeds": {f"{r['seed']}": {k: v for k, v in r.items() if k != "_arrays"} for r in (select_rep, report_rep)},
@@ -299,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
           ", ".join(f"{k} {v} s" for k, v in cost["predict_s"].items()))
     if busy:
         print(f"NOTE: {result['busy_note']}: {', '.join(busy)}")
+    missing = [name for name, ok in result["issue_protocol"].items() if not ok]
+    if missing:
+        print("NOT the issue's full protocol: " + "; ".join(missing))
     print(f"-> {args.out}, {args.out.with_suffix('.png')}")
     return 0
 
