@@ -288,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         "cost_per_million": cost,
     }
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
-    _plot(args.out.with_suffix(".png"), [r for r in (select_rep, report_rep, full) if r], default)
+    panels = {(r["seed"], r["res_scale"]): r for r in (select_rep, report_rep, full) if r}  # one panel per data set
+    _plot(args.out.with_suffix(".png"), list(panels.values()), default)
 
     print(f"lut_accuracy on {device.setup_label}; load average {load_before[0]:.2f} -> {os.getloadavg()[0]:.2f}")
     _print_seed(select_rep, "selection")
