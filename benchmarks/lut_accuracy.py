@@ -1,21 +1,28 @@
-"""How well does the calibrated LUT sum predict whole-network latency? (issue 4, item 9)
+"""How well is whole-network latency predicted, next to the noise floor of the machine? (issues 4 and 14)
 
 On this machine with onnxruntime CPU (1 thread, ORT_ENABLE_ALL), at a reduced resolution so it runs
-in minutes: draw N Sobol networks from the paper's Table 1 space, build the per-layer LUT for them
-(robust protocol: interleaved rounds, min of the round medians, CV guard), measure every network
-whole (same protocol), then measure them whole again (the retest: the noise floor). Report Spearman,
-Kendall, MAPE, +/-5 % / +/-10 % accuracy and RMSE of the raw sum and of calibrations fitted on a
-separate split (held-out networks only), next to the retest of the same networks. The targets are
-checked on the pipeline's default calibration (``linear+weights``: sum, weights and offset); plain
-``linear`` and the others are reported beside it.
+in minutes, for each of two seeds: draw N Sobol networks from the paper's Table 1 space, build the
+per-layer LUT for them (interleaved rounds, min of the round medians, CV guard), measure every
+network whole with the adaptive protocol (more rounds while the lowest rounds disagree), then
+measure them whole again (the retest: the noise floor). Split the networks in half (train, held-out)
+and report, on the held-out half, Spearman, Kendall, MAPE, +/-5 % / +/-10 % and RMSE of the raw sum,
+every calibration, every learned predictor (``ridge``, ``gbr``, ``rf``, ``mlp``) and ``auto`` (the
+one with the lowest cross-validated error on the train half), beside the retest of the same networks.
 
-Targets: Spearman >= 0.97 and within 0.02 of the retest; calibrated MAPE <= 8 %; +/-10 % >= 80 %.
+The default predictor is chosen on the first seed (lowest held-out MAPE) and reported on the second.
+Goal: at the noise floor: held-out MAPE <= the retest's, +/-10 % >= the retest's, Spearman within
+0.01 of the retest's, on both seeds. The retest is given twice: with the fixed protocol (the first
+``--rounds`` rounds of the same measurements) and with the adaptive one. The cost of each predictor
+per million networks (features and prediction; the key index is common to all) is timed beside
+the LUT sum's. ``--full-nets K`` adds a small run at full resolution (x1.0) on K networks.
 
 Run it alone (other engineers time on this machine too)::
 
-    flock /tmp/gpunet-timing.lock python benchmarks/lut_accuracy.py
+    flock /tmp/gpunet-timing.lock python benchmarks/lut_accuracy.py --lut /tmp/lut-accuracy.sqlite
 
-Writes ``benchmarks/results/lut_accuracy.json`` and ``lut_accuracy.png``; prints a table.
+The measurements stay in the ``--lut`` file (with a ``.timing.json`` beside it recording how long
+each step took and the load average around it), so re-running with the same file only re-analyses.
+Writes ``benchmarks/results/lut_accuracy.json`` and ``lut_accuracy.png``; prints tables.
 """
 
 from __future__ import annotations
@@ -27,51 +34,185 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from gpunet_hub._io import atomic_path, atomic_write_text
-from gpunet_search.latency.calibration import accuracy_metrics, evaluate, raw_bias, split
+from gpunet_search.latency.calibration import accuracy_metrics, raw_bias, split
+from gpunet_search.latency.estimate import estimate_sums, index_encodings
 from gpunet_search.latency.fingerprint import onnxruntime_cpu_device, software_versions
 from gpunet_search.latency.lut import LatencyLUT
 from gpunet_search.latency.measure import LayerTimer, TimingProtocol
-from gpunet_search.latency.pipeline import Setting, build_lut, key_index, lut_sums, measure_networks
+from gpunet_search.latency.pipeline import Setting, build_lut, measure_networks, network_items
+from gpunet_search.latency.predictor import PREDICTORS, cross_validate, make_predictor, select
+from gpunet_search.latency.predictor_store import features_of, predict_networks
 from gpunet_search.latency.sampling import sample
 
 RESULTS = Path(__file__).parent / "results"
-DEFAULT_MODEL = "linear+weights"  # the calibration `search calibrate` fits by default
+LOAD_LIMIT = 1.5  # above this 1-minute load average the machine was not quiet during a step
+CANDIDATES = (*PREDICTORS, "auto")
+
+
+def _timed(log_path: Path, step: str, action) -> Any:
+    """Runs a measuring step, recording its duration and the load average around it (once per LUT)."""
+    log = json.loads(log_path.read_text()) if log_path.exists() else {}
+    before = os.getloadavg()
+    start = time.perf_counter()
+    result = action()
+    if step not in log:
+        log[step] = {"seconds": round(time.perf_counter() - start, 1), "loadavg_before": before,
+                     "loadavg_after": os.getloadavg()}
+        atomic_write_text(log_path, json.dumps(log, indent=1) + "\n")
+    return result
+
+
+def _fixed_protocol_values(lut: LatencyLUT, items: list[str], device: str, rounds: int, fallback: np.ndarray) -> np.ndarray:
+    """Each item's value under the fixed protocol: the min of its first ``rounds`` round medians."""
+    history = lut.round_history(items, device, kind="net")
+    return np.array([min(history[i][:rounds]) if i in history else f for i, f in zip(items, fallback, strict=True)])
+
+
+def _evaluate(names, features, measured, train, test, seed: int) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    tr_x, tr_y, te_x = features.take(train), measured[train], features.take(test)
+    cv = cross_validate(PREDICTORS, tr_x, tr_y, k=5, seed=seed)
+    for name in names:
+        chosen = select(cv) if name == "auto" else name
+        start = time.perf_counter()
+        model = make_predictor(chosen, seed).fit(tr_x, tr_y)
+        fit_s = time.perf_counter() - start
+        out[name] = {"model": chosen, "describe": model.describe(), "fit_seconds": round(fit_s, 3),
+                     "held_out": accuracy_metrics(model.predict(te_x), measured[test]),
+                     "cv_train": cv.get(chosen)}
+    return out
+
+
+def run_seed(args, lut_path: Path, log_path: Path, seed: int, setting: Setting, nets: int, protocols) -> dict[str, Any]:
+    """Measures (or reuses) one seed's networks and evaluates every predictor on its held-out half."""
+    layer_protocol, net_protocol = protocols
+    device = onnxruntime_cpu_device(1)
+    backend = LayerTimer(threads=1)
+    samples = sample(nets, "table1", seed=seed)
+    tag = f"x{setting.res_scale:g}-seed{seed}"
+    built = _timed(log_path, f"{tag}:layers", lambda: build_lut(lut_path, samples, device, backend, layer_protocol, setting))
+    measured = _timed(log_path, f"{tag}:networks", lambda: measure_networks(lut_path, samples, device, backend, net_protocol, setting))
+    retest = _timed(log_path, f"{tag}:retest", lambda: measure_networks(lut_path, samples, device, backend, net_protocol, setting, tag="retest"))
+    fp = device.fingerprint
+    with LatencyLUT(lut_path) as lut:
+        features = features_of(lut, samples.encodings, "table1", setting, fp)
+        items, retest_items = network_items(samples, setting), network_items(samples, setting, "retest")
+        fixed = _fixed_protocol_values(lut, items, fp, net_protocol.rounds, measured)
+        fixed_retest = _fixed_protocol_values(lut, retest_items, fp, net_protocol.rounds, retest)
+        net_rows = {r.item: r for r in lut.rows(fp, kind="net")}
+        layer_rows = list(lut.rows(fp, kind="layer"))
+    rounds_taken = np.array([net_rows[i].rounds for i in items + retest_items])
+    sums = features.column("lut_sum_ms")
+    train, test = split(len(samples), 0.5, seed=0)
+    predictors = _evaluate(CANDIDATES, features, measured, train, test, seed)
+    steps = json.loads(log_path.read_text())
+    return {
+        "seed": seed, "nets": len(samples), "res_scale": setting.res_scale, "n_train": len(train), "n_test": len(test),
+        "resolutions": sorted({round(r * setting.res_scale) for r in samples.encodings[:, 0].tolist()}),
+        "layer_keys": built["total"],
+        "layer_spread_over_rounds_median": float(np.median([r.spread_ms / r.median_ms for r in layer_rows])),
+        "steps": {k: v for k, v in steps.items() if k.startswith(tag)},
+        "bias_sum_over_measured": raw_bias(sums, measured),
+        "raw_held_out": accuracy_metrics(sums[test], measured[test]),
+        "predictors": predictors,
+        "retest_held_out": accuracy_metrics(retest[test], measured[test]),
+        "retest_all": accuracy_metrics(retest, measured),
+        "retest_held_out_fixed_protocol": accuracy_metrics(fixed_retest[test], fixed[test]),
+        "retest_all_fixed_protocol": accuracy_metrics(fixed_retest, fixed),
+        "adaptive_rounds": {"min": int(rounds_taken.min()), "median": float(np.median(rounds_taken)),
+                            "max": int(rounds_taken.max()), "mean": float(rounds_taken.mean()),
+                            "share_extended": float((rounds_taken > net_protocol.rounds).mean())},
+        "per_network": [{"encoding": e, "sum_ms": float(s), "measured_ms": float(m), "retest_ms": float(r),
+                         "fixed_ms": float(f), "fixed_retest_ms": float(fr), "held_out": bool(i in set(test.tolist()))}
+                        for i, (e, s, m, r, f, fr) in enumerate(zip(samples.encodings.tolist(), sums, measured, retest,
+                                                                     fixed, fixed_retest, strict=True))],
+        "_arrays": (features, measured, train, test),
+    }
+
+
+def goal(pred: dict[str, float], retest: dict[str, float]) -> dict[str, bool]:
+    """The issue's goal: at the noise floor of this machine (held-out, against the retest of the same networks)."""
+    return {"mape <= retest": pred["mape"] <= retest["mape"], "acc10 >= retest": pred["acc10"] >= retest["acc10"],
+            "spearman >= retest - 0.01": pred["spearman"] >= retest["spearman"] - 0.01}
+
+
+def cost_per_million(features, measured, train, n: int = 1_000_000) -> dict[str, Any]:
+    """Seconds to predict ``n`` networks: the LUT sum and each predictor (fitted on ``train``).
+
+    The latencies are placeholders proportional to each key's multiply-adds (a CPU LUT of all the keys of
+    a million networks would take days to measure); the cost does not depend on the values.
+    """
+    space = "table1"
+    enc = sample(n, space, seed=0).encodings
+    start = time.perf_counter()
+    index = index_encodings(enc, space, res_scale=1.0)
+    key_index_s = time.perf_counter() - start
+    macs, _ = index.key_macs_activations
+    latency = macs * 1e-9 + 0.01
+    start = time.perf_counter()
+    estimate_sums(index, latency)
+    sum_s = time.perf_counter() - start
+    out: dict[str, Any] = {"networks": len(enc), "key_index_s": round(key_index_s, 2), "lut_sum_s": round(sum_s, 3),
+                           "predict_s": {}, "tiering_total_s": {},
+                           "what": "predict_s: features (learned models) + prediction, in chunks of 200,000 rows; "
+                                   "tiering_total_s adds the key index (Sobol draw and LUT read not included)",
+                           "values": "placeholder latencies (multiply-add proportional); cost only"}
+    for name in PREDICTORS:
+        model = make_predictor(name).fit(features.take(train), measured[train])
+        start = time.perf_counter()
+        predict_networks(model, index, latency, enc)
+        out["predict_s"][name] = round(time.perf_counter() - start, 2)
+        out["tiering_total_s"][name] = round(key_index_s + out["predict_s"][name], 2)
+    return out
 
 
 def _row(name: str, m: dict) -> str:
-    return (f"{name:<44} {m['n']:>4} {m['spearman']:>8.3f} {m['kendall']:>8.3f} {m['mape']:>7.1%} "
+    return (f"{name:<46} {m['n']:>4} {m['spearman']:>8.3f} {m['kendall']:>8.3f} {m['mape']:>7.1%} "
             f"{m['acc5']:>7.0%} {m['acc10']:>7.0%} {m['rmse_ms']:>8.3f}")
 
 
-def _plot(path: Path, sums: np.ndarray, calibrated: np.ndarray, measured: np.ndarray, retest: np.ndarray, test: np.ndarray, title: str) -> None:
+def _print_seed(report: dict[str, Any], role: str) -> None:
+    print(f"\nseed {report['seed']} ({role}): {report['nets']} nets, res x{report['res_scale']:g}, "
+          f"{report['n_train']} train / {report['n_test']} held-out, {report['layer_keys']} layer keys")
+    for step, v in report["steps"].items():
+        print(f"  {step}: {v['seconds']:.0f} s, load {v['loadavg_before'][0]:.2f} -> {v['loadavg_after'][0]:.2f}")
+    print(f"{'held-out':<46} {'n':>4} {'Spearman':>8} {'Kendall':>8} {'MAPE':>7} {'+/-5%':>7} {'+/-10%':>7} {'RMSE ms':>8}")
+    print(_row("raw LUT sum", report["raw_held_out"]))
+    for name, p in report["predictors"].items():
+        print(_row(name + (f" (-> {p['model']})" if name == "auto" else ""), p["held_out"]))
+    print(_row("retest, adaptive protocol", report["retest_held_out"]))
+    print(_row("retest, fixed protocol (first rounds)", report["retest_held_out_fixed_protocol"]))
+
+
+def _plot(path: Path, seeds: list[dict[str, Any]], default: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
-    lo, hi = float(min(measured.min(), sums.min())) * 0.9, float(max(measured.max(), sums.max(), calibrated.max())) * 1.1
-    panels = (("raw LUT sum", sums), (f"calibrated LUT ({DEFAULT_MODEL})", calibrated), ("retest (same nets, 3 more rounds)", retest))
-    mask = np.zeros(len(measured), dtype=bool)
-    mask[test] = True
-    for ax, (label, pred) in zip(axes, panels):
-        ax.scatter(measured[mask], pred[mask], s=14, marker="o", label="held-out")
-        ax.scatter(measured[~mask], pred[~mask], s=14, marker="x", label="train")
-        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-        ax.plot([lo, hi], [lo * 1.1, hi * 1.1], ":", color="grey", lw=0.8)
-        ax.plot([lo, hi], [lo * 0.9, hi * 0.9], ":", color="grey", lw=0.8)
-        ax.set_xscale("log"), ax.set_yscale("log")
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(ScalarFormatter())
-            axis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("measured whole network (ms)"), ax.set_ylabel(label + " (ms)"), ax.set_title(label, fontsize=9)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(title, fontsize=9)
+    fig, axes = plt.subplots(1, len(seeds), figsize=(6 * len(seeds), 5), squeeze=False)
+    for ax, rep in zip(axes[0], seeds, strict=False):
+        features, measured, train, test = rep["_arrays"]
+        sums = features.column("lut_sum_ms")
+        model = make_predictor(default, rep["seed"]).fit(features.take(train), measured[train])
+        pred = model.predict(features.take(test))
+        retest = np.array([p["retest_ms"] for p in rep["per_network"]])[test]
+        y = measured[test]
+        for label, values, marker in (("raw LUT sum", sums[test], "x"), (f"{default}", pred, "o"), ("retest", retest, "+")):
+            ax.scatter(y, values / y, s=16, marker=marker, label=label)
+        ax.axhline(1.0, color="k", lw=0.8)
+        for band in (0.9, 1.1):
+            ax.axhline(band, color="grey", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_xlabel("measured whole network (ms)")
+        ax.set_ylabel("prediction / measured")
+        ax.set_title(f"seed {rep['seed']}: {rep['n_test']} held-out nets, res x{rep['res_scale']:g}", fontsize=9)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -80,108 +221,92 @@ def _plot(path: Path, sums: np.ndarray, calibrated: np.ndarray, measured: np.nda
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--nets", type=int, default=64, help="Sobol networks (>= 60 for the issue's figure).")
+    parser.add_argument("--nets", type=int, default=64, help="Sobol networks per seed (half held out; >= 64 for the issue).")
     parser.add_argument("--res-scale", type=float, default=0.25, help="Resolution scale (Table 1's 224-512 -> 56-128 px).")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs=2, default=[11, 12], help="Selection seed, then report seed.")
     parser.add_argument("--runs", type=int, default=100, help="Timed runs per round of a layer.")
-    parser.add_argument("--net-runs", type=int, default=50, help="Timed runs per round of a whole network.")
+    parser.add_argument("--net-runs", type=int, default=30, help="Timed runs per round of a whole network.")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--spread-max", type=float, default=0.02, help="Adaptive protocol bound for whole networks.")
+    parser.add_argument("--max-rounds", type=int, default=6)
+    parser.add_argument("--full-nets", type=int, default=0, help="Also K networks at full resolution (x1.0).")
+    parser.add_argument("--full-runs", type=int, default=10, help="Timed runs per round at x1.0 (layers and networks).")
+    parser.add_argument("--million", type=int, default=1_000_000, help="Networks of the cost measurement.")
     parser.add_argument("--lut", type=Path, default=None, help="LUT file (default: a fresh temporary one).")
     parser.add_argument("--out", type=Path, default=RESULTS / "lut_accuracy.json")
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()
     lut_path = args.lut or Path(tempfile.mkdtemp(prefix="lut-accuracy-")) / "lut.sqlite"
-    device = onnxruntime_cpu_device(1)
-    backend = LayerTimer(threads=1)
-    protocol = TimingProtocol(warmup=10, runs=args.runs, rounds=args.rounds, cv_max=0.10)
-    net_protocol = TimingProtocol(warmup=5, runs=args.net_runs, rounds=args.rounds, cv_max=0.10)
+    log_path = lut_path.with_name(lut_path.name + ".timing.json")
+    layer_protocol = TimingProtocol(warmup=10, runs=args.runs, rounds=args.rounds, cv_max=0.10)
+    net_protocol = TimingProtocol(warmup=5, runs=args.net_runs, rounds=args.rounds, cv_max=0.10,
+                                  spread_max=args.spread_max, max_rounds=args.max_rounds)
     setting = Setting(1, "fp32", args.res_scale)
-    samples = sample(args.nets, "table1", seed=args.seed)
-    times: dict[str, float] = {}
-
-    t0 = time.perf_counter()
-    built = build_lut(lut_path, samples, device, backend, protocol, setting)
-    times["lut_build_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    measured = measure_networks(lut_path, samples, device, backend, net_protocol, setting)
-    times["networks_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    retest = measure_networks(lut_path, samples, device, backend, net_protocol, setting, tag="retest")
-    times["retest_s"] = time.perf_counter() - t0
-    index = key_index(samples, setting)
-    with LatencyLUT(lut_path) as lut:
-        sums, _ = lut_sums(lut, index, device.fingerprint)
-        layer_rows = lut.rows(device.fingerprint, kind="layer")
-    layers = index.num_layers
-    _, test = split(len(sums), 0.5, seed=0)
-
-    params_m = index.params_m
-    fits = {m: evaluate(sums, measured, layers, params_m=params_m, model=m)
-            for m in ("linear", "linear+layers", "linear+weights", "linear+weights+layers")}
-    best, rep_best = fits[DEFAULT_MODEL]
-    rep_linear = fits["linear"][1]
-    retest_all = accuracy_metrics(retest, measured)
-    retest_test = accuracy_metrics(retest[test], measured[test])
-    raw_all = accuracy_metrics(sums, measured)
-    target = rep_best["calibrated"]
-    checks = {
-        "spearman >= 0.97": target["spearman"] >= 0.97,
-        "spearman >= retest - 0.02 (held-out)": target["spearman"] >= retest_test["spearman"] - 0.02,
-        "calibrated MAPE <= 8%": target["mape"] <= 0.08,
-        "+/-10% accuracy >= 80%": target["acc10"] >= 0.80,
-    }
-    round_cv = [r.spread_ms / r.median_ms for r in layer_rows]
+    select_rep, report_rep = (run_seed(args, lut_path, log_path, s, setting, args.nets, (layer_protocol, net_protocol))
+                              for s in args.seeds)
+    default = min(PREDICTORS, key=lambda n: (select_rep["predictors"][n]["held_out"]["mape"], PREDICTORS.index(n)))
+    goals = {f"seed {r['seed']}": goal(r["predictors"][default]["held_out"], r["retest_held_out"]) for r in (select_rep, report_rep)}
+    full = None
+    if args.full_nets:
+        full_setting = Setting(1, "fp32", 1.0)
+        full_protocols = (TimingProtocol(warmup=3, runs=args.full_runs, rounds=args.rounds, cv_max=0.10),
+                          TimingProtocol(warmup=2, runs=args.full_runs, rounds=args.rounds, cv_max=0.10,
+                                         spread_max=args.spread_max, max_rounds=args.max_rounds))
+        full = run_seed(args, lut_path, log_path, args.seeds[0], full_setting, args.full_nets, full_protocols)
+    cost = cost_per_million(*report_rep["_arrays"][:3], n=args.million)
+    used = {f"x{r['res_scale']:g}-seed{r['seed']}" for r in (select_rep, report_rep, full) if r}
+    steps = {k: v for k, v in json.loads(log_path.read_text()).items() if k.split(":")[0] in used}
+    busy = sorted(k for k, v in steps.items() if max(v["loadavg_before"][0], v["loadavg_after"][0]) > LOAD_LIMIT)
+    device = onnxruntime_cpu_device(1)
     result = {
         "benchmark": "lut_accuracy",
         "device": device.to_dict(),
         "versions": software_versions(),
         "space": "table1",
-        "nets": len(samples),
-        "seed": args.seed,
-        "res_scale": args.res_scale,
-        "resolutions": sorted({int(round(r * args.res_scale)) for r in samples.encodings[:, 0].tolist()}),
-        "protocol": {"warmup": protocol.warmup, "layer_runs": protocol.runs, "net_runs": net_protocol.runs, "rounds": protocol.rounds,
-                     "cv_max": protocol.cv_max, "cv": "robust (1.4826 MAD / median)",
-                     "value": "min over rounds of the per-round median", "interleaved": "layers in chunks of 32, networks in chunks of 16"},
-        "layer_keys": built["total"],
-        "layer_spread_over_rounds_median": float(np.median(round_cv)) if round_cv else None,
-        "seconds": {k: round(v, 1) for k, v in times.items()},
+        "protocol": {"layers": {"warmup": layer_protocol.warmup, "runs": layer_protocol.runs, "rounds": layer_protocol.rounds},
+                     "networks": {"warmup": net_protocol.warmup, "runs": net_protocol.runs, "rounds": net_protocol.rounds,
+                                  "spread_max": net_protocol.spread_max, "max_rounds": net_protocol.round_cap},
+                     "cv_max": 0.10, "cv": "robust (1.4826 MAD / median)", "value": "min over rounds of the per-round median",
+                     "adaptive": "a network gets more rounds while its `rounds` lowest round medians differ by more than "
+                                 "spread_max; the fixed-protocol figures are the first `rounds` rounds of the same measurements",
+                     "split": "split(n, 0.5, seed=0): half train, half held-out"},
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
-        "bias_sum_over_measured": raw_bias(sums, measured),
-        "raw_all": raw_all,
-        "raw_held_out": rep_linear["raw"],
-        "calibrations": {m: {"coef": c.coef(), "formula": c.describe(), "held_out": r["calibrated"]} for m, (c, r) in fits.items()},
-        "target_model": DEFAULT_MODEL,
-        "retest_all": retest_all,
-        "retest_held_out": retest_test,
-        "targets": checks,
-        "per_network": [{"encoding": e, "layers": int(n), "params_m": float(p), "sum_ms": float(s), "measured_ms": float(m),
-                         "retest_ms": float(r)} for e, n, p, s, m, r in zip(samples.encodings.tolist(), layers, params_m, sums, measured, retest)],
+        "quiet": not busy,
+        "busy_steps": {k: steps[k] for k in busy},
+        "busy_note": (f"the 1-minute load average exceeded {LOAD_LIMIT} around {len(busy)} measuring step(s) "
+                      "(2 shared cores; other engineers' training): their figures carry that noise") if busy else None,
+        "issue_protocol": {"held-out networks >= 32 per seed": min(select_rep["n_test"], report_rep["n_test"]) >= 32,
+                           "model chosen on one seed, reported on another": args.seeds[0] != args.seeds[1],
+                           "quiet machine (load average <= 1.5 around every step)": not busy,
+                           "full resolution part": full is not None},
+        "default_predictor": {"model": default, "chosen_on": f"seed {args.seeds[0]}, lowest held-out MAPE",
+                              "reported_on": f"seed {args.seeds[1]}", "goal": goals},
+        "seeds": {f"{r['seed']}": {k: v for k, v in r.items() if k != "_arrays"} for r in (select_rep, report_rep)},
+        "full_resolution": None if full is None else {k: v for k, v in full.items() if k != "_arrays"},
+        "cost_per_million": cost,
     }
-    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
-    _plot(args.out.with_suffix(".png"), sums, best.apply(sums, layers, params_m), measured, retest, test,
-          f"{len(samples)} Table-1 Sobol nets at res x{args.res_scale:g}, {device.setup_label}; calibration {best.describe()} fitted on {rep_best['n_train']}")
+    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
+    panels = {(r["seed"], r["res_scale"]): r for r in (select_rep, report_rep, full) if r}  # one panel per data set
+    _plot(args.out.with_suffix(".png"), list(panels.values()), default)
 
-    print(f"lut_accuracy: {len(samples)} nets, res x{args.res_scale:g} {result['resolutions'][0]}-{result['resolutions'][-1]} px, "
-          f"{built['total']} layer keys, {device.setup_label}")
-    print(f"time: LUT {times['lut_build_s']:.0f} s, networks {times['networks_s']:.0f} s, retest {times['retest_s']:.0f} s; "
-          f"load average before {load_before[0]:.2f}, after {result['loadavg_after'][0]:.2f}")
-    print(f"{'comparison':<44} {'n':>4} {'Spearman':>8} {'Kendall':>8} {'MAPE':>7} {'+/-5%':>7} {'+/-10%':>7} {'RMSE ms':>8}")
-    print(_row("raw LUT sum, all", raw_all))
-    print(_row("raw LUT sum, held-out", rep_linear["raw"]))
-    for m, (c, r) in fits.items():
-        print(_row(f"{m}{' (default)' if m == DEFAULT_MODEL else ''}, held-out", r["calibrated"]))
-    print(_row("retest vs measured, all", retest_all))
-    print(_row("retest vs measured, held-out", retest_test))
-    b = result["bias_sum_over_measured"]
-    print(f"raw bias sum/measured: mean {b['mean']:.3f}, min {b['min']:.3f}, max {b['max']:.3f}")
-    for m, (c, _) in fits.items():
-        print(f"  {m}: {c.describe()}")
-    print(f"targets (default calibration {DEFAULT_MODEL}, held-out):")
-    for name, ok in checks.items():
-        print(f"  {'PASS' if ok else 'FAIL'}  {name}")
+    print(f"lut_accuracy on {device.setup_label}; load average {load_before[0]:.2f} -> {os.getloadavg()[0]:.2f}")
+    _print_seed(select_rep, "selection")
+    _print_seed(report_rep, "report")
+    if full:
+        _print_seed(full, "full resolution")
+    print(f"\ndefault predictor: {default} (chosen on seed {args.seeds[0]})")
+    for seed, checks in goals.items():
+        print(f"  {seed}: " + ", ".join(f"{'PASS' if ok else 'FAIL'} {name}" for name, ok in checks.items()))
+    print(f"cost per {cost['networks']:,} networks: key index {cost['key_index_s']} s (common), LUT sum "
+          f"{cost['lut_sum_s']} s, predict (with features) " +
+          ", ".join(f"{k} {v} s" for k, v in cost["predict_s"].items()))
+    if busy:
+        print(f"NOTE: {result['busy_note']}: {', '.join(busy)}")
+    missing = [name for name, ok in result["issue_protocol"].items() if not ok]
+    if missing:
+        print("NOT the issue's full protocol: " + "; ".join(missing))
     print(f"-> {args.out}, {args.out.with_suffix('.png')}")
     return 0
 

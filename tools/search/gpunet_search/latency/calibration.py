@@ -87,6 +87,39 @@ class Calibration:
         return text + (f" {self.b:+.4g} ms" if self.model != "scale" else "")
 
 
+def min_networks(model: str) -> int:
+    """The fewest networks a calibration model can be fitted on (one more than its coefficients)."""
+    if model not in MODELS:
+        raise InputError(f"unknown calibration model {model!r}; choose one of {', '.join(MODELS)}")
+    terms, offset = _TERMS[model]
+    return 2 + len(terms) + int(offset)
+
+
+def fit_warnings(calibration: Calibration, n_train: int) -> list[str]:
+    """Why a fitted calibration may not be trusted: too few networks for its terms, or an implausible sign.
+
+    The LUT sum must add latency (``a > 0``), and so must the weights a whole network streams from
+    memory (``d >= 0``); the layer term and the offset may take either sign (fusion removes time on
+    TensorRT, per-layer overhead adds it on CPU).
+    """
+    terms, offset = _TERMS[calibration.model]
+    n_coef = 1 + len(terms) + int(offset)
+    out = []
+    if n_train < 8 * n_coef:
+        out.append(
+            f"the {calibration.model} calibration has {n_coef} coefficients fitted on {n_train} networks; "
+            f"with fewer than {8 * n_coef} the fit is unstable: measure more networks (calibrate --nets)"
+        )
+    if calibration.a <= 0:
+        out.append(f"the LUT-sum scale a = {calibration.a:.4g} is not positive: the fit is meaningless for this data")
+    if calibration.d < 0:
+        out.append(
+            f"the weights term d = {calibration.d:.4g} ms/Mparams is negative (more weights, less time): the fit is "
+            "unstable; measure more networks or use the linear model"
+        )
+    return out
+
+
 def fit(
     sums: np.ndarray,
     measured: np.ndarray,
@@ -103,9 +136,8 @@ def fit(
         raise InputError(f"unknown calibration model {model!r}; choose one of {', '.join(MODELS)}")
     terms, offset = _TERMS[model]
     sums, measured = np.asarray(sums, dtype=np.float64), np.asarray(measured, dtype=np.float64)
-    needed = 1 + len(terms) + int(offset)
-    if len(sums) < needed + 1:
-        raise InputError(f"a {model} calibration needs at least {needed + 1} networks, got {len(sums)}")
+    if len(sums) < min_networks(model):
+        raise InputError(f"a {model} calibration needs at least {min_networks(model)} networks, got {len(sums)}")
     features = {"layers": num_layers, "weights": params_m}
     columns = [sums]
     for term in terms:

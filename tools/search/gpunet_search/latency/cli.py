@@ -1,4 +1,4 @@
-"""``gpunet-hub search sample | lut build/stats/export/import | calibrate | tiers`` (pipeline stage 1).
+"""``gpunet-hub search sample | lut build/stats/export/import | calibrate | suggest | tiers`` (stage 1).
 
 Errors are ``gpunet_hub.errors`` types (the top-level CLI prints them without a traceback: exit 1
 for bad input, 2 for the environment). Long steps show a rich progress bar with counts and ETA; every
@@ -76,14 +76,37 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _protocol(warmup: int, runs: int, rounds: int, cv_max: float):
+SpreadMaxOption = Annotated[
+    float | None,
+    typer.Option(
+        "--spread-max",
+        help="Adaptive protocol: give an item more rounds until its --rounds lowest round medians agree within "
+        "this share (e.g. 0.02), up to --max-rounds.",
+    ),
+]
+MaxRoundsOption = Annotated[
+    int | None, typer.Option("--max-rounds", help="Cap on the rounds of the adaptive protocol (default 3 x --rounds).")
+]
+
+
+def _protocol(
+    warmup: int, runs: int, rounds: int, cv_max: float, spread_max: float | None = None, max_rounds: int | None = None
+):
     from .measure import TimingProtocol
 
     _validate.integer(warmup, "--warmup", minimum=0, maximum=100_000)
     _validate.integer(runs, "--runs", minimum=3, maximum=1_000_000)
     _validate.integer(rounds, "--rounds", minimum=1, maximum=1000)
     _validate.number(cv_max, "--cv-max", minimum=0, exclusive_minimum=True)
-    return TimingProtocol(warmup=warmup, runs=runs, rounds=rounds, cv_max=cv_max)
+    if spread_max is not None:
+        _validate.number(spread_max, "--spread-max", minimum=0, exclusive_minimum=True, maximum=0.99)
+    if max_rounds is not None:
+        _validate.integer(max_rounds, "--max-rounds", minimum=rounds, maximum=1000)
+        if spread_max is None:
+            raise InputError("--max-rounds caps the adaptive protocol: give --spread-max too", params=("--max-rounds",))
+    return TimingProtocol(
+        warmup=warmup, runs=runs, rounds=rounds, cv_max=cv_max, spread_max=spread_max, max_rounds=max_rounds
+    )
 
 
 def _samples(path: Path, limit: int | None, flag: str = "--limit") -> SampleSet:
@@ -154,6 +177,8 @@ def lut_build(
         int, typer.Option("--rounds", help="Interleaved rounds (the stored value is the min of the round medians).")
     ] = 3,
     cv_max: Annotated[float, typer.Option("--cv-max", help="Re-time a round whose robust CV exceeds this.")] = 0.1,
+    spread_max: SpreadMaxOption = None,
+    max_rounds: MaxRoundsOption = None,
     chunk: Annotated[int, typer.Option("--chunk", help="Layers exported and interleaved together.")] = 32,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count the keys to measure.")] = False,
 ) -> None:
@@ -166,7 +191,7 @@ def lut_build(
     from .pipeline import Setting, build_lut, key_index
 
     setting = Setting(batch, precision, res_scale)
-    protocol = _protocol(warmup, runs, rounds, cv_max)
+    protocol = _protocol(warmup, runs, rounds, cv_max, spread_max, max_rounds)
     _validate.integer(threads, "--threads", minimum=1, maximum=1024)
     _validate.integer(workers, "--workers", minimum=1, maximum=64)
     _validate.integer(chunk, "--chunk", minimum=1, maximum=100_000)
@@ -230,7 +255,6 @@ def lut_stats(
     ] = OutputFormat.table,
 ) -> None:
     """Devices, row counts, latency ranges, calibrations and unfinished work of a LUT (read-only)."""
-    from .calibration import Calibration
     from .lut import LatencyLUT
 
     _existing_lut(lut)
@@ -259,8 +283,12 @@ def lut_stats(
                 if values
                 else None,
                 "calibrations": [
-                    {k: c[k] for k in ("model", "coef", "res_scale", "precision", "batch", "created")}
-                    | {"held_out": c["metrics"].get("calibrated")}
+                    {k: c[k] for k in ("model", "res_scale", "precision", "batch", "created")}
+                    | {
+                        "coef": {k: v for k, v in c["coef"].items() if k != "train_items"},
+                        "formula": c["metrics"].get("formula") or _formula(c["model"], c["coef"]),
+                        "held_out": c["metrics"].get("calibrated"),
+                    }
                     for c in calib[fp]
                     if c
                 ],
@@ -283,7 +311,7 @@ def lut_stats(
     for d in report["devices"]:
         ms = d["layer_ms"]
         cal = "; ".join(
-            f"res x{c['res_scale']:g}: {Calibration.from_record(c['model'], c['coef']).describe()}"
+            f"res x{c['res_scale']:g}: {c['formula']}"
             + (f" (held-out MAPE {c['held_out']['mape']:.1%})" if c["held_out"] else "")
             for c in d["calibrations"]
         )
@@ -300,6 +328,13 @@ def lut_stats(
             f"unfinished work: {claims} claimed item(s), {rounds} committed round(s) (a running build, or a "
             f"killed one: re-run to resume)"
         )
+
+
+def _formula(model: str, coef: dict[str, Any]) -> str:
+    """A stored predictor's description (calibrations written before reports carried one)."""
+    from .calibration import MODELS, Calibration
+
+    return Calibration.from_record(model, coef).describe() if model in MODELS else model
 
 
 def lut_export(
@@ -344,33 +379,49 @@ def calibrate_cmd(
     nets: Annotated[int, typer.Option("--nets", help="Networks (the first N of the file) to measure whole.")] = 40,
     res_scale: ResScaleOption = 1.0,
     model: Annotated[
-        str, typer.Option("--model", help="linear+weights | linear | scale | linear+layers | linear+weights+layers.")
-    ] = "linear+weights",
+        str,
+        typer.Option(
+            "--model",
+            help="auto (lowest cross-validated error on the train part) | linear+weights | linear | scale | "
+            "linear+layers | linear+weights+layers | ridge | gbr | rf | mlp.",
+        ),
+    ] = "auto",
     train_fraction: Annotated[
         float, typer.Option("--train-fraction", help="Share of the networks the fit sees; the rest is held out.")
     ] = 0.5,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the train/held-out split.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the train/held-out split, folds and models.")] = 0,
+    folds: Annotated[int, typer.Option("--folds", help="Cross-validation folds of --model auto.")] = 5,
+    with_stored: Annotated[
+        bool,
+        typer.Option(
+            "--with-stored", help="Also fit on networks measured earlier in this LUT (same device and --res-scale)."
+        ),
+    ] = False,
     threads: ThreadsOption = 1,
     warmup: Annotated[int, typer.Option("--warmup")] = 10,
     runs: Annotated[int, typer.Option("--runs")] = 100,
     rounds: Annotated[int, typer.Option("--rounds")] = 3,
     cv_max: Annotated[float, typer.Option("--cv-max")] = 0.1,
+    spread_max: SpreadMaxOption = None,
+    max_rounds: MaxRoundsOption = None,
     report_path: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON.")] = None,
 ) -> None:
-    """Measure networks whole, fit LUT-sum -> latency on a split, store the calibration for this device."""
-    from .calibration import MODELS
+    """Measure networks whole, fit a latency predictor on a split, store it for this device."""
     from .fingerprint import onnxruntime_cpu_device
     from .lut import LatencyLUT
     from .measure import LayerTimer, clean_stale_tmp
-    from .pipeline import Setting, calibrate
+    from .pipeline import Setting, calibrate, check_calibration_inputs
+    from .predictor import PREDICTORS
 
     # Everything known at the start is checked before the first measurement.
-    _validate.choice(model, "--model", MODELS)
+    _validate.integer(nets, "--nets", minimum=1)
+    _validate.choice(model, "--model", ("auto", *PREDICTORS))
     _validate.number(train_fraction, "--train-fraction", minimum=0, exclusive_minimum=True, maximum=1)
     _validate.integer(seed, "--seed", minimum=0)
+    _validate.integer(folds, "--folds", minimum=2, maximum=100)
     _validate.integer(threads, "--threads", minimum=1, maximum=1024)
     setting = Setting(1, "fp32", res_scale)
-    protocol = _protocol(warmup, runs, rounds, cv_max)
+    protocol = _protocol(warmup, runs, rounds, cv_max, spread_max, max_rounds)
     if report_path is not None:
         report_path = _validate.output_file(report_path, "--report")
         _validate.writable_place(report_path, "--report")
@@ -378,12 +429,14 @@ def calibrate_cmd(
     if len(samples) < nets:
         raise InputError(f"--samples {samples_path} has {len(samples)} networks, fewer than --nets {nets}")
     _validate.writable_place(_validate.output_file(lut, "--lut"), "--lut")
-    with LatencyLUT(lut):  # refuses a damaged LUT before measuring
-        pass
+    if lut.exists():
+        with LatencyLUT(lut, readonly=True):  # refuses a damaged LUT before measuring
+            pass
+    check_calibration_inputs(nets, model, train_fraction, seed, folds)  # enough networks, before creating the LUT
     device = onnxruntime_cpu_device(threads)
     clean_stale_tmp()
     with _sigterm_as_interrupt(), _progress("layers", "networks") as (tick_layers, tick_nets):
-        calibration, report = calibrate(
+        predictor, report = calibrate(
             lut,
             samples,
             device,
@@ -393,16 +446,19 @@ def calibrate_cmd(
             model=model,
             train_fraction=train_fraction,
             seed=seed,
+            folds=folds,
+            with_stored=with_stored,
             progress_layers=tick_layers,
             progress_nets=tick_nets,
         )
-    table = Table(title=f"calibration {calibration.describe()} on {device.setup_label} (device {device.fingerprint})")
+    table = Table(title=f"{predictor.describe()} on {device.setup_label} (device {device.fingerprint})")
     for col in ("estimate", "n", "Spearman", "Kendall", "MAPE", "+/-5%", "+/-10%", "RMSE ms"):
         table.add_column(col, justify="right")
-    for name in ("raw", "calibrated"):
-        m = report[name]
+    rows = [(f"{name} (cross-validated)", m) for name, m in ((report.get("selection") or {}).get("cv") or {}).items()]
+    rows += [("raw LUT sum (held-out)", report["raw"]), (f"{report['model']} (held-out)", report["calibrated"])]
+    for label, m in rows:
         table.add_row(
-            f"{name} (held-out)",
+            label,
             str(m["n"]),
             f"{m['spearman']:.3f}",
             f"{m['kendall']:.3f}",
@@ -412,13 +468,56 @@ def calibrate_cmd(
             f"{m['rmse_ms']:.3f}",
         )
     print_wide(table)
+    for text in report["warnings"]:
+        warn(text)
     bias = report["bias"]
     note(
-        f"raw bias sum/measured: mean {bias['mean']:.3f} (min {bias['min']:.3f}, max {bias['max']:.3f}); stored "
-        f"in {lut}"
+        f"{report['model']} fitted on {report['n_train']} networks (requested {report['requested']}); raw bias "
+        f"sum/measured: mean {bias['mean']:.3f} (min {bias['min']:.3f}, max {bias['max']:.3f}); stored in {lut}"
     )
     if report_path is not None:
         atomic_write_text(report_path, json.dumps(report, indent=2) + "\n")
+
+
+def suggest_cmd(
+    samples_path: SamplesOption,
+    output: Annotated[Path, typer.Option("--out", help="Sample file of the chosen networks (for calibrate).")],
+    lut: LutOption = DEFAULT_LUT,
+    n: Annotated[int, typer.Option("--n", help="How many networks to suggest.")] = 16,
+    res_scale: ResScaleOption = 1.0,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="Device fingerprint (default: this machine's, or the LUT's only one)."),
+    ] = None,
+    threads: ThreadsOption = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap refits.")] = 0,
+) -> None:
+    """Pick the N networks the stored predictor is least sure about, to measure next (calibrate --with-stored)."""
+    from dataclasses import replace
+
+    from .lut import LatencyLUT
+    from .pipeline import Setting, pick_device, suggest_networks
+    from .sampling import save_samples
+
+    _validate.integer(n, "--n", minimum=1, maximum=100_000)
+    _validate.integer(seed, "--seed", minimum=0)
+    setting = Setting(1, "fp32", res_scale)
+    output = _validate.output_file(output, "--out")
+    _validate.writable_place(output, "--out")
+    samples = _samples(samples_path, None)
+    _existing_lut(lut)
+    with LatencyLUT(lut, readonly=True) as store:
+        fp = pick_device(store, device, threads)
+        rows, spread = suggest_networks(store, fp, setting, samples, n, seed=seed)
+    chosen = replace(
+        samples, encodings=samples.encodings[rows], meta=samples.meta | {"suggested_from": str(samples_path)}
+    )
+    save_samples(chosen, output)
+    note(
+        f"{len(rows)} of {len(samples):,} networks, predicted with a spread of {spread.max():.1%} to {spread.min():.1%} "
+        f"over bootstrap refits -> {output}; measure them with `gpunet-hub search calibrate --samples {output} "
+        f"--nets {len(rows)} --with-stored --lut {lut}" + (f" --res-scale {res_scale:g}`" if res_scale != 1 else "`")
+    )
 
 
 def tiers_cmd(
@@ -449,7 +548,8 @@ def tiers_cmd(
     import numpy as np
 
     from .lut import LatencyLUT
-    from .pipeline import Setting, key_index, load_calibration, lut_sums, pick_device, require_complete
+    from .pipeline import Setting, key_index, lut_sums, pick_device, require_complete
+    from .predictor_store import load_predictor, predict_networks
     from .tiers import parse_tiers, write_tiers
 
     bins = parse_tiers(centres=tiers, width=width, edges=edges)
@@ -474,7 +574,8 @@ def tiers_cmd(
             f"run or re-run `gpunet-hub search calibrate --lut {lut} --samples {samples_path}"
             f"{_lut_flags(res_scale, None)}` first, or pass --raw for uncalibrated sums"
         )
-        calibration = None if raw else load_calibration(store, fp, setting, remedy)
+        predictor = None if raw else load_predictor(store, fp, setting, remedy)
+        record = None if raw else store.calibration(fp, setting.precision, setting.batch, setting.res_scale)
         meta = {
             "samples_sha256": samples.sha256,
             "samples_file": str(samples_path),
@@ -484,10 +585,10 @@ def tiers_cmd(
             "device": fp,
             "device_info": store.device(fp),
             **setting.to_dict(),
-            "calibration": None if calibration is None else {"model": calibration.model, **calibration.coef()},
-            "estimate": "raw LUT sum (uncalibrated)" if raw else "calibrated LUT sum",
+            "calibration": None if predictor is None else _stored_predictor(predictor.name, record),
+            "estimate": "raw LUT sum (uncalibrated)" if predictor is None else _estimate_label(predictor.name),
         }
-    estimates = sums if calibration is None else calibration.apply(sums, index.num_layers, index.params_m)
+    estimates = sums if predictor is None else predict_networks(predictor, index, latency, samples.encodings)
     t_est = time.perf_counter()
     summary = write_tiers(out_dir, bins, samples, estimates, sums, meta)
     table = Table(
@@ -505,6 +606,23 @@ def tiers_cmd(
     )
 
 
+def _stored_predictor(name: str, record: dict[str, Any] | None) -> dict[str, Any]:
+    """What a tier file records of the predictor: a calibration's coefficients, a learned model's recipe."""
+    from .calibration import MODELS, Calibration
+
+    coef = dict((record or {}).get("coef") or {})
+    if name in MODELS:
+        return {"model": name, **Calibration.from_record(name, coef).coef()}
+    items = coef.pop("train_items", None) or []
+    return {"model": name, **coef, "n_train": len(items)}
+
+
+def _estimate_label(name: str) -> str:
+    from .calibration import MODELS
+
+    return "calibrated LUT sum" if name in MODELS else f"learned predictor ({name})"
+
+
 def register(app: typer.Typer) -> None:
     """Adds the stage-1 commands to ``gpunet-hub search``."""
     app.command("sample")(sample_cmd)
@@ -515,4 +633,5 @@ def register(app: typer.Typer) -> None:
     lut_app.command("import")(lut_import)
     app.add_typer(lut_app, name="lut")
     app.command("calibrate")(calibrate_cmd)
+    app.command("suggest")(suggest_cmd)
     app.command("tiers")(tiers_cmd)

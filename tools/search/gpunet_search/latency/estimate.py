@@ -20,7 +20,14 @@ from gpunet_hub import _validate
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import BLOCK_STAGES, NUM_DIGITS, SearchSpace, get_space
 
-from .layer_keys import KEY_LAYER_TYPES, PRECISIONS, LayerKey, _make_divisible, params_from_fields
+from .layer_keys import (
+    KEY_LAYER_TYPES,
+    PRECISIONS,
+    LayerKey,
+    _make_divisible,
+    macs_activations_from_fields,
+    params_from_fields,
+)
 
 # Bit layout of a packed key (square inputs; batch, precision and classifier width are per index).
 _FIELDS = (("type", 3), ("cin", 12), ("cout", 12), ("k", 4), ("s", 2), ("e4", 7), ("se", 1), ("act", 1), ("h", 11))
@@ -127,18 +134,22 @@ class KeyIndex:
     def __len__(self) -> int:
         return int(self.index.shape[0])
 
+    def _key_field(self, name: str) -> np.ndarray:
+        """One field of every distinct key (``expansion`` as the ratio, not the packed quarters)."""
+        return _field(self.codes, "e4") / 4 if name == "expansion" else _field(self.codes, name)
+
     @cached_property
     def key_params(self) -> np.ndarray:
         """``(K,)`` parameter count of each distinct key's layer."""
-        c = self.codes
-        return params_from_fields(
-            _field(c, "type"),
-            _field(c, "cin"),
-            _field(c, "cout"),
-            _field(c, "k"),
-            _field(c, "e4") / 4,
-            _field(c, "se"),
-            self.classes,
+        f = self._key_field
+        return params_from_fields(f("type"), f("cin"), f("cout"), f("k"), f("expansion"), f("se"), self.classes)
+
+    @cached_property
+    def key_macs_activations(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(K,)`` multiply-adds and ``(K,)`` output activations of each distinct key's layer."""
+        f = self._key_field
+        return macs_activations_from_fields(
+            f("type"), f("cin"), f("cout"), f("k"), f("s"), f("expansion"), f("h"), self.classes
         )
 
     @property

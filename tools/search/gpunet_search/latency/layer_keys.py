@@ -241,6 +241,49 @@ def params_from_fields(
     return np.where(types["tail"], cin * cout + 2 * cout + cout * classes + classes, out)
 
 
+def macs_activations_from_fields(
+    layer_type: np.ndarray,
+    cin: np.ndarray,
+    cout: np.ndarray,
+    kernel: np.ndarray,
+    stride: np.ndarray,
+    expansion: np.ndarray,
+    h: np.ndarray,
+    classes: np.ndarray | int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multiply-adds and output activations (elements written, all convs of the layer) of layers, vectorised.
+
+    Same conventions as :func:`params_from_fields` (square inputs, the released padding, timm's
+    rounded expanded width; squeeze-excite and BN are left out: they are a small share of either).
+    Features of the learned latency predictor, not a latency model of their own.
+    """
+    t = np.asarray(layer_type)
+    cin, cout, kernel, stride, h = (np.asarray(a, dtype=np.int64) for a in (cin, cout, kernel, stride, h))
+    e = np.maximum(np.asarray(expansion, dtype=np.float64), 1e-9)
+    mid = _make_divisible(cin * e)
+    types = {name: t == i for i, name in enumerate(KEY_LAYER_TYPES)}
+    pad = np.where(types["fused_irb"] & (stride == 2), 0, ((stride - 1) + (kernel - 1)) // 2)
+    out = np.where(types["tail"], h, (h + 2 * pad - kernel) // stride + 1)
+    hw_in, hw_out = h * h, out * out
+    classes = np.asarray(classes, dtype=np.int64)
+    macs = np.select(
+        [types["head"] | types["head_large"], types["conv"], types["fused_irb"], types["irb"], types["tail"]],
+        [
+            cin * cout * 9 * hw_out,
+            cin * cout * kernel**2 * hw_out,
+            (cin * kernel**2 + cout) * mid * hw_out,
+            cin * mid * hw_in + mid * kernel**2 * hw_out + mid * cout * hw_out,
+            cin * cout * hw_in + cout * classes,
+        ],
+    )
+    acts = np.select(
+        [types["fused_irb"], types["irb"], types["tail"]],
+        [(mid + cout) * hw_out, mid * hw_in + (mid + cout) * hw_out, cout * hw_in + classes],
+        cout * hw_out,
+    )
+    return macs.astype(np.float64), acts.astype(np.float64)
+
+
 def layer_params(keys: Iterable[LayerKey]) -> np.ndarray:
     """Parameter count of each key's layer (see :func:`params_from_fields`)."""
     keys = list(keys)

@@ -3,7 +3,8 @@
 One table, ``measurements``, holds finished measurements keyed by ``(kind, device, backend,
 precision, batch, item)``: ``kind`` is ``layer`` (the LUT proper; ``item`` is the layer key) or
 ``net`` (whole networks measured for calibration). A row stores the minimum over rounds of the
-per-round medians, the spread between rounds, the CV, the counts, the software versions and the date.
+per-round medians, the spread between rounds, the CV, the counts, the software versions and the date;
+``round_history`` keeps every round's median of a finished item (what the noise-floor analysis reads).
 
 Crash safety and concurrency:
 
@@ -58,6 +59,9 @@ CREATE TABLE IF NOT EXISTS rounds (
     kind TEXT NOT NULL, device TEXT NOT NULL, item TEXT NOT NULL, round INTEGER NOT NULL,
     median_ms REAL NOT NULL, cv REAL NOT NULL, runs INTEGER NOT NULL, attempts INTEGER NOT NULL, owner TEXT,
     PRIMARY KEY (kind, device, item, round));
+CREATE TABLE IF NOT EXISTS round_history (
+    kind TEXT NOT NULL, device TEXT NOT NULL, item TEXT NOT NULL, round INTEGER NOT NULL,
+    median_ms REAL NOT NULL, cv REAL NOT NULL, runs INTEGER NOT NULL, PRIMARY KEY (kind, device, item, round));
 CREATE TABLE IF NOT EXISTS claims (
     kind TEXT NOT NULL, device TEXT NOT NULL, item TEXT NOT NULL, owner TEXT NOT NULL, host TEXT NOT NULL,
     pid INTEGER NOT NULL, claimed_at REAL NOT NULL, PRIMARY KEY (kind, device, item));
@@ -361,6 +365,24 @@ class LatencyLUT:
             sql, args = sql + " AND kind = ?", [*args, kind]
         return [Measurement(*r) for r in self._db.execute(sql + " ORDER BY kind, device, item", args)]
 
+    def round_history(self, items: Sequence[str], device: str, *, kind: str = "layer") -> dict[str, list[float]]:
+        """The per-round medians (ms, in round order) of finished items; items without a history are left out.
+
+        LUTs written before the history was kept have none (their rows still hold the min and spread).
+        """
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "round_history" not in tables:
+            return {}
+        wanted = {str(i) for i in items}
+        out: dict[str, list[float]] = {}
+        for item, median in self._db.execute(
+            "SELECT item, median_ms FROM round_history WHERE kind = ? AND device = ? ORDER BY item, round",
+            (kind, device),
+        ):
+            if item in wanted:
+                out.setdefault(item, []).append(float(median))
+        return out
+
     def counts(self) -> list[tuple[str, str, str, int, int]]:
         """``(device, kind, precision, batch, n)`` for every group of rows."""
         return self._db.execute(
@@ -466,6 +488,12 @@ class LatencyLUT:
             cur = db.execute(
                 f"INSERT OR IGNORE INTO measurements VALUES ({', '.join('?' * len(_COLUMNS))})", row.astuple()
             )
+            if cur.rowcount == 1:
+                db.execute(
+                    "INSERT OR REPLACE INTO round_history SELECT kind, device, item, round, median_ms, cv, runs "
+                    "FROM rounds WHERE kind = ? AND device = ? AND item = ?",
+                    (row.kind, row.device, row.item),
+                )
             db.execute(
                 "DELETE FROM rounds WHERE kind = ? AND device = ? AND item = ?", (row.kind, row.device, row.item)
             )

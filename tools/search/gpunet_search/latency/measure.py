@@ -6,6 +6,10 @@ redone up to ``retries`` times and the steadiest attempt kept. Items are measure
 item of a chunk is exported and given a session once, then timed in ``rounds`` interleaved rounds
 (round 1 over all items, then round 2, ...), so machine drift spreads across items; the stored value
 is the **minimum over rounds of the per-round medians**, the spread is max - min of those medians.
+With the adaptive protocol (``spread_max``), an item whose rounds disagree gets more rounds, until
+its ``rounds`` lowest medians agree within the bound or a cap is reached; the stored spread is then
+that of the ``rounds`` lowest medians and the row records how many rounds were taken. Every round's
+median stays in the LUT's round history.
 
 Export (``gpunet_hub.export.export_onnx``) and the sessions and timing loop are those of a
 :mod:`gpunet_hub.measure` registry backend, the same ones ``gpunet-hub bench`` uses; this module only
@@ -51,6 +55,11 @@ class TimingProtocol:
         cv_max: Robust CV above which a timing is redone.
         retries: Extra attempts for a timing above ``cv_max``.
         max_seconds: Cap on one timing's duration.
+        spread_max: Adaptive protocol (``None``: off): while the ``rounds`` lowest round medians of an
+            item differ by more than this share of the lowest, the item gets another round (interleaved
+            with the other unsettled items of its chunk), up to :attr:`round_cap` rounds. Tightens the
+            noise floor where the fixed rounds disagree and costs nothing where they agree.
+        max_rounds: Cap on the rounds of the adaptive protocol (default ``3 * rounds``).
     """
 
     warmup: int = 10
@@ -59,10 +68,38 @@ class TimingProtocol:
     cv_max: float = 0.10
     retries: int = 2
     max_seconds: float = 30.0
+    spread_max: float | None = None
+    max_rounds: int | None = None
 
     def __post_init__(self) -> None:
         if self.runs < 3 or self.rounds < 1 or self.warmup < 0 or self.retries < 0 or self.cv_max <= 0:
             raise InputError(f"invalid timing protocol {self}: need runs >= 3, rounds >= 1, cv_max > 0")
+        if self.spread_max is not None and not 0 < self.spread_max < 1:
+            raise InputError(f"spread_max must be in (0, 1) (a relative spread), got {self.spread_max}")
+        if self.max_rounds is not None and self.max_rounds < self.rounds:
+            raise InputError(f"max_rounds ({self.max_rounds}) must be >= rounds ({self.rounds})")
+
+    @property
+    def round_cap(self) -> int:
+        """The most rounds an item gets: ``rounds``, or up to ``max_rounds`` (default ``3 * rounds``) when adaptive."""
+        if self.spread_max is None:
+            return self.rounds
+        return self.max_rounds if self.max_rounds is not None else 3 * self.rounds
+
+    def settled(self, medians: Sequence[float]) -> bool:
+        """Whether an item's round medians are enough: ``rounds`` of them, and (adaptive) the ``rounds``
+        lowest within ``spread_max`` of each other (relative to the lowest)."""
+        if len(medians) < self.rounds:
+            return False
+        if self.spread_max is None:
+            return True
+        return settled_spread(medians, self.rounds) <= self.spread_max
+
+
+def settled_spread(medians: Sequence[float], rounds: int) -> float:
+    """Relative spread ``(max - min) / min`` of the ``rounds`` lowest round medians (the protocol's agreement)."""
+    best = sorted(medians)[:rounds]
+    return (best[-1] - best[0]) / best[0] if best and best[0] > 0 else 0.0
 
 
 class ItemTimer(TypingProtocol):
@@ -163,6 +200,24 @@ def net_item(
     options += f":{precision}" if precision != "fp32" else ""
     digits = "-".join(str(int(v)) for v in encoding)
     return f"net:{space}:r{int(resolution)}{options}:{digits}" + (f"#{tag}" if tag else "")
+
+
+def parse_net_item(item: str) -> tuple[str, int, list[int], str]:
+    """``(space, resolution, digits, tag)`` of a :func:`net_item` string (its options are left out).
+
+    Raises:
+        InputError: When the text is not a network item.
+    """
+    body, _, tag = str(item).partition("#")
+    parts = body.split(":")
+    try:
+        if len(parts) < 4 or parts[0] != "net" or not parts[2].startswith("r"):
+            raise ValueError(body)
+        return parts[1], int(parts[2][1:]), [int(v) for v in parts[-1].split("-")], tag
+    except ValueError:
+        raise InputError(
+            f"not a network item: {item!r} (expected 'net:<space>:r<resolution>[:options]:<digits>[#tag]')"
+        ) from None
 
 
 def _net_module(item: str) -> tuple[Any, int, tuple[int, int, int], str]:
@@ -288,9 +343,11 @@ def _measure_chunk(
     with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-") as tmp:
         handles = {item: backend.prepare(item, Path(tmp)) for item in batch}
         try:
-            for rnd in range(protocol.rounds):
+            for rnd in range(protocol.round_cap):  # bounded: an unsettled item stops at round_cap rounds
                 for item in batch:
                     if rnd in taken[item]:
+                        continue
+                    if rnd >= protocol.rounds and protocol.settled([r[0] for r in taken[item].values()]):
                         continue
                     median, cv, runs, attempts = time_once(backend, handles[item], protocol)
                     lut.add_round(item, fp, rnd, median, cv, runs, attempts, owner, kind=kind)
@@ -299,7 +356,7 @@ def _measure_chunk(
             for handle in handles.values():
                 backend.close(handle)
     for item in batch:
-        rounds = [taken[item][r] for r in range(protocol.rounds)]
+        rounds = [taken[item][r] for r in sorted(taken[item])]
         medians = [r[0] for r in rounds]
         key_parts = _precision_batch(item)
         row = Measurement(
@@ -311,9 +368,9 @@ def _measure_chunk(
             item=item,
             code=codes.get(item),
             median_ms=min(medians),
-            spread_ms=max(medians) - min(medians),
+            spread_ms=settled_spread(medians, protocol.rounds) * min(medians),
             cv=float(np.median([r[1] for r in rounds])),
-            rounds=protocol.rounds,
+            rounds=len(rounds),
             runs=int(sum(r[2] for r in rounds)),
             warmup=protocol.warmup,
             remeasured=int(sum(r[3] - 1 for r in rounds)),

@@ -6,6 +6,7 @@ results; the CLI adds progress bars and files, the benchmarks add tables.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,26 @@ from gpunet_hub import _validate
 from gpunet_hub.errors import InputError
 from gpunet_hub.measure.device import Device
 
-from .calibration import MODELS, Calibration, evaluate
+from .calibration import MODELS, accuracy_metrics, fit_warnings, min_networks, raw_bias, split
 from .estimate import KeyIndex, index_encodings, pack_keys, scaled_resolution
+from .features import NetworkFeatures
 from .fingerprint import onnxruntime_cpu_device
 from .layer_keys import PRECISIONS
 from .lut import LatencyLUT
 from .measure import ItemTimer, ProgressFn, TimingProtocol, measure_items, net_item
+from .predictor import (
+    PREDICTORS,
+    CalibrationPredictor,
+    Predictor,
+    cross_validate,
+    make_predictor,
+    select,
+    uncertainty,
+)
+from .predictor_store import features_of, load_predictor, net_rows, predictor_record, stored_networks
 from .sampling import SampleSet
+
+MIN_LEARNED = 8  # fewest train networks of a learned predictor (a calibration: calibration.min_networks)
 
 
 @dataclass(frozen=True)
@@ -172,39 +186,6 @@ def require_complete(
         )
 
 
-def load_calibration(
-    lut: LatencyLUT,
-    device: str,
-    setting: Setting,
-    remedy: str = "fit one with calibrate() first, or use the raw LUT sums",
-) -> Calibration:
-    """The device's stored calibration, refusing a stale one.
-
-    Args:
-        lut: The LUT holding the calibrations.
-        device: The device fingerprint.
-        setting: Precision, batch and resolution scale of the calibration.
-        remedy: What to do when it is missing or stale, appended to the message.
-
-    Raises:
-        InputError: None stored for this (device, precision, batch, res_scale), or fitted on an older
-            revision of the LUT rows.
-    """
-    record = lut.calibration(device, setting.precision, setting.batch, setting.res_scale)
-    if record is None:
-        raise InputError(
-            f"no calibration for device {device} ({setting.precision}, batch {setting.batch}, res_scale "
-            f"{setting.res_scale:g}) in {lut.path}; {remedy}"
-        )
-    if record["revision"] != lut.revision(device):
-        raise InputError(
-            f"the calibration of device {device} was fitted on LUT revision {record['revision']}, but rows were "
-            f"replaced "
-            f"since (revision {lut.revision(device)}); {remedy}"
-        )
-    return Calibration.from_record(record["model"], record["coef"])
-
-
 def measure_networks(
     lut_path: str | Path,
     samples: SampleSet,
@@ -224,22 +205,47 @@ def measure_networks(
     """
     if setting.batch != 1:
         raise InputError("whole-network calibration measurements are implemented for batch 1")
-    space = samples.check_space()
-    items = [
-        net_item(
-            row,
-            space.name,
-            scaled_resolution(int(row[0]), setting.res_scale, setting.min_resolution),
-            tag,
-            width_mult=setting.width_mult,
-            classes=setting.classes,
-            precision=setting.precision,
-        )
-        for row in samples.encodings.tolist()
-    ]
+    items = network_items(samples, setting, tag)
     measure_items(lut_path, items, device, backend, protocol, kind="net", progress=progress, chunk=chunk)
     with LatencyLUT(lut_path) as lut:
         return lut.lookup(items, device.fingerprint, kind="net")
+
+
+def check_calibration_inputs(nets: int, model: str, train_fraction: float, seed: int, folds: int) -> tuple[int, int]:
+    """Refuses a calibration that cannot be fitted or tested, before anything is measured.
+
+    Returns:
+        ``(n_train, n_test)``.
+
+    Raises:
+        InputError: An unknown model, a bad train fraction, seed or fold count, or too few networks
+            for the model's terms, the held-out metrics (3) or the cross-validation folds.
+    """
+    _validate.choice(model, "model", ("auto", *PREDICTORS))
+    train_fraction = _validate.number(train_fraction, "train_fraction", minimum=0, exclusive_minimum=True, maximum=1)
+    if train_fraction == 1:
+        raise InputError("train_fraction must be < 1: the held-out share would be empty", params=("train_fraction",))
+    _validate.integer(seed, "seed", minimum=0)
+    _validate.integer(folds, "folds", minimum=2, maximum=100)
+    n_train = round(nets * train_fraction)
+    n_test = nets - n_train
+    needed = min_networks(model) if model in MODELS else MIN_LEARNED
+    if model == "auto":
+        needed = max(MIN_LEARNED, folds)
+    if n_train < needed or n_test < 3:
+        enough = next(
+            n
+            for n in range(nets, nets + 10_000)
+            if round(n * train_fraction) >= needed and n - round(n * train_fraction) >= 3
+        )
+        raise InputError(
+            f"{nets} networks at train fraction {train_fraction:g} give {n_train} to fit and {n_test} to test; the "
+            f"{model} model needs >= {needed} to fit"
+            + (f" ({folds}-fold cross-validation)" if model == "auto" else "")
+            + f" and >= 3 to test: use --nets {enough} or more",
+            params=("nets",),
+        )
+    return n_train, n_test
 
 
 def calibrate(
@@ -250,66 +256,171 @@ def calibrate(
     protocol: TimingProtocol,
     setting: Setting,
     *,
-    model: str = "linear+weights",
+    model: str = "auto",
     train_fraction: float = 0.5,
     seed: int = 0,
+    folds: int = 5,
+    with_stored: bool = False,
     progress_layers: ProgressFn | None = None,
     progress_nets: ProgressFn | None = None,
     store: bool = True,
-) -> tuple[Calibration, dict[str, Any]]:
-    """Measures the networks' missing layers and the networks whole, fits and stores a calibration.
+) -> tuple[Predictor, dict[str, Any]]:
+    """Measures the networks' missing layers and the networks whole, fits and stores a latency predictor.
+
+    Args:
+        lut_path: The LUT (layers, networks and the stored predictor).
+        samples: The networks; split into a train and a held-out part.
+        device: Where the timings run.
+        backend: The timing backend.
+        protocol: The measuring protocol (layers and networks).
+        setting: Batch, precision and resolution scale.
+        model: A predictor name (:data:`~.predictor.PREDICTORS`), or ``auto``: the one with the lowest
+            cross-validated MAPE on the train part (the choice and every candidate's figures are stored).
+        train_fraction: Share of ``samples`` the fit sees.
+        seed: Seed of the split, the folds and the learned models.
+        folds: Cross-validation folds of ``auto``.
+        with_stored: Also fit on the other networks of this device and resolution scale already measured
+            in the LUT (the held-out part stays that of ``samples``), so the predictor improves as
+            measurements accumulate.
+        progress_layers: Progress callback of the layer measurements.
+        progress_nets: Progress callback of the network measurements.
+        store: Store the predictor in the LUT; with ``False`` it is only returned (the caller keeps it). A
+            shrunken network (``setting.shrinks_network``) needs that, since the LUT keys predictors by
+            ``res_scale`` only.
 
     With ``store=False`` the calibration is only returned (the caller keeps it); a shrunken network
     (``setting.shrinks_network``) needs that, since the LUT keys calibrations by ``res_scale`` only.
 
     Returns:
-        The calibration (fitted on the train split; stored in the LUT for this device) and the report
-        (held-out raw and calibrated metrics, bias, coefficients).
+        The predictor (fitted on the train part, stored in the LUT for this device) and the report
+        (held-out raw and predicted metrics, bias, selection, warnings).
 
     Raises:
-        InputError: A bad model, train fraction or seed (checked before anything is measured).
+        InputError: A bad model, train fraction, seed or too few networks (checked before measuring).
     """
-    _validate.choice(model, "model", MODELS)
-    train_fraction = _validate.number(train_fraction, "train_fraction", minimum=0, exclusive_minimum=True, maximum=1)
-    if train_fraction == 1:
-        raise InputError("train_fraction must be < 1: the held-out share would be empty", params=("train_fraction",))
-    _validate.integer(seed, "seed", minimum=0)
+    check_calibration_inputs(len(samples), model, train_fraction, seed, folds)
+    space = samples.check_space()
+    key_index(samples, setting)  # refuses networks too small for the resolution scale before measuring
     if store and setting.shrinks_network:
         raise InputError(
-            "calibrate(store=True) keys calibrations by res_scale only; for a shrunken network "
-            f"({setting.to_dict()}) pass store=False and keep the returned calibration"
+            "calibrate(store=True) keys predictors by res_scale only; for a shrunken network "
+            f"({setting.to_dict()}) pass store=False and keep the returned predictor"
         )
     build_lut(lut_path, samples, device, backend, protocol, setting, progress=progress_layers)
     measured = measure_networks(lut_path, samples, device, backend, protocol, setting, progress=progress_nets)
-    index = key_index(samples, setting)
+    items = network_items(samples, setting)
+    fp = device.fingerprint
     with LatencyLUT(lut_path) as lut:
-        sums, latency = lut_sums(lut, index, device.fingerprint)
-        require_complete(sums, latency, index, lut, device.fingerprint)
-        calibration, report = evaluate(
-            sums,
-            measured,
-            index.num_layers,
-            params_m=index.params_m,
-            model=model,
-            train_fraction=train_fraction,
-            seed=seed,
-        )
-        report |= {
-            "coef": calibration.coef(),
-            "formula": calibration.describe(),
-            "device": device.fingerprint,
+        features = features_of(lut, samples.encodings, space.name, setting, fp)
+        index = key_index(samples, setting)
+        sums, latency = lut_sums(lut, index, fp)
+        require_complete(sums, latency, index, lut, fp)
+        train, test = split(len(samples), train_fraction, seed)
+        train_items = [items[i] for i in train]
+        train_x, train_y = features.take(train), measured[train]
+        if with_stored:
+            known = set(items)
+            extra = [i for i in stored_networks(lut, fp, space.name, setting) if i not in known]
+            if extra:
+                train_items += extra
+                _, extra_enc = net_rows(extra)
+                extra_x = features_of(lut, extra_enc, space.name, setting, fp)
+                train_x = NetworkFeatures(np.vstack([train_x.values, extra_x.values]))
+                train_y = np.concatenate([train_y, lut.lookup(extra, fp, kind="net")])
+        cv = cross_validate(PREDICTORS, train_x, train_y, k=folds, seed=seed) if model == "auto" else {}
+        chosen = select(cv) if model == "auto" else model
+        predictor = make_predictor(chosen, seed).fit(train_x, train_y)
+        warnings = predictor_warnings(predictor, len(train_y))
+        report: dict[str, Any] = {
+            "model": chosen,
+            "requested": model,
+            "n_train": len(train_y),
+            "n_test": len(test),
+            "raw": accuracy_metrics(sums[test], measured[test]),
+            "calibrated": accuracy_metrics(predictor.predict(features.take(test)), measured[test]),
+            "bias": raw_bias(sums, measured),
+            "selection": {"by": f"{folds}-fold cross-validated MAPE on the train part", "cv": cv} if cv else None,
+            "warnings": warnings,
+            "coef": predictor.record(),
+            "formula": predictor.describe(),
+            "device": fp,
             "device_label": device.setup_label,
             **setting.to_dict(),
             "samples_sha256": samples.sha256,
         }
+        record = predictor_record(predictor, train_items, train_x)
         if store:
-            lut.save_calibration(
-                device.fingerprint,
-                setting.precision,
-                setting.batch,
-                setting.res_scale,
-                model,
-                calibration.coef(),
-                report,
+            lut.save_calibration(fp, setting.precision, setting.batch, setting.res_scale, chosen, record, report)
+    return predictor, report
+
+
+def predictor_warnings(predictor: Predictor, n_train: int) -> list[str]:
+    """Reasons not to trust a fit (see :func:`~.calibration.fit_warnings`; learned models: too few networks)."""
+    if isinstance(predictor, CalibrationPredictor) and predictor.calibration is not None:
+        return fit_warnings(predictor.calibration, n_train)
+    if n_train < 3 * MIN_LEARNED:
+        return [
+            (
+                f"the {predictor.name} predictor is fitted on {n_train} networks; below {3 * MIN_LEARNED} its error "
+                "is uncertain: measure more networks (calibrate --nets, or --with-stored)"
             )
-    return calibration, report
+        ]
+    return []
+
+
+def network_items(samples: SampleSet, setting: Setting, tag: str = "") -> list[str]:
+    """The LUT items naming ``samples``' networks measured whole at ``setting``."""
+    space = samples.check_space()
+    return [setting_net_item(row, space.name, setting, tag) for row in samples.encodings.tolist()]
+
+
+def setting_net_item(encoding: Sequence[int], space: str, setting: Setting, tag: str = "") -> str:
+    """The LUT item of one network measured whole at ``setting`` (its scaled, possibly shrunken network)."""
+    return net_item(
+        encoding,
+        space,
+        scaled_resolution(int(encoding[0]), setting.res_scale, setting.min_resolution),
+        tag,
+        width_mult=setting.width_mult,
+        classes=setting.classes,
+        precision=setting.precision,
+    )
+
+
+def suggest_networks(
+    lut: LatencyLUT, device: str, setting: Setting, candidates: SampleSet, n: int, *, repeats: int = 8, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` candidates the stored predictor is least sure about (to measure next).
+
+    The stored predictor's model is refitted ``repeats`` times on bootstrap resamples of its networks;
+    a candidate's uncertainty is the spread of its predictions (std of the log). Candidates already
+    measured whole are skipped.
+
+    Returns:
+        ``(rows, spread)``: indices into ``candidates`` (least sure first) and their relative spreads.
+
+    Raises:
+        InputError: No stored predictor, or candidates using layer keys the LUT lacks.
+    """
+    _validate.integer(n, "n", minimum=1)
+    _validate.integer(repeats, "repeats", minimum=2, maximum=100)
+    record = lut.calibration(device, setting.precision, setting.batch, setting.res_scale)
+    predictor = load_predictor(lut, device, setting)  # refuses a missing or stale one
+    space = candidates.check_space()
+    items = record["coef"].get("train_items") if record else None
+    if not items:
+        items = stored_networks(lut, device, space.name, setting)
+    train_space, train_enc = net_rows(items)
+    train_x = features_of(lut, train_enc, train_space, setting, device)
+    train_y = lut.lookup(items, device, kind="net")
+    cand_x = features_of(lut, candidates.encodings, space.name, setting, device)
+    if np.isnan(cand_x.column("lut_sum_ms")).any():
+        raise InputError(
+            f"{int(np.isnan(cand_x.column('lut_sum_ms')).sum())} candidates use layer keys the LUT lacks; measure "
+            "them first (lut build)"
+        )
+    spread = uncertainty(predictor.name, train_x, train_y, cand_x, repeats=repeats, seed=seed)
+    done = ~np.isnan(lut.lookup(network_items(candidates, setting), device, kind="net"))
+    spread = np.where(done, -np.inf, spread)
+    order = np.argsort(-spread, kind="stable")[: min(n, int((~done).sum()))]
+    return order, spread[order]

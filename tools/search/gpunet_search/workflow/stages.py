@@ -84,10 +84,11 @@ def run_lut(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def run_calibrate(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Stage 3: measures the first networks whole and fits LUT sum -> latency (kept in calibration.json)."""
     from ..latency.pipeline import calibrate
+    from ..latency.predictor import CalibrationPredictor
 
     lat = ctx.plan.latency
     start = time.perf_counter()
-    calibration, report = calibrate(
+    predictor, report = calibrate(
         ctx.path(LUT_FILE),
         _samples(ctx).head(lat.calibration_nets),
         ctx.device,
@@ -100,6 +101,11 @@ def run_calibrate(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, An
         store=False,
     )
     seconds = time.perf_counter() - start
+    if (
+        not isinstance(predictor, CalibrationPredictor) or predictor.calibration is None
+    ):  # the plan names calibrations only
+        raise InputError(f"latency.calibration_model {lat.calibration_model!r} is not a calibration model")
+    calibration = predictor.calibration
     ctx.state.record_rate(ctx.device.fingerprint, "calibration_net_s", seconds / lat.calibration_nets)
     record = {"model": calibration.model, "coef": calibration.coef(), "report": report}
     atomic_write_text(ctx.path(CALIBRATION_FILE), json.dumps(record, indent=2, default=float) + "\n")

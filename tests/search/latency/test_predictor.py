@@ -1,0 +1,284 @@
+"""Learned latency predictors, their storage in the LUT, the adaptive protocol and calibrate's checks."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from gpunet_hub.cli import main
+from gpunet_hub.errors import EnvironmentProblem, InputError
+from gpunet_hub.measure.device import Device
+from gpunet_search.latency.calibration import Calibration, fit_warnings
+from gpunet_search.latency.estimate import index_encodings
+from gpunet_search.latency.features import COLUMNS, network_features
+from gpunet_search.latency.lut import LatencyLUT, Measurement
+from gpunet_search.latency.measure import TimingProtocol, net_item, parse_net_item, run_worker
+from gpunet_search.latency.pipeline import Setting, check_calibration_inputs, network_items, suggest_networks
+from gpunet_search.latency.predictor import (
+    LEARNED,
+    PREDICTORS,
+    cross_validate,
+    make_predictor,
+    select,
+    uncertainty,
+)
+from gpunet_search.latency.predictor_store import features_of, load_predictor, predictor_record, stored_networks
+from gpunet_search.latency.sampling import sample, save_samples
+
+DEVICE = Device(kind="cpu", name="Test CPU", label="Test CPU", threads=1, backend="fake", backend_version="0", provider="FakeProvider")
+SETTING = Setting(1, "fp32", 0.25)
+
+
+def _synthetic(n: int = 48, seed: int = 5):
+    """Networks of the Table-1 space, a LUT latency per key from its multiply-adds, and a 'measured' latency
+    that the LUT sum alone misses: a per-stage scale, a weights term and a small multiplicative noise."""
+    samples = sample(n, "table1", seed=seed)
+    index = index_encodings(samples.encodings, "table1", res_scale=SETTING.res_scale)
+    macs, _ = index.key_macs_activations
+    latency = 20 * macs / 1e9 + 0.02
+    feats = network_features(index, latency, samples.encodings)
+    truth = 0.8 * feats.column("lut_sum_ms") + 0.6 * feats.column("lut_stage7_ms") + 0.15 * feats.column("params_m") + 0.5
+    measured = truth * np.exp(np.random.default_rng(seed).normal(0, 0.01, n))
+    return samples, index, latency, feats, measured
+
+
+def test_features_match_the_network():
+    torch = pytest.importorskip("torch")
+    from gpunet_hub.builder import build_model
+    from gpunet_hub.space import decode
+
+    samples, index, latency, feats, _ = _synthetic(6)
+    assert feats.values.shape == (6, len(COLUMNS))
+    assert np.allclose(feats.column("lut_sum_ms"), sum(feats.column(c) for c in COLUMNS if c.startswith("lut_") and c != "lut_sum_ms"))
+    assert np.array_equal(feats.values[:, -41:], samples.encodings)
+    arch = decode(samples.encodings[0].tolist(), "table1")
+    arch = replace(arch, resolution=round(arch.resolution * SETTING.res_scale))
+    model = build_model(arch).eval()
+    assert feats.column("params_m")[0] == pytest.approx(sum(p.numel() for p in model.parameters()) / 1e6)
+    macs = [0]
+
+    def count(module, inputs, output):
+        if isinstance(module, torch.nn.Conv2d):
+            macs[0] += output.numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        elif isinstance(module, torch.nn.Linear):
+            macs[0] += module.in_features * module.out_features
+
+    for m in model.modules():
+        m.register_forward_hook(count)
+    with torch.no_grad():
+        model(torch.zeros(1, 3, arch.resolution, arch.resolution))
+    # Squeeze-excite is left out of the feature (a few per cent of the multiply-adds).
+    assert feats.column("gmacs")[0] == pytest.approx(macs[0] / 1e9, rel=0.08)
+    with pytest.raises(InputError, match="encodings"):
+        network_features(index, latency, samples.encodings[:3])
+
+
+def test_learned_predictors_fit_what_the_sum_misses():
+    _, _, _, feats, measured = _synthetic()
+    train, test = np.arange(32), np.arange(32, 48)
+    errors = {}
+    for name in PREDICTORS:
+        model = make_predictor(name, 0).fit(feats.take(train), measured[train])
+        pred = model.predict(feats.take(test))
+        assert pred.shape == (16,) and np.all(np.isfinite(pred)) and np.all(pred > 0), name
+        errors[name] = float(np.mean(np.abs(pred - measured[test]) / measured[test]))
+    # The per-stage scale is invisible to the sum-only calibrations; the per-stage models see it.
+    assert errors["ridge"] < errors["linear+weights"] / 2
+    assert min(errors["gbr"], errors["rf"], errors["mlp"]) < errors["linear"]
+    # Refitting with the same seed gives the same model (the store relies on it).
+    for name in LEARNED:
+        a = make_predictor(name, 3).fit(feats.take(train), measured[train]).predict(feats.take(test))
+        b = make_predictor(name, 3).fit(feats.take(train), measured[train]).predict(feats.take(test))
+        assert np.array_equal(a, b), name
+    cv = cross_validate(("linear", "ridge", "gbr"), feats.take(train), measured[train], k=4)
+    assert select(cv) == min(cv, key=lambda n: cv[n]["mape"]) and cv["ridge"]["n"] == 32
+    spread = uncertainty("ridge", feats.take(train), measured[train], feats.take(test), repeats=4)
+    assert spread.shape == (16,) and np.all(spread >= 0) and spread.max() > 0
+    with pytest.raises(InputError, match="unknown latency predictor"):
+        make_predictor("xgb")
+    with pytest.raises(InputError, match="at least 8"):
+        make_predictor("gbr").fit(feats.take(np.arange(5)), measured[:5])
+    with pytest.raises(InputError, match="not fitted"):
+        make_predictor("mlp").predict(feats)
+
+
+def test_fit_warnings_flag_few_networks_and_implausible_signs():
+    assert fit_warnings(Calibration("linear", 1.1, 0.2), 40) == []
+    assert "unstable" in fit_warnings(Calibration("linear", 1.1, 0.2), 6)[0]
+    assert any("not positive" in w for w in fit_warnings(Calibration("linear", -0.5, 3.0), 40))
+    assert any("negative" in w for w in fit_warnings(Calibration("linear+weights", 1.0, 0.1, d=-0.2), 40))
+
+
+def test_calibrate_inputs_are_checked_before_measuring():
+    assert check_calibration_inputs(64, "auto", 0.5, 0, 5) == (32, 32)
+    with pytest.raises(InputError, match="use --nets 15"):
+        check_calibration_inputs(6, "auto", 0.5, 0, 5)
+    with pytest.raises(InputError, match="Did you mean 'gbr'"):
+        check_calibration_inputs(64, "xgb", 0.5, 0, 5)
+    with pytest.raises(InputError, match="train_fraction"):
+        check_calibration_inputs(64, "linear", 1.0, 0, 5)
+    assert check_calibration_inputs(6, "linear", 0.5, 0, 5) == (3, 3)
+
+
+def _store(tmp_path, n: int = 40):
+    """A LUT with every layer key of n + 20 synthetic networks and the first n measured whole."""
+    samples, _, _, feats, measured = _synthetic(n)
+    _, index, latency, _, _ = _synthetic(n + 20)  # the layer keys of 20 more (a Sobol prefix holds the first n)
+    lut_path = tmp_path / "lut.sqlite"
+    rows = [Measurement("layer", DEVICE.fingerprint, "fake", "fp32", 1, str(k), int(c), float(ms), 0.0, 0.01, 3, 300, 10)
+            for k, c, ms in zip(index.keys, index.codes.tolist(), latency, strict=True)]
+    items = network_items(samples, SETTING)
+    rows += [Measurement("net", DEVICE.fingerprint, "fake", "fp32", 1, i, None, float(m), 0.0, 0.01, 3, 150, 5)
+             for i, m in zip(items, measured, strict=True)]
+    with LatencyLUT(lut_path) as lut:
+        lut.register_device(DEVICE)
+        lut.add_rows(rows)
+    return lut_path, samples, items, feats, measured
+
+
+def test_learned_predictor_round_trips_through_the_lut(tmp_path):
+    lut_path, samples, items, feats, measured = _store(tmp_path)
+    train = np.arange(24)
+    with LatencyLUT(lut_path) as lut:
+        assert stored_networks(lut, DEVICE.fingerprint, "table1", SETTING) == sorted(items)
+        assert stored_networks(lut, DEVICE.fingerprint, "table1", Setting(1, "fp32", 0.5)) == []
+        got = features_of(lut, samples.encodings, "table1", SETTING, DEVICE.fingerprint)
+        assert np.allclose(got.values, feats.values)
+        model = make_predictor("gbr", 2).fit(feats.take(train), measured[train])
+        record = predictor_record(model, [items[i] for i in train], feats.take(train))
+        lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, "gbr", record, {"formula": model.describe()})
+        loaded = load_predictor(lut, DEVICE.fingerprint, SETTING)
+        assert loaded.name == "gbr" and np.array_equal(loaded.predict(feats), model.predict(feats))
+        # Candidates already measured whole are never suggested; the others come least-sure first.
+        more = sample(60, "table1", seed=5)
+        rows, spread = suggest_networks(lut, DEVICE.fingerprint, SETTING, more, 5, repeats=3)
+        assert len(rows) == 5 and all(r >= 40 for r in rows) and np.all(np.diff(spread) <= 0)
+        # A stored prediction the refit does not reproduce is refused (another library version).
+        record["check_ms"] = [v * 1.01 for v in record["check_ms"]]
+        lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, "gbr", record, {})
+        with pytest.raises(EnvironmentProblem, match="re-run"):
+            load_predictor(lut, DEVICE.fingerprint, SETTING, "re-run calibrate")
+        record["feature_set"] = "old/0"
+        lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, "gbr", record, {})
+        with pytest.raises(InputError, match="features"):
+            load_predictor(lut, DEVICE.fingerprint, SETTING)
+    with sqlite3.connect(lut_path) as db:  # a network the predictor was fitted on disappears
+        db.execute("DELETE FROM measurements WHERE item = ?", (items[0],))
+    with LatencyLUT(lut_path) as lut:
+        record["feature_set"] = make_predictor("gbr").record()["feature_set"]
+        lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, "gbr", record, {})
+        with pytest.raises(InputError, match="no longer in"):
+            load_predictor(lut, DEVICE.fingerprint, SETTING)
+
+
+def test_tiers_cli_uses_a_learned_predictor(tmp_path, capsys):
+    lut_path, samples, items, feats, measured = _store(tmp_path)
+    save_samples(samples, tmp_path / "s.npz")
+    model = make_predictor("ridge").fit(feats, measured)
+    with LatencyLUT(lut_path) as lut:
+        lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, "ridge", predictor_record(model, items, feats), {"formula": model.describe()})
+    code = main(["search", "tiers", "--samples", str(tmp_path / "s.npz"), "--lut", str(lut_path), "--res-scale", "0.25",
+                 "--edges", "0,1000", "--device", DEVICE.fingerprint, "--out-dir", str(tmp_path / "t")])
+    assert code == 0
+    summary = json.loads((tmp_path / "t" / "tiers.json").read_text())
+    assert summary["calibration"]["model"] == "ridge" and summary["calibration"]["n_train"] == 40
+    assert summary["estimate"] == "learned predictor (ridge)"
+    with np.load(tmp_path / "t" / "tier_0-1000ms.npz") as data:
+        assert np.allclose(data["estimate_ms"], model.predict(feats.take(data["rows"])))
+    capsys.readouterr()
+    assert main(["search", "lut", "stats", "--lut", str(lut_path), "--format", "json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["devices"][0]["calibrations"][0]["formula"].startswith("ridge")
+
+
+def test_net_items_parse_back():
+    item = net_item([224] + [1] * 40, "table1", 56, "retest")
+    assert parse_net_item(item) == ("table1", 56, [224] + [1] * 40, "retest")
+    shrunk = net_item([224] + [1] * 40, "table1", 48, width_mult=0.25, classes=10, precision="fp16")  # an evaluator proxy network
+    assert shrunk == "net:table1:r48:w0.25:n10:fp16:" + "-".join(["224"] + ["1"] * 40)
+    assert parse_net_item(shrunk) == ("table1", 48, [224] + [1] * 40, "")
+    with pytest.raises(InputError, match="not a network item"):
+        parse_net_item("irb:c8>16")
+
+
+def test_adaptive_protocol_measures_until_rounds_agree(tmp_path):
+    class Drifting:
+        """Item 'a' settles at once (1.00, 1.01, 1.00); item 'b''s three lowest rounds agree from its 5th round."""
+
+        def __init__(self) -> None:
+            self.medians = {"net:a": [1.0, 1.01, 1.0, 9.0], "net:b": [2.0, 2.5, 3.0, 2.03, 2.02, 9.0]}
+            self.calls: list[str] = []
+
+        def prepare(self, item, workdir):
+            return item
+
+        def time(self, handle, *, warmup, runs, max_seconds):
+            value = self.medians[handle][sum(c == handle for c in self.calls)]
+            self.calls.append(handle)
+            return np.full(runs, value)
+
+        def close(self, handle):
+            pass
+
+    backend = Drifting()
+    protocol = TimingProtocol(warmup=0, runs=5, rounds=3, spread_max=0.05, max_rounds=8)
+    run_worker(tmp_path / "l.sqlite", ["net:a", "net:b"], DEVICE, backend, protocol, kind="net")
+    assert backend.calls.count("net:a") == 3 and backend.calls.count("net:b") == 5
+    with LatencyLUT(tmp_path / "l.sqlite") as lut:
+        rows = {r.item: r for r in lut.rows()}
+        assert rows["net:b"].rounds == 5 and rows["net:b"].median_ms == 2.0 and rows["net:b"].spread_ms == pytest.approx(0.03)
+        assert rows["net:a"].rounds == 3
+        assert lut.round_history(["net:a", "net:b"], DEVICE.fingerprint, kind="net") == {"net:a": [1.0, 1.01, 1.0], "net:b": [2.0, 2.5, 3.0, 2.03, 2.02]}
+        assert lut.pending() == (0, 0)
+    # The cap bounds an item that never settles.
+    backend = Drifting()
+    backend.medians["net:b"] = [1.0, 2.0, 3.0, 4.0, 5.0]
+    run_worker(tmp_path / "m.sqlite", ["net:b"], DEVICE, backend, TimingProtocol(warmup=0, runs=5, rounds=3, spread_max=0.05, max_rounds=4), kind="net")
+    assert backend.calls == ["net:b"] * 4
+    with pytest.raises(InputError, match="max_rounds"):
+        TimingProtocol(rounds=3, spread_max=0.05, max_rounds=2)
+    with pytest.raises(InputError, match="spread_max"):
+        TimingProtocol(spread_max=1.5)
+
+
+def test_calibrate_cli_refuses_too_few_networks_before_measuring(tmp_path, capsys):
+    save_samples(sample(10, "table1", seed=3), tmp_path / "s.npz")
+    code = main(["search", "calibrate", "--samples", str(tmp_path / "s.npz"), "--lut", str(tmp_path / "lut.sqlite"),
+                 "--nets", "6", "--res-scale", "0.125"])
+    assert code == 1 and "use --nets 15" in capsys.readouterr().err
+    assert not (tmp_path / "lut.sqlite").exists()
+    assert main(["search", "calibrate", "--samples", str(tmp_path / "s.npz"), "--nets", "6", "--model", "linear",
+                 "--max-rounds", "5", "--lut", str(tmp_path / "lut.sqlite")]) == 1
+    assert "--spread-max" in capsys.readouterr().err and not (tmp_path / "lut.sqlite").exists()
+
+
+
+def test_luts_written_before_the_round_history_still_open(tmp_path):
+    lut_path = tmp_path / "old.sqlite"
+    with LatencyLUT(lut_path) as lut:
+        lut.register_device(DEVICE)
+        lut.add_rows([Measurement("net", DEVICE.fingerprint, "fake", "fp32", 1, "net:x", None, 2.0, 0.1, 0.01, 3, 90, 5)])
+    with sqlite3.connect(lut_path) as db:  # the file as the previous version wrote it
+        db.execute("DROP TABLE round_history")
+    with LatencyLUT(lut_path, readonly=True) as lut:
+        assert lut.round_history(["net:x"], DEVICE.fingerprint, kind="net") == {}
+        assert lut.lookup(["net:x"], DEVICE.fingerprint, kind="net").tolist() == [2.0]
+    with LatencyLUT(lut_path) as lut:  # opened for writing, it gains the table
+        assert lut.round_history(["net:x"], DEVICE.fingerprint, kind="net") == {}
+    with sqlite3.connect(lut_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM round_history").fetchone() == (0,)
+
+
+def test_chunked_prediction_equals_the_whole():
+    from gpunet_search.latency.predictor_store import predict_networks
+
+    _, index, latency, feats, measured = _synthetic(30)
+    encodings = feats.values[:, -41:].astype(np.int64)
+    for name in ("linear+weights", "gbr"):
+        model = make_predictor(name).fit(feats, measured)
+        chunked = predict_networks(model, index, latency, encodings, chunk=7)
+        assert np.allclose(chunked, model.predict(feats)), name

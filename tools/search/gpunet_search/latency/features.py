@@ -1,0 +1,101 @@
+"""The learned latency predictor's inputs: one row of numbers per network, computed vectorised.
+
+For N networks (a :class:`~.estimate.KeyIndex`) and the LUT's per-key latencies, the columns are:
+the LUT sum and its share per stage (head, stages 1-7, tail), the parameters, output activations
+and multiply-adds of the whole network, the multiply-adds per stage, the layer count, and the 41
+digits of the encoding. A million networks take a few seconds (``(N, 15)`` gathers, no network built).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpunet_hub.errors import InputError
+from gpunet_hub.space import BLOCK_STAGES, NUM_DIGITS
+
+from .estimate import KINDS_PER_NET, KeyIndex, estimate_sums
+
+FEATURE_SET = "gpunet-latency-features/1"  # bump when the columns change: stored predictors name it
+GROUPS = ("head", "stage1", *(f"stage{s}" for s in BLOCK_STAGES), "tail")
+# Kind j of a KeyIndex row (head, stage-1 conv, (first, rest) per block stage, tail) -> its group.
+_KIND_GROUP = np.array([0, 1, *(2 + i // 2 for i in range(2 * len(BLOCK_STAGES))), len(GROUPS) - 1])
+COLUMNS = (
+    "lut_sum_ms",
+    *(f"lut_{g}_ms" for g in GROUPS),
+    "params_m",
+    "activations_m",
+    "gmacs",
+    *(f"gmacs_{g}" for g in GROUPS),
+    "layers",
+    *(f"digit{i}" for i in range(NUM_DIGITS)),
+)
+
+
+@dataclass(frozen=True)
+class NetworkFeatures:
+    """Feature rows of N networks.
+
+    Attributes:
+        values: ``(N, len(COLUMNS))`` float64.
+        columns: The column names (:data:`COLUMNS`).
+    """
+
+    values: np.ndarray
+    columns: tuple[str, ...] = COLUMNS
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def column(self, name: str) -> np.ndarray:
+        """One column by name."""
+        return self.values[:, self.columns.index(name)]
+
+    def take(self, rows: np.ndarray) -> NetworkFeatures:
+        """The features of some rows."""
+        return NetworkFeatures(self.values[np.asarray(rows)], self.columns)
+
+
+def _per_group(index: KeyIndex, per_key: np.ndarray) -> np.ndarray:
+    """``(N, groups)``: the per-key quantity summed over each network's layers, by stage group."""
+    extended = np.append(np.asarray(per_key, dtype=np.float64), 0.0)  # index -1 (absent kind) reads 0
+    per_kind = extended[index.index] * index.counts  # (N, 15)
+    onehot = np.zeros((KINDS_PER_NET, len(GROUPS)))
+    onehot[np.arange(KINDS_PER_NET), _KIND_GROUP] = 1.0
+    return per_kind @ onehot
+
+
+def network_features(index: KeyIndex, latency: np.ndarray, encodings: np.ndarray) -> NetworkFeatures:
+    """The feature rows of the networks of ``index``.
+
+    Args:
+        index: Key index of the networks (``index_encodings(encodings, ...)``).
+        latency: ``(K,)`` LUT latency (ms) of each key of ``index`` (NaN where unknown).
+        encodings: ``(N, 41)`` the networks' digits, in the rows of ``index``.
+
+    Returns:
+        The features; rows using an unknown key have NaN LUT columns.
+
+    Raises:
+        InputError: When the shapes disagree.
+    """
+    encodings = np.asarray(encodings)
+    if encodings.shape != (len(index), NUM_DIGITS):
+        raise InputError(f"need ({len(index)}, {NUM_DIGITS}) encodings for the key index, got {encodings.shape}")
+    lut_groups = _per_group(index, latency)
+    macs, acts = index.key_macs_activations
+    gmacs_groups = _per_group(index, macs) / 1e9
+    values = np.column_stack(
+        [
+            estimate_sums(index, latency),
+            lut_groups,
+            index.params_m,
+            estimate_sums(index, acts) / 1e6,
+            gmacs_groups.sum(axis=1),
+            gmacs_groups,
+            index.num_layers,
+            encodings.astype(np.float64),
+        ]
+    )
+    return NetworkFeatures(values)

@@ -1,0 +1,170 @@
+"""Latency predictors stored in the LUT file, beside the measurements they are fitted on.
+
+A fitted predictor lives in the LUT's ``calibrations`` table, one per (device, precision, batch,
+resolution scale), as before: a calibration model stores its coefficients (``a``, ``b``, ``c``,
+``d``); a learned model stores its name, seed and hyper-parameters, the feature set, the ``net``
+items it was fitted on and its predictions for the first of them. Loading a learned model refits it
+on those rows (they are in the same file) and checks the predictions match, so no model is pickled
+and a changed library or a replaced row is caught, not silently used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from gpunet_hub.errors import EnvironmentProblem, InputError
+
+from .calibration import MODELS, Calibration
+from .estimate import KeyIndex, estimate_sums, index_encodings
+from .features import FEATURE_SET, NetworkFeatures, network_features
+from .lut import LatencyLUT
+from .measure import parse_net_item
+from .predictor import CalibrationPredictor, LearnedPredictor, Predictor
+
+_CHECK_ROWS = 3
+_CHECK_RTOL = 1e-4
+
+
+def features_of(lut: LatencyLUT, encodings: np.ndarray, space: str, setting: Any, device: str) -> NetworkFeatures:
+    """The predictor features of networks, from the LUT's layer rows (NaN LUT columns where a key is missing).
+
+    Args:
+        lut: The LUT.
+        encodings: ``(N, 41)`` encodings.
+        space: Their search space.
+        setting: A :class:`~.pipeline.Setting` (batch, precision, resolution scale).
+        device: The device fingerprint.
+    """
+    encodings = np.asarray(encodings, dtype=np.int64)
+    index = index_encodings(
+        encodings,
+        space,
+        batch=setting.batch,
+        precision=setting.precision,
+        res_scale=setting.res_scale,
+        min_resolution=setting.min_resolution,
+        width_mult=setting.width_mult,
+        classes=setting.classes,
+    )
+    latency = lut.lookup_codes(index.codes, device, index.precision, index.batch)
+    return network_features(index, latency, encodings)
+
+
+def predict_networks(
+    predictor: Predictor, index: KeyIndex, latency: np.ndarray, encodings: np.ndarray, *, chunk: int = 200_000
+) -> np.ndarray:
+    """A predictor's latency (ms) for every row of a key index, in chunks (bounded memory for millions).
+
+    A calibration needs only the LUT sum and two counts; a learned model gets the full features,
+    ``chunk`` rows at a time (64 float64 columns: 100 MB per 200,000 rows).
+    """
+    if isinstance(predictor, CalibrationPredictor) and predictor.calibration is not None:
+        return predictor.calibration.apply(estimate_sums(index, latency), index.num_layers, index.params_m)
+    out = np.empty(len(index))
+    for start in range(0, len(index), chunk):
+        rows = slice(start, start + chunk)
+        part = replace(index, index=index.index[rows], counts=index.counts[rows])
+        out[rows] = predictor.predict(network_features(part, latency, encodings[rows]))
+    return out
+
+
+def net_rows(items: Sequence[str]) -> tuple[str, np.ndarray]:
+    """The space and ``(N, 41)`` encodings of network items (all of one space).
+
+    Raises:
+        InputError: Items of several spaces, or not network items.
+    """
+    parsed = [parse_net_item(i) for i in items]
+    spaces = {p[0] for p in parsed}
+    if len(spaces) != 1:
+        raise InputError(f"network items of one search space expected, got {sorted(spaces) or 'none'}")
+    return spaces.pop(), np.array([p[2] for p in parsed], dtype=np.int64)
+
+
+def stored_networks(lut: LatencyLUT, device: str, space: str, setting: Any) -> list[str]:
+    """The untagged ``net`` items measured on ``device`` at ``setting``'s resolution scale, of ``space``.
+
+    These accumulate as networks are measured (every ``calibrate`` adds its networks); a retest (tagged
+    item) is a second measurement of a network already there and is left out.
+    """
+    from .pipeline import setting_net_item  # pipeline imports this module
+
+    out = []
+    for row in lut.rows(device, kind="net"):
+        item_space, _, digits, tag = parse_net_item(row.item)
+        if tag or item_space != space or row.precision != setting.precision or row.batch != setting.batch:
+            continue
+        if setting_net_item(digits, space, setting) == row.item:  # the same (scaled, shrunken) network
+            out.append(row.item)
+    return out
+
+
+def predictor_record(predictor: Predictor, train_items: Sequence[str], features: NetworkFeatures) -> dict[str, Any]:
+    """What is stored of a fitted predictor (``coef`` of the ``calibrations`` row)."""
+    if predictor.name in MODELS:
+        return predictor.record()
+    check = predictor.predict(features.take(np.arange(min(_CHECK_ROWS, len(features)))))
+    return predictor.record() | {"train_items": list(train_items), "check_ms": [float(v) for v in check]}
+
+
+def load_predictor(
+    lut: LatencyLUT,
+    device: str,
+    setting: Any,
+    remedy: str = "fit one with calibrate() first, or use the raw LUT sums",
+) -> Predictor:
+    """The device's stored predictor (a calibration, or a learned model refitted on its stored networks).
+
+    Args:
+        lut: The LUT holding the predictor and its networks.
+        device: The device fingerprint.
+        setting: Precision, batch and resolution scale.
+        remedy: What to do when it is missing or stale, appended to messages.
+
+    Raises:
+        InputError: None stored, fitted on an older revision of the rows, of an older feature set, or
+            its networks are gone from the LUT.
+        EnvironmentProblem: The refitted model does not reproduce the stored predictions (another
+            scikit-learn or torch version): re-run calibrate (it reuses the measurements).
+    """
+    record = lut.calibration(device, setting.precision, setting.batch, setting.res_scale)
+    where = f"device {device} ({setting.precision}, batch {setting.batch}, res_scale {setting.res_scale:g})"
+    if record is None:
+        raise InputError(f"no calibration for {where} in {lut.path}; {remedy}")
+    if record["revision"] != lut.revision(device):
+        raise InputError(
+            f"the calibration of device {device} was fitted on LUT revision {record['revision']}, but rows were "
+            f"replaced since (revision {lut.revision(device)}); {remedy}"
+        )
+    name, coef = record["model"], record["coef"]
+    if name in MODELS:
+        return CalibrationPredictor(name, Calibration.from_record(name, coef))
+    if coef.get("feature_set") != FEATURE_SET:
+        raise InputError(
+            f"the {name} predictor of {where} uses features {coef.get('feature_set')!r}; this version computes "
+            f"{FEATURE_SET!r}; {remedy}"
+        )
+    items = [str(i) for i in coef.get("train_items") or []]
+    measured = lut.lookup(items, device, kind="net")
+    if not items or np.isnan(measured).any():
+        raise InputError(
+            f"the {name} predictor of {where} was fitted on {len(items)} networks of which "
+            f"{int(np.isnan(measured).sum())} are no longer in {lut.path}; {remedy}"
+        )
+    space, encodings = net_rows(items)
+    features = features_of(lut, encodings, space, setting, device)
+    predictor = LearnedPredictor(name, int(coef.get("seed", 0)), dict(coef.get("params") or {}))
+    predictor.fit(features, measured)
+    expected = np.asarray(coef.get("check_ms") or [], dtype=np.float64)
+    got = predictor.predict(features.take(np.arange(len(expected))))
+    if len(expected) and not np.allclose(got, expected, rtol=_CHECK_RTOL, atol=0):
+        raise EnvironmentProblem(
+            f"the {name} predictor of {where}, refitted on its stored networks, predicts {got.round(4).tolist()} ms "
+            f"where it predicted {expected.round(4).tolist()} ms when it was stored (another scikit-learn/torch "
+            f"version?); {remedy}"
+        )
+    return predictor
