@@ -9,7 +9,7 @@
 
 Run it alone on the machine (other engineers share it)::
 
-    flock /tmp/gpunet-timing.lock /work/venv/bin/python benchmarks/bench_harness.py
+    flock /tmp/gpunet-timing.lock .venv/bin/python benchmarks/bench_harness.py
 
 Writes ``benchmarks/results/bench_harness.json`` and prints a table.
 """
