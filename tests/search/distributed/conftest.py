@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -52,3 +53,11 @@ def ray_session():
     ray.init(num_cpus=4, num_gpus=0, include_dashboard=False, log_to_driver=False, object_store_memory=80 * 1024**2)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+
+
+def result_lines(result_json: Path) -> list[dict]:
+    """The JSON lines a trial has reported so far (``[]`` while the file is being written)."""
+    try:
+        return [json.loads(line) for line in result_json.read_text().splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError):  # being written right now: read it again on the next poll
+        return []

@@ -18,19 +18,13 @@ from pathlib import Path
 from gpunet_search.distributed.evaluators import EvaluatorSpec
 from gpunet_search.distributed.runner import RunSettings, prepare, run
 
-from .conftest import SMALL
+from .conftest import SMALL, result_lines
 
 EPOCHS = 10
 
 
 def _epochs(experiment: Path) -> dict[str, list[dict]]:
-    lines: dict[str, list[dict]] = {}
-    for path in experiment.glob("*/result.json"):
-        try:
-            lines[path.parent.name] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        except (OSError, json.JSONDecodeError):  # being written: read again on the next poll
-            continue
-    return lines
+    return {path.parent.name: result_lines(path) for path in experiment.glob("*/result.json")}
 
 
 def main(tier: str, storage: str, out: str) -> None:

@@ -33,7 +33,7 @@ def test_trials_of_a_removed_node_resume_on_the_other_node(tier_file, tmp_path) 
     assert events["errors"] == {}
     assert len(events["trials"]) == 2
     moved = 0
-    for name, lines in events["trials"].items():
+    for lines in events["trials"].values():
         on_a = [line["epoch"] for line in lines if line["node_id"] == events["node_a"]]
         on_b = [line["epoch"] for line in lines if line["node_id"] == events["node_b"]]
         assert on_a == list(range(1, len(on_a) + 1)) and on_a[0] == 1

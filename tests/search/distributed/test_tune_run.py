@@ -5,7 +5,6 @@ Every run asserts that no trial errored: Tune does not raise when a trainable fa
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,14 +21,9 @@ from gpunet_search.distributed.evaluators import EvaluatorSpec
 from gpunet_search.distributed.results import load_rows
 from gpunet_search.distributed.runner import RunSettings, prepare, run
 
+from .conftest import result_lines
+
 pytestmark = pytest.mark.timeout(240)
-
-
-def _lines(result_json: Path) -> list[dict]:
-    try:
-        return [json.loads(line) for line in result_json.read_text().splitlines() if line.strip()]
-    except (OSError, json.JSONDecodeError):  # being written right now: read it again on the next poll
-        return []
 
 
 def test_search_finishes_the_budget_then_restores_as_a_no_op(ray_session, tier_file, small_config, tmp_path) -> None:
@@ -65,7 +59,7 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint(ray_session, tier_fil
         deadline = time.monotonic() + 120
         while not killed and time.monotonic() < deadline:
             for result_json in Path(plan.path).glob("*/result.json"):
-                lines = _lines(result_json)
+                lines = result_lines(result_json)
                 if lines and lines[-1]["epoch"] == 2:
                     killed[result_json.parent.name] = lines[-1]["pid"]
                     os.kill(lines[-1]["pid"], signal.SIGKILL)  # mid-epoch 3
@@ -81,7 +75,7 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint(ray_session, tier_fil
     rows = {r.arch_hash: r for r in load_rows(plan.path)[0]}
     victim = rows[next(iter(killed))]
     assert victim.status == "done" and victim.epochs == 4 and victim.failures == 1
-    lines = _lines(Path(plan.path) / victim.arch_hash / "result.json")
+    lines = result_lines(Path(plan.path) / victim.arch_hash / "result.json")
     assert [line["epoch"] for line in lines] == [1, 2, 3, 4]  # no epoch lost, none run twice
     assert lines[-1]["resumed_from"] == 2 and lines[-1]["pid"] != killed[victim.arch_hash]
 
@@ -94,7 +88,7 @@ def test_a_killed_driver_resumes_without_losing_or_repeating_trials(ray_session,
     driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def completed() -> set[str]:
-        return {p.parent.name for p in experiment.glob("*/result.json") if any(line["epoch"] == 2 for line in _lines(p))}
+        return {p.parent.name for p in experiment.glob("*/result.json") if any(line["epoch"] == 2 for line in result_lines(p))}
 
     deadline = time.monotonic() + 150
     while len(completed()) < 4 and driver.poll() is None and time.monotonic() < deadline:

@@ -202,8 +202,8 @@ def net_item(
     return f"net:{space}:r{int(resolution)}{options}:{digits}" + (f"#{tag}" if tag else "")
 
 
-def parse_net_item(item: str) -> tuple[str, int, list[int], str]:
-    """``(space, resolution, digits, tag)`` of a :func:`net_item` string (its options are left out).
+def _net_item_parts(item: str) -> tuple[str, int, list[str], list[int], str]:
+    """``(space, resolution, options, digits, tag)`` of a :func:`net_item` string.
 
     Raises:
         InputError: When the text is not a network item.
@@ -213,11 +213,21 @@ def parse_net_item(item: str) -> tuple[str, int, list[int], str]:
     try:
         if len(parts) < 4 or parts[0] != "net" or not parts[2].startswith("r"):
             raise ValueError(body)
-        return parts[1], int(parts[2][1:]), [int(v) for v in parts[-1].split("-")], tag
+        return parts[1], int(parts[2][1:]), parts[3:-1], [int(v) for v in parts[-1].split("-")], tag
     except ValueError:
         raise InputError(
             f"not a network item: {item!r} (expected 'net:<space>:r<resolution>[:options]:<digits>[#tag]')"
         ) from None
+
+
+def parse_net_item(item: str) -> tuple[str, int, list[int], str]:
+    """``(space, resolution, digits, tag)`` of a :func:`net_item` string (its options are left out).
+
+    Raises:
+        InputError: When the text is not a network item.
+    """
+    space, resolution, _, digits, tag = _net_item_parts(item)
+    return space, resolution, digits, tag
 
 
 def _net_module(item: str) -> tuple[Any, int, tuple[int, int, int], str]:
@@ -228,10 +238,8 @@ def _net_module(item: str) -> tuple[Any, int, tuple[int, int, int], str]:
 
     from ..evaluate.network import scale_width
 
-    body = item.split("#", 1)[0]
-    _, space, res, *options, digits = body.split(":")
-    arch = decode([int(v) for v in digits.split("-")], space)
-    arch = replace(arch, resolution=int(res[1:]))
+    space, resolution, options, digits, _ = _net_item_parts(item)
+    arch = replace(decode(digits, space), resolution=resolution)
     precision = "fp32"
     for option in options:
         if option.startswith("w"):
