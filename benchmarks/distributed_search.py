@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         tier = synthetic_tier(root / "tier")
         report["synthetic_tier"] = "TierProblem(seed 0) tier networks; estimate = its latency stand-in, not a LUT"
-        ray.init(num_cpus=max(args.concurrent, 4), include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024**2)
+        ray.init(address="local", num_cpus=max(args.concurrent, 4), include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024**2)
         time.sleep(5)  # let Ray's pre-started workers finish booting: ray.init is not part of the measurement
         try:
             sched = scheduling(tier, root / "sched", args.trials, args.concurrent, args.sleep, SearcherConfig(), "lamcts-bo")

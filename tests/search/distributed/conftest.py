@@ -50,7 +50,7 @@ def ray_session():
     import ray
 
     os.environ["RAY_AUTH_MODE"] = "disabled"
-    ray.init(num_cpus=4, num_gpus=0, include_dashboard=False, log_to_driver=False, object_store_memory=80 * 1024**2)
+    ray.init(address="local", num_cpus=4, num_gpus=0, include_dashboard=False, log_to_driver=False, object_store_memory=80 * 1024**2)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

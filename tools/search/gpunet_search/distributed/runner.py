@@ -249,7 +249,9 @@ def start_ray(settings: RunSettings) -> None:
             ray.init(address=settings.address, log_to_driver=False)
         else:
             cpus = settings.num_cpus or max(1, round(settings.concurrent * settings.cpus_per_trial))
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+            # "local": a new instance even when a `ray start` cluster (or a stale record of one in
+            # /tmp/ray/ray_current_cluster) exists; joining one is what --address is for.
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     except ConnectionError as exc:
         where = settings.address or "this machine"
         raise EnvironmentProblem(
