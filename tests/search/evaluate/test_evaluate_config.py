@@ -32,6 +32,18 @@ def test_lr_scales_with_batch_and_proxy_is_flagged():
         p.replace(epoch=3)
 
 
+def test_with_epochs_stretches_the_schedule():
+    p = proxy_config()
+    long = p.with_epochs(4 * p.epochs)
+    assert (long.epochs, long.decay_epochs, long.warmup_epochs) == (4 * p.epochs, 4 * p.decay_epochs, 4 * p.warmup_epochs)
+    assert long.lr == p.lr and long.replace(epochs=p.epochs, decay_epochs=p.decay_epochs, warmup_epochs=p.warmup_epochs) == p
+    # the same number of decays over the run: the last epoch ends at the same fraction of the peak rate
+    assert long.epochs / long.decay_epochs == p.epochs / p.decay_epochs
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(InputError, match="epochs"):
+            p.with_epochs(bad)
+
+
 def test_config_and_result_round_trip(tmp_path):
     c = proxy_config(seed=5)
     assert EvalConfig.from_dict(c.to_dict()) == c

@@ -21,6 +21,8 @@ def test_cpu_digits_searches_three_tiers_with_the_default_proxy():
     plan = make_plan("cpu-digits")
     assert len(plan.latency.tier_quantiles) >= 3
     assert plan.eval_config() == proxy_config(seed=plan.seed)
+    # the final training is the proxy's schedule stretched to its epochs, as the fidelity benchmark's long run
+    assert plan.eval_config(final=True) == proxy_config(seed=plan.seed).with_epochs(plan.final.epochs)
     assert plan.setting().width_mult == proxy_config().width_mult
 
 

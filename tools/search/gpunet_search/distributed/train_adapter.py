@@ -1,7 +1,7 @@
 """The ``train`` evaluator: ``gpunet_search.evaluate.evaluate()`` behind the :class:`~.evaluators.Evaluator` interface.
 
 The only module that knows that API. It expects from ``gpunet_search.evaluate``: ``proxy_config(**changes)``
-(the default CPU proxy, an ``EvalConfig`` with ``epochs``, ``seed``, ``threads``), and
+(the default CPU proxy, an ``EvalConfig`` with ``epochs``, ``seed``, ``threads`` and ``with_epochs(n)``), and
 ``evaluate(network, config, *, space, dataset, data_dir, out_dir, resume, callback)`` that checkpoints
 into ``out_dir`` after every epoch and calls ``callback(report)`` with ``report.record`` (``epoch``,
 ``score``, ``train_loss``, ``top1``, ``top5``, ``top1_ema``, ``top5_ema``, ``lr``) and
@@ -26,7 +26,7 @@ EXTRA_FIELDS = ("train_loss", "top1", "top5", "top1_ema", "top5_ema", "lr")
 
 
 def train_config(spec: EvaluatorSpec) -> Any:
-    """The evaluator's default proxy with the spec's overrides, epochs and seed (validated).
+    """The evaluator's default proxy with the spec's overrides and seed, stretched to its epochs (validated).
 
     Raises:
         EnvironmentProblem: No training evaluator in this installation.
@@ -34,8 +34,6 @@ def train_config(spec: EvaluatorSpec) -> Any:
     """
     module = evaluate_module()
     changes: dict[str, Any] = {**spec.proxy, "seed": spec.seed}
-    if spec.epochs is not None:
-        changes["epochs"] = spec.epochs
     threads = int(os.environ.get("OMP_NUM_THREADS") or 0)  # Ray sets it to the trial's CPUs
     if threads > 0:
         changes["threads"] = threads
@@ -44,7 +42,8 @@ def train_config(spec: EvaluatorSpec) -> Any:
         raise InputError(
             f"--dataset {spec.dataset!r} is neither 'digits', hfds/NAME, torch/NAME nor an existing ImageFolder path"
         )
-    return module.proxy_config(**changes)
+    config = module.proxy_config(**changes)
+    return config.with_epochs(spec.epochs) if spec.epochs is not None else config
 
 
 class TrainEvaluator:

@@ -68,7 +68,10 @@ def evaluate_cmd(
     data_dir: Annotated[
         Optional[Path], typer.Option("--data-dir", help="Folder holding an hfds/ or torch/ dataset (no downloads).")
     ] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs (default: the proxy's).")] = None,
+    epochs: Annotated[
+        Optional[int],
+        typer.Option("--epochs", help="Epochs (default: the recipe's); warm-up and decay stretch with them."),
+    ] = None,
     res_scale: Annotated[
         Optional[float], typer.Option("--res-scale", help="Input resolution = design resolution x this.")
     ] = None,
@@ -92,13 +95,13 @@ def evaluate_cmd(
     network, space_name = _network(vector, arch, samples, index, space)
     if resume and output is None:
         raise InputError("--resume needs --out DIR, the folder of the run to continue")
-    changes = {
-        k: v for k, v in (("epochs", epochs), ("res_scale", res_scale), ("width_mult", width_mult)) if v is not None
-    }
+    changes = {k: v for k, v in (("res_scale", res_scale), ("width_mult", width_mult)) if v is not None}
     base = EvalConfig() if full_scale else proxy_config()
-    if full_scale and changes.keys() & {"res_scale", "width_mult"}:
+    if full_scale and changes:
         base = base.replace(proxy=True)
     config = base.replace(seed=seed, **changes)
+    if epochs is not None:
+        config = config.with_epochs(epochs)
 
     def progress(report: EpochReport) -> None:
         r = report.record

@@ -97,7 +97,8 @@ class FinalPlan:
     """Stage 6: the final, longer training of each tier's winner (and of the reference networks).
 
     Attributes:
-        epochs: Epochs of the final training (the search's proxy runs fewer).
+        epochs: Epochs of the final training (the search's proxy runs fewer); the proxy's warm-up and
+            decay period stretch with them (:meth:`EvalConfig.with_epochs`).
         proxy: Further ``proxy_config`` fields for the final training only (e.g. ``drop``); the
             network-shaping fields (``res_scale``, ``min_resolution``, ``width_mult``) are refused here.
     """
@@ -223,11 +224,10 @@ class Plan:
         from ..evaluate import proxy_config
 
         changes: dict[str, Any] = {**self.proxy, "seed": self.seed}
-        if self.search.epochs is not None and not final:
-            changes["epochs"] = self.search.epochs
         if final:
-            changes |= {**self.final.proxy, "epochs": self.final.epochs}
-        return proxy_config(**changes)
+            return proxy_config(**changes, **self.final.proxy).with_epochs(self.final.epochs)
+        config = proxy_config(**changes)
+        return config.with_epochs(self.search.epochs) if self.search.epochs is not None else config
 
     def precision(self) -> str:
         """The measuring precision (``auto`` resolved for the backend)."""
