@@ -16,6 +16,7 @@ import numpy as np
 from gpunet_hub import _validate
 from gpunet_hub.errors import InputError
 from gpunet_hub.measure.device import Device
+from gpunet_hub.space import SearchSpace
 
 from .calibration import MODELS, accuracy_metrics, fit_warnings, min_networks, raw_bias, split
 from .estimate import KeyIndex, index_encodings, pack_keys, scaled_resolution
@@ -80,20 +81,23 @@ class Setting:
             "classes": self.classes,
         }
 
+    def index(self, encodings: np.ndarray, space: str | SearchSpace) -> KeyIndex:
+        """The distinct layer keys of ``encodings`` in this setting (and each row's index into them)."""
+        return index_encodings(
+            encodings,
+            space,
+            batch=self.batch,
+            precision=self.precision,
+            res_scale=self.res_scale,
+            min_resolution=self.min_resolution,
+            width_mult=self.width_mult,
+            classes=self.classes,
+        )
+
 
 def key_index(samples: SampleSet, setting: Setting) -> KeyIndex:
     """The distinct layer keys of a sample set (and each row's index into them)."""
-    space = samples.check_space()
-    return index_encodings(
-        samples.encodings,
-        space,
-        batch=setting.batch,
-        precision=setting.precision,
-        res_scale=setting.res_scale,
-        min_resolution=setting.min_resolution,
-        width_mult=setting.width_mult,
-        classes=setting.classes,
-    )
+    return setting.index(samples.encodings, samples.check_space())
 
 
 def build_lut(

@@ -19,7 +19,7 @@ import numpy as np
 from gpunet_hub.errors import EnvironmentProblem, InputError
 
 from .calibration import MODELS, Calibration
-from .estimate import KeyIndex, estimate_sums, index_encodings
+from .estimate import KeyIndex, estimate_sums
 from .features import FEATURE_SET, NetworkFeatures, network_features
 from .lut import LatencyLUT
 from .measure import parse_net_item
@@ -40,16 +40,7 @@ def features_of(lut: LatencyLUT, encodings: np.ndarray, space: str, setting: Any
         device: The device fingerprint.
     """
     encodings = np.asarray(encodings, dtype=np.int64)
-    index = index_encodings(
-        encodings,
-        space,
-        batch=setting.batch,
-        precision=setting.precision,
-        res_scale=setting.res_scale,
-        min_resolution=setting.min_resolution,
-        width_mult=setting.width_mult,
-        classes=setting.classes,
-    )
+    index = setting.index(encodings, space)
     latency = lut.lookup_codes(index.codes, device, index.precision, index.batch)
     return network_features(index, latency, encodings)
 
