@@ -5,10 +5,11 @@
    (64 x 2 s / 8) over the measured ``Tuner.fit`` wall time (Tuner build, actor start-up, searcher
    and snapshots included; ``ray.init`` excluded). Goal >= 0.85. Also the driver's peak RSS.
    The same run with proposals in Sobol order (no GP fit) separates Tune's overhead from the model's.
+   ``cold_start``: the time ``concurrent`` bare Ray actors take to start, and the efficiency bound it sets.
 2. ``restore_lost`` / ``restore_duplicated``: a driver process (``python -m gpunet_search.distributed
    run --address ...``) is SIGKILLed twice mid-search (after 3 and after 8 finished trials) and the
-   same command is run again each time, then to the end. Lost = trials finished before a kill that
-   are not among the final finished trials; duplicated = final trials minus distinct networks, plus
+   same command is run again each time, then to the end. Lost = trials (by trial id) finished before
+   a kill that are not among the final finished trials; duplicated = final trials minus distinct networks, plus
    trials beyond the budget. Goal 0 and 0.
 3. ``digits``: a real search with the issue-10 evaluator at its default proxy on ``digits`` (one tier,
    24 trials, 2 concurrent), LA-MCTS + BO beside Sobol order (the tier file's first 24 networks,
@@ -81,15 +82,37 @@ def scheduling(tier: Path, storage: Path, trials: int, concurrent: int, sleep_s:
                      "first wave, from the searcher's completion times")}
 
 
+def actor_start_s(count: int) -> float:
+    """Seconds to start ``count`` bare Ray actors on this instance: fresh worker processes, no Tune.
+
+    The first wave of trials pays at least this (Tune's actors also import Tune), so
+    ``ideal / (ideal + actor_start_s)`` bounds the efficiency a cold start can reach on this machine.
+    """
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Bare:
+        def pid(self) -> int:
+            return os.getpid()
+
+    start = time.perf_counter()
+    actors = [Bare.remote() for _ in range(count)]
+    ray.get([a.pid.remote() for a in actors])
+    seconds = time.perf_counter() - start
+    for actor in actors:
+        ray.kill(actor)
+    return round(seconds, 2)
+
+
 def _finished(experiment: Path, epochs: int) -> set[str]:
+    """Ids of the trials whose result file reached the last epoch (a folder name may carry a suffix)."""
     done = set()
     for result_json in experiment.glob("*/result.json"):
         try:
             lines = [json.loads(x) for x in result_json.read_text().splitlines() if x.strip()]
         except (OSError, json.JSONDecodeError):
             continue
-        if any(line.get("epoch") == epochs for line in lines):
-            done.add(result_json.parent.name)
+        done |= {line["trial_id"] for line in lines if line.get("epoch") == epochs}
     return done
 
 
@@ -115,7 +138,7 @@ def kill_and_resume(tier: Path, storage: Path, address: str, trials: int, kills:
     if final.returncode != 0:
         raise RuntimeError(f"the resumed driver failed: {final.stderr[-2000:]}")
     rows, _ = load_rows(str(experiment))
-    finished = {r.arch_hash for r in rows if r.status in ("done", "stopped")}
+    finished = {r.trial_id for r in rows if r.status in ("done", "stopped")}
     hashes = [r.arch_hash for r in rows]
     return {"budget": trials, "kills": events, "final_trials": len(rows), "final_finished": len(finished),
             "errored": sum(r.status == "error" for r in rows),
@@ -167,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
             # The same run with proposals in Sobol order (no GP fit): Tune's share of the overhead alone.
             report["scheduling_without_model"] = scheduling(tier, root / "sched", args.trials, args.concurrent, args.sleep,
                                                             SearcherConfig(n_init=10**6), "sobol-order")
+            floor = actor_start_s(args.concurrent)
+            report["cold_start"] = {"bare_actor_start_s": floor,
+                                    "efficiency_bound": round(sched["ideal_s"] / (sched["ideal_s"] + floor), 3),
+                                    "note": (f"{args.concurrent} bare Ray actors (fresh worker processes, no Tune) take this long on "
+                                             "this machine; Ray starts actors in new processes (it does not reuse task workers), so "
+                                             "every Tuner.fit pays at least this before its first wave runs")}
             report["driver_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
             restore = kill_and_resume(tier, root / "restore", ray.get_runtime_context().gcs_address, args.restore_trials, (3, 8))
             report |= {"restore_lost": restore["restore_lost"], "restore_duplicated": restore["restore_duplicated"], "restore": restore}
@@ -180,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                        "restore_lost==0": report["restore_lost"] == 0, "restore_duplicated==0": report["restore_duplicated"] == 0}
     report["load_average_after"] = os.getloadavg()
     atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: report[k] for k in ("scheduling_efficiency", "steady_state_efficiency", "driver_peak_rss_mib", "restore_lost", "restore_duplicated", "goals")}, indent=2))
+    print(json.dumps({k: report[k] for k in ("scheduling_efficiency", "steady_state_efficiency", "cold_start", "driver_peak_rss_mib", "restore_lost", "restore_duplicated", "goals")}, indent=2))
     return 0
 
 

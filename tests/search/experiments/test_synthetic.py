@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 pytest.importorskip("scipy")
 
 from gpunet_hub.errors import InputError
-from gpunet_search.experiments.synthetic import GridFunction, TierProblem
+from gpunet_search.experiments.synthetic import GridFunction, TierAccuracy, TierProblem
 from gpunet_search.search.grid import LevelGrid
 
 
@@ -34,3 +37,17 @@ def test_tier_problem_ranks_are_exact() -> None:
     assert ranks[i] == 1 + int((acc > acc[i]).sum())
     with pytest.raises(InputError):
         TierProblem(seed=0, pool_bits=8, tier=(0.6, 0.5))
+
+
+def test_tier_accuracy_alone_is_the_problems_model_and_needs_no_torch() -> None:
+    problem = TierProblem(seed=3, pool_bits=8)
+    alone = TierAccuracy(seed=3)
+    np.testing.assert_array_equal(alone(problem.tier_vectors), problem.tier_accuracy)
+    assert not np.array_equal(TierAccuracy(seed=4)(problem.tier_vectors), problem.tier_accuracy)
+    code = (
+        "import sys; from gpunet_search.experiments.synthetic import TierAccuracy; "
+        "import numpy as np; TierAccuracy(0)(np.array([%s])); print('torch' in sys.modules)"
+        % list(map(int, problem.tier_vectors[0]))
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # a synthetic trial process stays light

@@ -21,7 +21,7 @@ WHERE = {
     "vector_id": "gpunet_search.search.searcher",
     "FUNCTIONS": "gpunet_search.experiments.synthetic",
     "GridFunction": "gpunet_search.experiments.synthetic",
-    "TierProblem": "gpunet_search.experiments.synthetic",
+    "TierAccuracy": "gpunet_search.experiments.synthetic",
     "MedianStoppingRule": "gpunet_search.evaluate.stopping",
 }
 EVALUATE_MODULE = "gpunet_search.evaluate"  # proxy_config(), evaluate()

@@ -26,7 +26,7 @@ import numpy as np
 from gpunet_hub._io import atomic_write_text, json_sha256
 from gpunet_hub.errors import CheckpointError, InputError, did_you_mean
 
-from ._deps import FUNCTIONS, GridFunction, TierProblem
+from ._deps import FUNCTIONS, GridFunction, TierAccuracy
 
 EPOCH, VALUE, BEST = "epoch", "value", "best_value"  # keys of every reported result
 SYNTHETIC = (*FUNCTIONS, "tier")
@@ -143,8 +143,7 @@ class SyntheticEvaluator:
         self.spec = spec
         name = spec.synthetic
         if name == "tier":
-            problem = TierProblem(spec.seed, spec.space, pool_bits=4)  # the accuracy model does not depend on the pool
-            self._value = problem.accuracy
+            self._value = TierAccuracy(spec.seed, spec.space)  # not TierProblem: its Sobol pool needs torch
         else:
             self._value = GridFunction(str(name), spec.seed, spec.space)
 

@@ -6,8 +6,9 @@
   pair unrelated digits. Minimised; the optimum value is 0, so a value is its own simple regret.
 * :class:`TierProblem`: shaped like a real search. A pool of ``2^16`` Sobol networks, a
   deterministic per-layer cost model as the latency stand-in, the tier = the networks between two
-  latency percentiles, and an accuracy stand-in with interactions. Maximised; the rank of any
-  network among the tier's pool members is exact.
+  latency percentiles, and an accuracy stand-in with interactions (:class:`TierAccuracy`, which
+  builds alone without the pool). Maximised; the rank of any network among the tier's pool members
+  is exact.
 """
 
 from __future__ import annotations
@@ -92,6 +93,36 @@ class GridFunction:
         return np.asarray(values, dtype=np.float64) - self.optimum
 
 
+class TierAccuracy:
+    """The accuracy stand-in of :class:`TierProblem` alone: no pool, so it is cheap to build.
+
+    Args:
+        seed: The problem's seed (the same seed gives the same model as ``TierProblem(seed)``).
+        space: The search space (Table 1 by default).
+    """
+
+    def __init__(self, seed: int, space: str | SearchSpace = "table1") -> None:
+        self.grid = LevelGrid(space)
+        rng = np.random.default_rng([seed, 104729])
+        self.pool_seed = int(rng.integers(2**31))  # the problem's Sobol pool; drawn first, before the weights
+        self._weights = _accuracy_weights(rng, self.grid.n_digits)
+
+    def __call__(self, vectors: np.ndarray) -> np.ndarray:
+        """Accuracy stand-in (maximise): per-stage capacity with diminishing returns, resolution,
+        SE and activation effects, and random pairwise interactions between digits."""
+        v = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+        z = self.grid.normalise(self.grid.to_levels(v.astype(np.int64))) - 0.5
+        w = self._weights
+        acc = 70.0 + 2.0 * np.log(v[:, 0] / 224.0)
+        for s, stage in enumerate(BLOCK_STAGES):
+            f, k, e, se, act, n = v[:, SearchSpace.stage_slice(stage)].T
+            capacity = np.log1p(n * f * np.sqrt(np.maximum(e, 1)) / 256.0)
+            acc += w["stage"][s] * capacity + w["se"][s] * se + w["act"][s] * act + w["kernel"][s] * (k == 5)
+        acc += (w["pair_coef"] * z[:, w["pair_i"]] * z[:, w["pair_j"]]).sum(1)
+        acc += (w["quad"] * (z - w["centre"]) ** 2).sum(1)
+        return acc
+
+
 class TierProblem:
     """Maximise an accuracy stand-in among networks of one latency tier.
 
@@ -111,10 +142,10 @@ class TierProblem:
     ) -> None:
         if not 0 <= tier[0] < tier[1] <= 1:
             raise InputError(f"tier percentiles must satisfy 0 <= lo < hi <= 1, got {tier}")
-        self.grid = LevelGrid(space)
+        self.accuracy_model = TierAccuracy(seed, space)
+        self.grid = self.accuracy_model.grid
         self.seed = seed
-        rng = np.random.default_rng([seed, 104729])
-        pool = self.grid.sobol(2**pool_bits, seed=int(rng.integers(2**31)))
+        pool = self.grid.sobol(2**pool_bits, seed=self.accuracy_model.pool_seed)
         _, first = np.unique(np.ascontiguousarray(pool, dtype=np.int8), axis=0, return_index=True)
         self.pool_levels = pool[np.sort(first)]
         self.pool_vectors = self.grid.to_vectors(self.pool_levels)
@@ -122,7 +153,6 @@ class TierProblem:
         self.lo, self.hi = (float(q) for q in np.quantile(latency, tier))
         in_tier = (latency >= self.lo) & (latency <= self.hi)
         self.tier_vectors = self.pool_vectors[in_tier]  # in Sobol order
-        self._weights = _accuracy_weights(rng, self.grid.n_digits)
         self.tier_accuracy = self.accuracy(self.tier_vectors)
         self._sorted = np.sort(self.tier_accuracy)
         self.best = float(self._sorted[-1])
@@ -137,19 +167,8 @@ class TierProblem:
         return (lat >= self.lo) & (lat <= self.hi)
 
     def accuracy(self, vectors: np.ndarray) -> np.ndarray:
-        """Accuracy stand-in (maximise): per-stage capacity with diminishing returns, resolution,
-        SE and activation effects, and random pairwise interactions between digits."""
-        v = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
-        z = self.grid.normalise(self.grid.to_levels(v.astype(np.int64))) - 0.5
-        w = self._weights
-        acc = 70.0 + 2.0 * np.log(v[:, 0] / 224.0)
-        for s, stage in enumerate(BLOCK_STAGES):
-            f, k, e, se, act, n = v[:, SearchSpace.stage_slice(stage)].T
-            capacity = np.log1p(n * f * np.sqrt(np.maximum(e, 1)) / 256.0)
-            acc += w["stage"][s] * capacity + w["se"][s] * se + w["act"][s] * act + w["kernel"][s] * (k == 5)
-        acc += (w["pair_coef"] * z[:, w["pair_i"]] * z[:, w["pair_j"]]).sum(1)
-        acc += (w["quad"] * (z - w["centre"]) ** 2).sum(1)
-        return acc
+        """The accuracy stand-in of 41-int vectors (maximise); see :class:`TierAccuracy`."""
+        return self.accuracy_model(vectors)
 
     def rank(self, accuracy: np.ndarray) -> np.ndarray:
         """1 + the number of tier pool members strictly more accurate (1 = as good as the best)."""
