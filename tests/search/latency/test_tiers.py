@@ -14,7 +14,7 @@ from gpunet_search.latency.fingerprint import onnxruntime_cpu_device
 from gpunet_search.latency.lut import LatencyLUT, Measurement
 from gpunet_search.latency.pipeline import Setting, key_index
 from gpunet_search.latency.sampling import load_samples, sample, save_samples
-from gpunet_search.latency.tiers import Tier, assign, parse_tiers
+from gpunet_search.latency.tiers import Tier, assign, parse_tiers, write_tiers
 
 
 def test_parse_tiers():
@@ -35,6 +35,29 @@ def test_assign_half_open_and_overlapping():
     estimates = np.array([0.4, 0.5, 0.6, 0.65, 0.7, np.nan])
     got = assign(estimates, [Tier(0.5, 0.65, "a"), Tier(0.6, 0.75, "b")])
     assert got[0].tolist() == [1, 2] and got[1].tolist() == [2, 3, 4]
+
+
+def test_a_guard_keeps_members_away_from_the_bounds():
+    measured = np.array([0.51, 0.52, 0.6, 0.63, 0.64, np.nan])
+    tier = [Tier(0.5, 0.65, "a")]
+    assert assign(measured, tier)[0].tolist() == [0, 1, 2, 3, 4]
+    # 3 %: 0.51 * 0.97 < 0.5 and 0.64 * 1.03 >= 0.65 fall out; 0.52 and 0.63 stay.
+    assert assign(measured, tier, guard=0.03)[0].tolist() == [1, 2, 3]
+
+
+def test_measured_members_replace_estimated_ones_in_the_files(tmp_path):
+    samples = sample(8, "table1", seed=0)
+    estimates = np.linspace(0.4, 0.8, len(samples))
+    measured = np.full(len(samples), np.nan)
+    measured[[0, 5, 7]] = [0.6, 0.9, 0.62]  # row 0 is estimated outside, row 5 measured outside
+    tiers = [Tier(0.55, 0.65, "0.6ms")]
+    (row,) = write_tiers(tmp_path, tiers, samples, estimates, estimates, {}, measured=measured, guard=0.02)
+    with np.load(row["file"]) as data:
+        assert data["rows"].tolist() == [0, 7] and data["measured_ms"].tolist() == [0.6, 0.62]
+        assert json.loads(str(data["meta"]))["membership"] == {"by": "measured", "guard": 0.02}
+    (plain,) = write_tiers(tmp_path, tiers, samples, estimates, estimates, {})
+    with np.load(plain["file"]) as data:
+        assert "measured_ms" not in data and data["rows"].tolist() == assign(estimates, tiers)[0].tolist()
 
 
 def test_calibration_fit_and_metrics():

@@ -42,6 +42,8 @@ def test_presets_are_plan_data_that_a_file_and_overrides_refine(tmp_path):
         ({"final": {"proxy": {"width_mult": 0.5}}}, "must be the searched one"),
         ({"proxy": {"epochs": 0}}, "epochs"),
         ({"dataset": "/data/imagenet"}, "num_classes"),
+        ({"latency": {"verify_tiers": "yes"}}, "verify_tiers must be true or false"),
+        ({"latency": {"tier_guard": 0.9}}, "tier_guard"),
     ],
 )
 def test_bad_plans_are_refused_before_any_work(changes, match):

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -89,6 +90,19 @@ def test_an_entry_loads_from_the_hub_with_its_trained_weights(smoke):
     row = card.latency[0]
     assert gpunet_hub.list_models(hub=hub, gpu=row.gpu)
     assert gpunet_hub.select(row.gpu, row.ms, hub=hub) in gpunet_hub.list_models(hub=hub)
+
+
+def test_tier_members_are_measured_inside_their_tier(smoke):
+    out, first, _ = smoke
+    tiers = next(r.output for r in first if r.name == "tiers")
+    assert tiers["membership"] == "measured" and tiers["verification"]["measured"] >= 1
+    guard = tiers["verification"]["guard"]
+    for row in tiers["tiers"]:
+        with np.load(out / row["file"]) as data:
+            measured = data["measured_ms"]
+        assert len(measured) == row["count"] and np.isfinite(measured).all()
+        assert (measured * (1 - guard) >= row["lo_ms"]).all() and (measured * (1 + guard) < row["hi_ms"]).all()
+    assert "measured whole on this device" in (out / "report.md").read_text()
 
 
 def test_the_report_states_tier_fidelity_from_the_bench(smoke):

@@ -69,6 +69,12 @@ class SampleSet:
             )
         return space
 
+    def take(self, rows: np.ndarray) -> SampleSet:
+        """The given rows, in that order (``meta`` records how many were taken)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        meta = dict(self.meta, taken=len(rows))
+        return SampleSet(self.encodings[rows], self.space, self.space_fingerprint, meta, self.path, self.sha256)
+
     def head(self, limit: int | None) -> SampleSet:
         """The first ``limit`` rows (a Sobol prefix, itself evenly spread); all rows for ``None``."""
         if limit is None:

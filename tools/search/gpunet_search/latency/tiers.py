@@ -1,13 +1,15 @@
-"""Latency tiers: binning networks by their calibrated estimate (paper, section 3.2).
+"""Latency tiers: binning networks by calibrated estimate or measured latency (paper, section 3.2).
 
 Tiers are given either as edges (``0.5,0.65,0.85`` gives ``[0.5, 0.65)`` and ``[0.65, 0.85)``) or
 as centres with a width (``0.5,0.65,0.85`` with ``10%`` gives ``0.5 +/- 0.05`` and so on; a width
 without ``%`` is in ms). Centre tiers may overlap; a network then belongs to each.
 
 Each tier is written as an ``.npz`` in the sample-file layout (``encodings`` + JSON ``meta``, format
-``gpunet-search-tier/1``) plus ``estimate_ms``, ``sum_ms`` and ``rows`` (indices into the sample
-file), so a tier file can be fed back to ``search lut build`` or to the searcher; ``meta`` carries the
-fingerprints of every input (space, sample file, LUT id and revision, device, calibration).
+``gpunet-search-tier/1``) plus ``estimate_ms``, ``sum_ms``, ``rows`` (indices into the sample
+file) and, when the members were drawn from whole-network measurements, ``measured_ms``, so a tier
+file can be fed back to ``search lut build`` or to the searcher; ``meta`` carries the fingerprints
+of every input (space, sample file, LUT id and revision, device, calibration) and how the members
+were drawn (``membership``).
 """
 
 from __future__ import annotations
@@ -91,10 +93,17 @@ def parse_tiers(*, centres: str | None = None, width: str = "10%", edges: str | 
     return tiers
 
 
-def assign(estimates: np.ndarray, tiers: list[Tier]) -> list[np.ndarray]:
-    """Row indices of the estimates that fall in each tier (NaN estimates fall in none)."""
-    estimates = np.asarray(estimates, dtype=np.float64)
-    return [np.flatnonzero((estimates >= t.lo) & (estimates < t.hi)) for t in tiers]
+def assign(latency: np.ndarray, tiers: list[Tier], guard: float = 0.0) -> list[np.ndarray]:
+    """Row indices of the latencies that fall in each tier (NaN falls in none).
+
+    Args:
+        latency: Estimated or measured latency (ms) per row.
+        tiers: The tiers.
+        guard: A row stays in a tier only if it would still be inside with its latency off by this
+            fraction either way (``0``: the plain interval).
+    """
+    latency = np.asarray(latency, dtype=np.float64)
+    return [np.flatnonzero((latency * (1 - guard) >= t.lo) & (latency * (1 + guard) < t.hi)) for t in tiers]
 
 
 def write_tiers(
@@ -104,6 +113,9 @@ def write_tiers(
     estimates: np.ndarray,
     sums: np.ndarray,
     meta: dict[str, Any],
+    *,
+    measured: np.ndarray | None = None,
+    guard: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Writes one file per tier and a ``tiers.json`` summary (all atomically).
 
@@ -114,12 +126,17 @@ def write_tiers(
         estimates: Calibrated estimates (ms), one per row.
         sums: Raw LUT sums (ms), one per row.
         meta: Fingerprints of the inputs (stored in every file).
+        measured: Whole-network measurements (ms) per row, NaN where not measured. When given, a
+            tier's members are the measured networks inside it (see ``guard``), not the estimated
+            ones, and the files also hold ``measured_ms``.
+        guard: With ``measured``: the relative margin a member keeps from both bounds (:func:`assign`).
 
     Returns:
         One summary dict per tier: name, bounds, count, file.
     """
     out_dir = Path(out_dir)
-    members = assign(estimates, tiers)
+    members = assign(estimates, tiers) if measured is None else assign(measured, tiers, guard)
+    membership = {"by": "estimate"} if measured is None else {"by": "measured", "guard": guard}
     summary = []
     for tier, rows in zip(tiers, members, strict=True):
         header = {
@@ -127,8 +144,10 @@ def write_tiers(
             "space": samples.space,
             "space_fingerprint": samples.space_fingerprint,
             "tier": {"name": tier.name, "lo_ms": tier.lo, "hi_ms": tier.hi},
+            "membership": membership,
             **meta,
         }
+        arrays = {"measured_ms": measured[rows]} if measured is not None else {}
         path = out_dir / tier.filename
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.savez(
@@ -138,6 +157,7 @@ def write_tiers(
                 sum_ms=sums[rows],
                 rows=rows.astype(np.int64),
                 meta=np.array(json.dumps(header)),
+                **arrays,
             )
         summary.append({"name": tier.name, "lo_ms": tier.lo, "hi_ms": tier.hi, "count": len(rows), "file": str(path)})
     finite = np.isfinite(estimates)
@@ -145,6 +165,7 @@ def write_tiers(
         "format": "gpunet-search-tiers/1",
         "tiers": summary,
         "networks": len(estimates),
+        "membership": membership,
         "estimate_ms": {
             "min": float(np.min(estimates[finite])) if finite.any() else None,
             "median": float(np.median(estimates[finite])) if finite.any() else None,

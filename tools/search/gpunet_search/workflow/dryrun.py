@@ -132,7 +132,15 @@ def dry_run(ctx: Context, *, probe: bool = True) -> list[StageEstimate]:
             plan.latency.calibration_nets,
             "calibration_net_s",
         ),
-        "tiers": (f"{tiers} tiers", 0.0, None),
+        "tiers": (
+            (
+                f"{tiers} tiers; at most {plan.latency.samples:,} networks measured whole (those estimated near a tier)",
+                plan.latency.samples,
+                "calibration_net_s",
+            )
+            if plan.latency.verify_tiers
+            else (f"{tiers} tiers", 0.0, None)
+        ),
         "search": (
             f"{tiers} tiers x {plan.search.trials} trials of {search_epochs} epoch(s), {plan.search.concurrent} at once",
             tiers * plan.search.trials * search_epochs / plan.search.concurrent,

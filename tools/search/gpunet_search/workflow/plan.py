@@ -46,6 +46,15 @@ class LatencyPlan:
         tier_quantiles: Tier centres as quantiles of the calibrated estimates (device independent).
         tier_centres_ms: Explicit tier centres in ms (instead of quantiles).
         tier_width: Half-width of each tier: ``10%`` (relative) or ``0.05`` (ms).
+        verify_tiers: Measure whole every network whose estimate lies near a tier, and draw the tiers'
+            members from those measurements (the LUT estimate only chooses whom to measure), so the
+            searched networks are in their tier on this device and not only in the estimate. Costs one
+            whole-network measurement per candidate (the calibration's rate).
+        verify_margin: Networks measured whole: estimates within the tier widened by this fraction
+            of its bounds (``0.5``: from half its lower bound to 1.5 times its upper bound).
+        tier_guard: A verified member's measurement must lie in the tier even when off by this
+            fraction (the retest noise of a whole-network measurement), so the bench of the trained
+            network lands in the tier too.
     """
 
     samples: int = 2000
@@ -63,6 +72,9 @@ class LatencyPlan:
     tier_quantiles: tuple[float, ...] = (0.2, 0.5, 0.8)
     tier_centres_ms: tuple[float, ...] | None = None
     tier_width: str = "10%"
+    verify_tiers: bool = True
+    verify_margin: float = 0.5
+    tier_guard: float = 0.03
 
 
 @dataclass(frozen=True)
@@ -186,6 +198,11 @@ class Plan:
             parse_tiers(centres="1", width=lat.tier_width)  # checks the width
         else:
             parse_tiers(centres=",".join(f"{c:g}" for c in lat.tier_centres_ms), width=lat.tier_width)
+        for label, flag in (("latency.verify_tiers", lat.verify_tiers), ("search.early_stop", search.early_stop)):
+            if not isinstance(flag, bool):
+                raise InputError(f"{label} must be true or false, got {flag!r}")
+        _validate.number(lat.verify_margin, "latency.verify_margin", minimum=0, maximum=10)
+        _validate.number(lat.tier_guard, "latency.tier_guard", minimum=0, maximum=0.5)
         self.timing_protocol()
         _validate.integer(search.trials, "search.trials", minimum=1, maximum=100_000)
         _validate.integer(search.concurrent, "search.concurrent", minimum=1, maximum=10_000)

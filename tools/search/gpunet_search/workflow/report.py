@@ -129,6 +129,8 @@ def write_report(
             "proxy trial."
         ),
         "",
+        _membership_text(done["tiers"]),
+        "",
         "## Accuracy per tier",
         "",
         "| tier | trials | stopped early | winner search top-1 % | final top-1 % |",
@@ -188,6 +190,20 @@ def write_report(
         "lut_error": {r["tier"]: r["lut_error"] for r in entries},
         "top1": {r["tier"]: trained[r["key"]]["top1"] for r in entries},
     }
+
+
+def _membership_text(tiers: dict[str, Any]) -> str:
+    """How the tiers' members were drawn: from the estimate, or from whole-network measurements."""
+    check = tiers.get("verification")
+    if tiers.get("membership") != "measured" or not check:
+        return "Tier members are the sampled networks whose calibrated LUT estimate lies in the tier."
+    error = check["estimate_error_mape"]
+    return (
+        f"Tier members are sampled networks measured whole on this device ({check['measured']} networks, those "
+        f"estimated within {check['margin']:.0%} of a tier's bounds) whose measurement lies in the tier with a "
+        f"{check['guard']:.0%} guard from both bounds; the LUT estimate only chose whom to measure"
+        + (f" (its mean absolute error on them: {error:.1%})." if error is not None else ".")
+    )
 
 
 __all__ = ["PLOT_FILE", "REPORT_FILE", "plot_pareto", "write_report"]

@@ -75,6 +75,7 @@ STAGES: tuple[Stage, ...] = (
             "centres": c.plan.latency.tier_centres_ms,
             "width": c.plan.latency.tier_width,
             "trials": c.plan.search.trials,
+            "verify": [c.plan.latency.verify_tiers, c.plan.latency.verify_margin, c.plan.latency.tier_guard],
         },
         run_tiers,
     ),

@@ -128,7 +128,11 @@ def calibration_of(ctx: Context) -> Any:
 
 
 def run_tiers(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Stage 4: calibrated estimates of every sample, tier centres (quantiles or given), tier files."""
+    """Stage 4: calibrated estimates of every sample, tier centres (quantiles or given), tier files.
+
+    With ``latency.verify_tiers`` the networks estimated near a tier are measured whole and the tiers'
+    members are drawn from those measurements (``latency.tier_guard`` inside the bounds).
+    """
     from ..latency.lut import LatencyLUT
     from ..latency.pipeline import key_index, lut_sums, require_complete
     from ..latency.tiers import parse_tiers, write_tiers
@@ -164,23 +168,67 @@ def run_tiers(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
             f"tier centres {centres} (ms) coincide: the estimates of {len(samples)} networks are too alike at "
             f"quantiles {list(lat.tier_quantiles)}; spread the quantiles or draw more samples"
         )
-    summary = write_tiers(ctx.path(TIERS_DIR), tiers, samples, estimates, sums, meta)
+    measured = _measure_near_tiers(ctx, samples, estimates, tiers) if lat.verify_tiers else None
+    guard = lat.tier_guard if measured is not None else 0.0
+    summary = write_tiers(ctx.path(TIERS_DIR), tiers, samples, estimates, sums, meta, measured=measured, guard=guard)
     small = [row for row in summary if row["count"] < plan.search.trials]
     if small:
         row = small[0]
+        verified = " (measured whole)" if measured is not None else ""
         raise InputError(
-            f"tier {row['name']} holds {row['count']} networks, fewer than search.trials ({plan.search.trials}); "
-            "draw more samples (latency.samples), widen the tiers (latency.tier_width) or run fewer trials"
+            f"tier {row['name']} holds {row['count']} networks{verified}, fewer than search.trials "
+            f"({plan.search.trials}); draw more samples (latency.samples), widen the tiers (latency.tier_width)"
+            + (", lower latency.tier_guard" if measured is not None else "")
+            + " or run fewer trials"
         )
+    verification = None
+    if measured is not None:
+        done_rows = np.isfinite(measured)
+        verification = {
+            "measured": int(done_rows.sum()),
+            "margin": lat.verify_margin,
+            "guard": guard,
+            "estimate_error_mape": float(np.mean(np.abs(estimates[done_rows] / measured[done_rows] - 1)))
+            if done_rows.any()
+            else None,
+        }
     return {
         "dir": TIERS_DIR,
         "tiers": [{**row, "file": ctx.relative(row["file"])} for row in summary],
+        "membership": "measured" if measured is not None else "estimate",
+        "verification": verification,
         "estimate_ms": {
             "min": float(np.min(estimates)),
             "median": float(np.median(estimates)),
             "max": float(np.max(estimates)),
         },
     }
+
+
+def _measure_near_tiers(ctx: Context, samples: Any, estimates: np.ndarray, tiers: list[Any]) -> np.ndarray:
+    """Measures whole the networks estimated near a tier; ms per row (NaN for the rows not measured).
+
+    The measurements go into the LUT file (``net`` rows), so a re-run resumes and later fits can use them.
+    """
+    from ..latency.pipeline import measure_networks
+
+    margin = ctx.plan.latency.verify_margin
+    near = np.zeros(len(estimates), dtype=bool)
+    for tier in tiers:
+        near |= (estimates >= tier.lo * (1 - margin)) & (estimates < tier.hi * (1 + margin))
+    rows = np.flatnonzero(near)
+    measured = np.full(len(estimates), np.nan)
+    if rows.size:
+        measured[rows] = measure_networks(
+            ctx.path(LUT_FILE),
+            samples.take(rows),
+            ctx.device,
+            ctx.timer,
+            ctx.plan.timing_protocol(),
+            ctx.plan.setting(),
+            progress=ctx.progress,
+        )
+    return measured
 
 
 def experiment_name(ctx: Context, tier: str, fingerprint: str) -> str:
