@@ -6,7 +6,9 @@ onnxruntime CPU, model cards, report) into ``--out``, then copies its ``report.m
 into ``benchmarks/results/regenerate_cpu_digits/`` with a ``summary.json`` of the figures the report
 states: tier fidelity, the LUT's signed error and the top-1 per tier, time per stage, wall time.
 
-The run resumes: run the same command again after an interruption. Run it alone (other engineers
+The run resumes: run the same command again after an interruption. ``--rebench`` benches the
+trained entries again (and rewrites the cards and report); every invocation appends its bench rows
+to ``bench_history.json``, which shows how far the machine's speed moves between runs. Run it alone (other engineers
 time on this machine too), and expect up to an hour on 2 cores::
 
     flock /tmp/gpunet-timing.lock .venv/bin/python benchmarks/regenerate_cpu_digits.py
@@ -33,10 +35,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("regenerated_cpu_digits"), help="The run's output folder.")
     parser.add_argument("--results", type=Path, default=RESULTS, help="Where report.md, the plot and summary go.")
+    parser.add_argument(
+        "--rebench",
+        action="store_true",
+        help="Bench the trained entries again (stages 7-9 rerun; earlier stages resume) to see this machine's drift.",
+    )
     args = parser.parse_args()
 
     plan = make_plan("cpu-digits")
     ctx = open_context(plan, args.out)
+    if args.rebench:
+        for name in ("bench", "cards", "report"):
+            ctx.state.stages.pop(name, None)
+        ctx.state.save()
     start = time.perf_counter()
     runs = run(ctx)
     wall = time.perf_counter() - start
@@ -64,6 +75,21 @@ def main() -> None:
         "within_goal": total <= GOAL_SECONDS,
     }
     atomic_write_text(args.results / "summary.json", json.dumps(summary, indent=2) + "\n")
+    # Every invocation's bench of the same trained networks, to show how far this machine's speed moves.
+    history_file = args.results / "bench_history.json"
+    history = json.loads(history_file.read_text()) if history_file.exists() else []
+    bench_rows = json.loads(ctx.path("bench.json").read_text())
+    history.append(
+        {
+            "date": utc_now(),
+            "load_average": list(os.getloadavg()),
+            "rows": [
+                {k: row.get(k) for k in ("key", "ms", "round_medians_ms", "tier_measured_ms", "lo_ms", "hi_ms", "in_tier")}
+                for row in bench_rows
+            ],
+        }
+    )
+    atomic_write_text(history_file, json.dumps(history, indent=2) + "\n")
     fidelity = report["tier_fidelity"]
     print(
         f"tier fidelity {fidelity:.0%}; top-1 per tier {report['top1']}; {total / 60:.1f} min over all attempts "

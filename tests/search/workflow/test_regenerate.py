@@ -64,12 +64,13 @@ def test_the_hub_folder_holds_honest_cards_with_an_index(smoke):
         assert "ImageNet" not in card.top1_source and "digits" in card.top1_source
         row = bench[f"tier-{card.tier['latency']}"]
         (latency,) = card.latency
-        assert latency.ms == pytest.approx(row["ms"], abs=1e-4)
+        assert latency.ms == pytest.approx(row["ms"], abs=1e-4) and row["ms"] == min(row["round_medians_ms"])
+        assert len(row["round_medians_ms"]) == 2 and "lowest median of 2 interleaved bench runs" in latency.source
         assert (latency.runtime, latency.precision, latency.batch) == ("onnxruntime-cpu", "fp32", 1)
         assert latency.gpu == row["record"]["device"]["label"]
         provenance = card.provenance
         assert provenance["scales"]["width_mult"] == 0.125
-        assert provenance["tier"]["in_tier"] == row["in_tier"]
+        assert provenance["tier"]["in_tier"] == row["in_tier"] and provenance["tier"]["members_by"] == "measured"
         assert provenance["search"]["experiment"] and provenance["lut"]["fingerprint"]
         assert provenance["training"]["recipe"]["width_mult"] == 0.125
         assert card.resolution == provenance["bench"]["input_shape"][-1]
@@ -113,6 +114,7 @@ def test_the_report_states_tier_fidelity_from_the_bench(smoke):
     assert f"Tier fidelity: {inside}/{len(rows)} entries" in report
     for row in rows:
         assert f"{row['lut_error']:+.1%}" in report
+        assert row["tier_measured_ms"] is not None and f"| {row['tier_measured_ms']:.4g} |" in report
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
 
 

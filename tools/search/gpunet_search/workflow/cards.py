@@ -36,6 +36,8 @@ def latency_row(bench_row: dict[str, Any]) -> LatencyRow:
     settings = record.get("settings", {})
     threads = settings.get("threads", record["device"].get("threads"))
     runs = record["stats_ms"].get("n")
+    rounds = len(bench_row.get("round_medians_ms", [None]))
+    chosen = f", the lowest median of {rounds} interleaved bench runs" if rounds > 1 else ""
     return LatencyRow(
         gpu=record["device"]["label"],
         batch=int(record["batch"]),
@@ -46,7 +48,7 @@ def latency_row(bench_row: dict[str, Any]) -> LatencyRow:
         ms=round(float(record["stats_ms"]["median"]), 4),
         source=(
             f"{WORKFLOW} bench, {record['date']}: {runs} timed runs after {record['warmup_runs']} warm-up, "
-            f"{threads} thread(s), device {record['device'].get('fingerprint', '')}"
+            f"{threads} thread(s){chosen}, device {record['device'].get('fingerprint', '')}"
         ),
     )
 
@@ -120,6 +122,8 @@ def run_cards(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 "lut_estimate_ms": winner["lut_ms"],
                 "bench_ms": bench_row["ms"],
                 "in_tier": bench_row["in_tier"],
+                "members_by": done["tiers"].get("membership", "estimate"),
+                "verification": done["tiers"].get("verification"),
             },
             "training": {"recipe": config, "epochs": item["epochs"], "weights": item["weights_kind"]},
             "scales": scales,

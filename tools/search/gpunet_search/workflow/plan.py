@@ -128,12 +128,17 @@ class BenchPlan:
         min_runs: Timed runs (at least).
         min_seconds: Timed duration (at least).
         max_seconds: Stop timing a network after this long.
+        rounds: Bench runs per network, interleaved across the networks; the card keeps the run
+            with the lowest median. One run on a shared machine can land in a burst of other work;
+            the lowest of a few interleaved medians is the statistic the LUT's whole-network
+            measurements use too, so the tier check compares like with like.
     """
 
     warmup: int | None = None
     min_runs: int | None = None
     min_seconds: float | None = None
     max_seconds: float | None = None
+    rounds: int = 3
 
 
 @dataclass(frozen=True)
@@ -209,6 +214,7 @@ class Plan:
         if search.epochs is not None:
             _validate.integer(search.epochs, "search.epochs", minimum=1)
         _validate.integer(self.final.epochs, "final.epochs", minimum=1, maximum=10_000)
+        _validate.integer(self.bench.rounds, "bench.rounds", minimum=1, maximum=100)
         shaping = sorted(set(self.final.proxy) & {"res_scale", "min_resolution", "width_mult"})
         if shaping:
             raise InputError(

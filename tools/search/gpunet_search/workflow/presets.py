@@ -40,7 +40,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "searcher": {"n_init": 2, "pool_size": 64, "max_pool_candidates": 32, "gp_max_iter": 5, "leaf_size": 4},
         },
         "final": {"epochs": 1},
-        "bench": {"warmup": 3, "min_runs": 10, "min_seconds": 0.1, "max_seconds": 10.0},
+        "bench": {"warmup": 3, "min_runs": 10, "min_seconds": 0.1, "max_seconds": 10.0, "rounds": 2},
     },
     "cpu-digits": {
         "name": "digits_cpu",
