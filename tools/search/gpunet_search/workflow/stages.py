@@ -133,6 +133,7 @@ def run_tiers(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
     With ``latency.verify_tiers`` the networks estimated near a tier are measured whole and the tiers'
     members are drawn from those measurements (``latency.tier_guard`` inside the bounds).
     """
+    from ..latency.calibration import accuracy_metrics
     from ..latency.lut import LatencyLUT
     from ..latency.pipeline import key_index, lut_sums, require_complete
     from ..latency.tiers import parse_tiers, write_tiers
@@ -188,8 +189,8 @@ def run_tiers(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "measured": int(done_rows.sum()),
             "margin": lat.verify_margin,
             "guard": guard,
-            "estimate_error_mape": float(np.mean(np.abs(estimates[done_rows] / measured[done_rows] - 1)))
-            if done_rows.any()
+            "estimate_error_mape": accuracy_metrics(estimates[done_rows], measured[done_rows])["mape"]
+            if done_rows.sum() >= 3  # the metrics' own minimum
             else None,
         }
     return {
