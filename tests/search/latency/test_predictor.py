@@ -106,6 +106,21 @@ def test_learned_predictors_fit_what_the_sum_misses():
         make_predictor("mlp").predict(feats)
 
 
+def test_the_uncalibrated_sum_is_a_candidate_that_cross_validation_keeps_when_fits_only_add_error():
+    _, _, _, feats, _ = _synthetic()
+    sums = feats.column("lut_sum_ms")
+    # Measurements equal to the LUT sum up to +/-3 % noise, on few networks: every fit chases the noise.
+    measured = sums * np.random.default_rng(1).uniform(0.97, 1.03, len(sums))
+    rows = np.arange(12)
+    model = make_predictor("sum").fit(feats.take(rows), measured[rows])
+    assert np.array_equal(model.predict(feats), sums) and model.describe() == "1 * sum"
+    assert fit_warnings(Calibration("sum", 1.0), 3) == []
+    cv = cross_validate(PREDICTORS, feats.take(rows), measured[rows], k=4)
+    assert select(cv) == "sum" and cv["sum"]["mape"] < min(v["mape"] for k, v in cv.items() if k != "sum")
+    # With a real bias the fitted models win again.
+    assert select(cross_validate(("sum", "linear"), feats.take(rows), 1.4 * measured[rows] + 2.0, k=4)) == "linear"
+
+
 def test_fit_warnings_flag_few_networks_and_implausible_signs():
     assert fit_warnings(Calibration("linear", 1.1, 0.2), 40) == []
     assert "unstable" in fit_warnings(Calibration("linear", 1.1, 0.2), 6)[0]

@@ -383,7 +383,7 @@ def calibrate_cmd(
         typer.Option(
             "--model",
             help="auto (lowest cross-validated error on the train part) | linear+weights | linear | scale | "
-            "linear+layers | linear+weights+layers | ridge | gbr | rf | mlp.",
+            "linear+layers | linear+weights+layers | sum (the LUT sum as it is) | ridge | gbr | rf | mlp.",
         ),
     ] = "auto",
     train_fraction: Annotated[
