@@ -191,6 +191,12 @@ def _print_seed(report: dict[str, Any], role: str) -> None:
     print(_row("retest, fixed protocol (first rounds)", report["retest_held_out_fixed_protocol"]))
 
 
+def _print_goals(goals: dict[str, dict[str, bool]], chose: dict[str, str] | None = None) -> None:
+    for seed, checks in goals.items():
+        label = f"{seed} (-> {chose[seed]})" if chose else seed
+        print(f"  {label}: " + ", ".join(f"{'PASS' if ok else 'FAIL'} {name}" for name, ok in checks.items()))
+
+
 def _plot(path: Path, seeds: list[dict[str, Any]], default: str) -> None:
     import matplotlib
 
@@ -306,12 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     if full:
         _print_seed(full, "full resolution")
     print(f"\ndefault predictor: {default} (chosen on seed {args.seeds[0]})")
-    for seed, checks in goals.items():
-        print(f"  {seed}: " + ", ".join(f"{'PASS' if ok else 'FAIL'} {name}" for name, ok in checks.items()))
+    _print_goals(goals)
     print("calibrate's default (auto, chosen per seed by cross-validation on the train half):")
-    for seed, checks in auto_goals.items():
-        chose = result["calibrate_default"]["chose"][seed]
-        print(f"  {seed} (-> {chose}): " + ", ".join(f"{'PASS' if ok else 'FAIL'} {name}" for name, ok in checks.items()))
+    _print_goals(auto_goals, result["calibrate_default"]["chose"])
     print(f"cost per {cost['networks']:,} networks: key index {cost['key_index_s']} s (common), LUT sum "
           f"{cost['lut_sum_s']} s, predict (with features) " +
           ", ".join(f"{k} {v} s" for k, v in cost["predict_s"].items()))

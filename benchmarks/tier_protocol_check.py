@@ -25,6 +25,7 @@ import numpy as np
 from gpunet_hub._io import atomic_write_text, utc_now
 from gpunet_search.latency.pipeline import measure_networks
 from gpunet_search.latency.sampling import load_samples
+from gpunet_search.latency.tiers import member_row
 from gpunet_search.workflow import make_plan, open_context
 
 RESULTS = Path(__file__).parent / "results" / "tier_protocol_check.json"
@@ -52,7 +53,9 @@ def main() -> None:
                 members = data["rows"].astype(np.int64)
                 at_tiers = data["measured_ms"] if "measured_ms" in data else None
                 encodings = data["encodings"]
-            first = int(np.flatnonzero((encodings == np.asarray(winner["vector"])).all(axis=1))[0])
+            first = member_row(encodings, winner["vector"])
+            if first is None:
+                raise SystemExit(f"the {winner['tier']} winner is not in its tier file; re-run the tiers stage")
             others = [int(r) for r in members if r != members[first]][: CHUNK - 1]
             chunk = [int(members[first]), *others]
             interleaved, alone = [], []

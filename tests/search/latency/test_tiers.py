@@ -14,7 +14,7 @@ from gpunet_search.latency.fingerprint import onnxruntime_cpu_device
 from gpunet_search.latency.lut import LatencyLUT, Measurement
 from gpunet_search.latency.pipeline import Setting, key_index
 from gpunet_search.latency.sampling import load_samples, sample, save_samples
-from gpunet_search.latency.tiers import Tier, assign, parse_tiers, write_tiers
+from gpunet_search.latency.tiers import Tier, assign, member_row, parse_tiers, write_tiers
 
 
 def test_parse_tiers():
@@ -58,6 +58,12 @@ def test_measured_members_replace_estimated_ones_in_the_files(tmp_path):
     (plain,) = write_tiers(tmp_path, tiers, samples, estimates, estimates, {})
     with np.load(plain["file"]) as data:
         assert "measured_ms" not in data and data["rows"].tolist() == assign(estimates, tiers)[0].tolist()
+
+
+def test_member_row_finds_a_network_in_a_tier_file_or_says_it_is_absent():
+    encodings = np.array([[1, 2, 3], [4, 5, 6], [4, 5, 7]])
+    assert member_row(encodings, [4, 5, 7]) == 2 and member_row(encodings, np.array([1, 2, 3])) == 0
+    assert member_row(encodings, [4, 5, 8]) is None
 
 
 def test_calibration_fit_and_metrics():

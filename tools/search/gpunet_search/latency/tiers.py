@@ -106,6 +106,12 @@ def assign(latency: np.ndarray, tiers: list[Tier], guard: float = 0.0) -> list[n
     return [np.flatnonzero((latency * (1 - guard) >= t.lo) & (latency * (1 + guard) < t.hi)) for t in tiers]
 
 
+def member_row(encodings: np.ndarray, vector: list[int] | np.ndarray) -> int | None:
+    """The row of a tier file's ``encodings`` that holds ``vector`` (``None`` if it is not a member)."""
+    match = np.flatnonzero((np.asarray(encodings) == np.asarray(vector)).all(axis=1))
+    return int(match[0]) if match.size else None
+
+
 def write_tiers(
     out_dir: str | Path,
     tiers: list[Tier],

@@ -131,12 +131,14 @@ def _module(ctx: Context, item: dict[str, Any]) -> Any:
 
 def _tier_measurement(ctx: Context, done: dict[str, dict[str, Any]], tier: str, vector: list[int]) -> float | None:
     """The whole-network measurement stage 4 made of a tier member (``None`` for estimate-only tiers)."""
-    row = next(t for t in done["tiers"]["tiers"] if t["name"] == tier)
-    with np.load(ctx.path(row["file"]), allow_pickle=False) as data:
+    from ..latency.tiers import member_row
+
+    entry = next(t for t in done["tiers"]["tiers"] if t["name"] == tier)
+    with np.load(ctx.path(entry["file"]), allow_pickle=False) as data:
         if "measured_ms" not in data:
             return None
-        match = np.flatnonzero((data["encodings"] == np.asarray(vector)).all(axis=1))
-        return float(data["measured_ms"][match[0]]) if match.size else None
+        row = member_row(data["encodings"], vector)
+        return None if row is None else float(data["measured_ms"][row])
 
 
 def run_bench(ctx: Context, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
