@@ -104,15 +104,14 @@ def test_batches_spread_over_leaves_and_pending_points_repel() -> None:
     assert len({tuple(v) for v in batch}) == 8
     assert s.last_info["n_leaves"] > 1
     assert len(set(s.last_info["leaves"])) >= 2, "virtual visits should spread a batch over leaves"
-    # The mechanism of the GP side: a fantasy at a candidate collapses its LogEI.
+    # The mechanism of the GP side: a fantasy at a point collapses its LogEI.
     rng = np.random.default_rng(0)
     x = rng.random((30, 5))
-    gp = GPSurrogate(x, -((x - 0.5) ** 2).sum(1), max_iter=10)
-    scorer = gp.scorer(rng.random((50, 5)))
-    before = scorer.log_ei()
+    post = GPSurrogate(x, -((x - 0.5) ** 2).sum(1), max_iter=10).posterior()
+    cands = rng.random((50, 5))
+    before = post.log_ei(cands)
     top = int(np.argmax(before))
-    scorer.condition(scorer._cands[top][None, :])
-    after = scorer.log_ei()
+    after = post.believe(cands[top][None, :]).log_ei(cands)
     assert after[top] < before[top] - 1.0
     assert np.argmax(after) != top
 

@@ -10,21 +10,27 @@ to the nearest unevaluated tier pool member (charged, and counted). Summaries an
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gpunet_hub import _validate
+from gpunet_hub._io import atomic_write_text, json_sha256
 from gpunet_hub.errors import InputError
 
 from ..search.grid import LevelGrid
 from ..search.searcher import LamctsBoSearcher, SearcherConfig
+from .baselines import OPTUNA_SAMPLERS, run_optuna, run_smac
 from .synthetic import FUNCTIONS, GridFunction, TierProblem
 
-METHODS = ("lamcts_bo", "bo", "tpe", "random", "sobol")
+METHODS = ("lamcts_bo", "bo", "gp", "smac", "tpe", "random", "sobol")
+MODEL_BASED = ("lamcts_bo", "bo", "gp", "smac", "tpe")
+SEARCHERS = ("lamcts_bo", "bo")  # this project's, never cached
 PROBLEMS = (*FUNCTIONS, "tier")
 
 
@@ -131,8 +137,10 @@ def run_one(problem_name: str, method: str, seed: int, settings: BenchSettings) 
     start = time.perf_counter()
     if method in ("lamcts_bo", "bo"):
         vectors, ask_seconds = _run_searcher(problem, method, seed, init, settings)
-    elif method == "tpe":
-        vectors, ask_seconds, record["snapped"] = _run_tpe(problem, seed, init, settings)
+    elif method in OPTUNA_SAMPLERS:
+        vectors, ask_seconds, record["snapped"] = run_optuna(problem, seed, init, settings, method)
+    elif method == "smac":
+        vectors, ask_seconds, record["snapped"] = run_smac(problem, seed, init, settings)
     elif method == "sobol":
         vectors, ask_seconds = problem.sobol(settings.budget, seed), 0.0
     else:
@@ -140,7 +148,7 @@ def run_one(problem_name: str, method: str, seed: int, settings: BenchSettings) 
     losses = problem.loss(vectors)
     regret = problem.regret(np.minimum.accumulate(losses))
     keys = problem.grid.keys(problem.grid.to_levels(vectors))
-    n_proposed = len(vectors) - (settings.n_init if method in ("lamcts_bo", "bo", "tpe") else 0)
+    n_proposed = len(vectors) - (settings.n_init if method in MODEL_BASED else 0)
     record.update(
         losses=losses.tolist(),
         regret=regret.tolist(),
@@ -186,61 +194,6 @@ def _run_random(problem: _Problem, seed: int, settings: BenchSettings) -> np.nda
     return problem.grid.to_vectors(problem.grid.random(settings.budget, rng))
 
 
-def _run_tpe(problem: _Problem, seed: int, init: np.ndarray, settings: BenchSettings) -> tuple[np.ndarray, float, int]:
-    import optuna
-    from optuna.distributions import BaseDistribution, IntDistribution
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    grid = problem.grid
-    dists: dict[str, BaseDistribution] = {
-        f"d{i:02d}": IntDistribution(0, int(n) - 1) for i, n in enumerate(grid.n_levels)
-    }
-    sampler = optuna.samplers.TPESampler(
-        multivariate=True, constant_liar=True, n_startup_trials=settings.n_init, seed=seed
-    )
-    study = optuna.create_study(direction="minimize", sampler=sampler)
-    init_levels = grid.to_levels(init)
-    losses = problem.loss(init)
-    for row, loss in zip(init_levels, losses, strict=True):
-        params = {name: int(v) for name, v in zip(dists, row, strict=True)}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(loss)))
-    evaluated = list(init_levels)
-    seen = set(grid.keys(init_levels))
-    pool_levels = problem.pool_levels  # the tier's pool (None for a test function)
-    pool_free = None
-    if pool_levels is not None:
-        pool_free = np.ones(len(pool_levels), dtype=np.bool_)
-        pool_index = {k: i for i, k in enumerate(grid.keys(pool_levels))}
-        for key in seen:
-            if key in pool_index:
-                pool_free[pool_index[key]] = False
-        pool_x = grid.normalise(pool_levels)
-    seconds, snapped = 0.0, 0
-    while len(evaluated) < settings.budget:
-        size = min(settings.batch, settings.budget - len(evaluated))
-        t0 = time.perf_counter()
-        trials = [study.ask(dists) for _ in range(size)]
-        rows = grid.canonical(np.array([[t.params[name] for name in dists] for t in trials]))
-        if pool_levels is not None and pool_free is not None:
-            for j, row in enumerate(rows):
-                key = grid.keys(row)[0]
-                if key in seen or not problem.feasible(grid.to_vectors(row))[0]:
-                    free = np.flatnonzero(pool_free)
-                    nearest = free[np.argmin(((pool_x[free] - grid.normalise(row)) ** 2).sum(1))]
-                    rows[j] = pool_levels[nearest]
-                    key = grid.keys(rows[j])[0]
-                    snapped += 1
-                seen.add(key)
-                if key in pool_index:
-                    pool_free[pool_index[key]] = False
-        seconds += time.perf_counter() - t0
-        vectors = grid.to_vectors(rows)
-        for trial, loss in zip(trials, problem.loss(vectors), strict=True):
-            study.tell(trial, float(loss))
-        evaluated.extend(rows)
-    return grid.to_vectors(np.array(evaluated)), seconds, snapped
-
-
 def time_ask(
     n_obs: int = 500, batch: int = 8, repeats: int = 5, use_tree: bool = True, seed: int = 0
 ) -> dict[str, Any]:
@@ -279,13 +232,19 @@ def time_ask(
     }
 
 
-def run_all(settings: BenchSettings, workers: int = 2, progress: Any = None) -> list[dict[str, Any]]:
+def run_all(
+    settings: BenchSettings, workers: int = 2, progress: Any = None, cache: Path | None = None
+) -> list[dict[str, Any]]:
     """Runs every (problem, method, seed) of ``settings``, in up to ``workers`` processes.
 
     Args:
         settings: What to run.
         workers: Processes (1 runs in this process).
         progress: Optional callable ``progress(record)`` called as each run finishes.
+        cache: Optional folder of finished runs of the *baselines* (every method but this project's
+            searchers, whose code is what is being measured): a run found there under the same
+            settings and library versions is reused, a new one is saved there. The baselines cost
+            most of the benchmark's time (GPSampler and SMAC take seconds per proposal).
 
     Returns:
         The run records, in a deterministic order (problem, method, seed).
@@ -293,21 +252,58 @@ def run_all(settings: BenchSettings, workers: int = 2, progress: Any = None) -> 
     settings.validate()
     tasks = [(p, m, s, settings) for p in settings.problems for m in settings.methods for s in settings.seeds]
     records: list[dict[str, Any]] = []
-    if workers <= 1:
-        for task in tasks:
-            records.append(run_one(*task))
+    todo = []
+    for task in tasks:
+        cached = _cache_path(cache, *task) if cache is not None else None
+        if cached is not None and cached.exists():
+            records.append(json.loads(cached.read_text()))
             if progress:
                 progress(records[-1])
-    else:
+        else:
+            todo.append(task)
+
+    def done(record: dict[str, Any]) -> None:
+        records.append(record)
+        path = _cache_path(cache, record["problem"], record["method"], record["seed"], settings) if cache else None
+        if path is not None:
+            atomic_write_text(path, json.dumps(record))
+        if progress:
+            progress(record)
+
+    if workers <= 1:
+        for task in todo:
+            done(run_one(*task))
+    elif todo:
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(workers, maxtasksperchild=20) as pool:
-            for record in pool.imap_unordered(_run_task, tasks):
-                records.append(record)
-                if progress:
-                    progress(record)
+            for record in pool.imap_unordered(_run_task, todo):
+                done(record)
     order = {(p, m, s): i for i, (p, m, s, _) in enumerate(tasks)}
     return sorted(records, key=lambda r: order[(r["problem"], r["method"], r["seed"])])
+
+
+def _cache_path(cache: Path | None, problem: str, method: str, seed: int, settings: BenchSettings) -> Path | None:
+    """Where a baseline run is cached (None for this project's searchers, never cached)."""
+    if cache is None or method in SEARCHERS:
+        return None
+    from .baselines import baseline_info
+
+    key = json_sha256(
+        [
+            problem,
+            method,
+            seed,
+            settings.budget,
+            settings.batch,
+            settings.n_init,
+            settings.tier_pool_bits,
+            baseline_info(),
+        ],
+        12,
+    )
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache / f"{problem}-{method}-{seed}-{key}.json"
 
 
 def _run_task(task: tuple[str, str, int, BenchSettings]) -> dict[str, Any]:

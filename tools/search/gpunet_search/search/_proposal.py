@@ -1,6 +1,6 @@
 """One model-based ``ask`` as a pure function of a :class:`~.state.SearchState`.
 
-Candidates, GP scores, tree regions and the batch loop. The searcher passes its state, its random
+Candidates, the GP, climbs of LogEI over the grid, tree regions and the batch loop. The searcher passes its state, its random
 generator and its feasibility test, and applies the result; nothing here touches the searcher.
 """
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .acqopt import climb
 from .bo import GPSurrogate
 from .lamcts import PartitionTree
 from .state import SearchState
@@ -64,7 +65,14 @@ def candidates(
 
 
 def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: LevelFeasibility) -> Proposal:
-    """Chooses ``n`` level rows by LogEI, each inside a UCB-selected leaf when the tree is on.
+    """Chooses ``n`` level rows: a multi-start climb of LogEI over the grid, then a greedy batch.
+
+    The GP is fitted once; pending points are fantasies (:meth:`Posterior.believe`). One climb
+    (:func:`acqopt.climb`) starts from the best feasible observations, the best observation of every
+    tree leaf, and the best-scoring rows of a candidate set (free pool members, local moves around
+    the best observations, random grid points). The batch is then picked greedily from the best
+    unseen rows the climb and the candidate set scored: each pick is the best LogEI under the
+    fantasies of the picks before it, inside the region of a leaf chosen by UCB when the tree is on.
 
     Args:
         state: The search state (at least two observations).
@@ -79,9 +87,12 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
     obs = state.observed
     x = grid.normalise(obs)
     y = state.values
-    gp = GPSurrogate(x, y, max_iter=cfg.gp_max_iter, fit_subsample=cfg.fit_subsample, init=state.gp_hyper, rng=rng)
+    gp = GPSurrogate(
+        x, y, kernel=cfg.gp_kernel, max_iter=cfg.gp_max_iter, fit_subsample=cfg.fit_subsample,
+        init=state.gp_hyper, rng=rng,
+    )  # fmt: skip
     hyper = gp.hyper_state()
-    pending = state.pending
+    base = gp.posterior(cfg.posterior_subsample, rng).believe(grid.normalise(state.pending), cfg.liar)
 
     order = np.argsort(-y, kind="stable")
     centres = [obs[order[: cfg.n_local_centres]]]
@@ -98,45 +109,62 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
         for leaf in tree.leaves:  # the best observation of every leaf seeds local moves too
             rows = tree.nodes[leaf].rows
             centres.append(obs[rows[np.argmax(y[rows])]][None, :])
-    cands = candidates(state, np.concatenate(centres), rng, feasible)
+        if len(state.pending):
+            for path in tree.paths(tree.route(grid.normalise(state.pending))):
+                tree.visit(path)
+    random_rows = grid.random(cfg.n_random_candidates, rng)
+    cands = np.concatenate(
+        [candidates(state, np.concatenate(centres), rng, feasible), random_rows[feasible(random_rows)]]
+    )
+    cx = grid.normalise(cands)
     leaves: list[int] = []
     info: dict[str, object] = {
         "n_candidates": len(cands),
         "n_leaves": len(tree.leaves) if tree else 1,
         "leaves": leaves,
+        "n_scored": 0,
     }
-    if len(cands) == 0:
-        return Proposal(cands, info, hyper)
-    cx = grid.normalise(cands)
-    scorer = gp.scorer(cx)
-    if len(pending):
-        scorer.condition(grid.normalise(pending), cfg.liar)
-    if tree is not None and len(pending):
-        for path in tree.paths(tree.route(grid.normalise(pending))):
-            tree.visit(path)
-
-    free = np.ones(len(cands), dtype=bool)
-    regions: dict[int, np.ndarray] = {}  # node -> candidates in its region, computed along chosen paths
+    # One multi-start climb of LogEI (pending points as fantasies) over the grid ...
+    scores = base.log_ei(cx)
+    obs_ok = feasible(obs)
+    best_obs = obs[order[obs_ok[order]][: cfg.n_start_best]]
+    leaf_best = np.concatenate(centres[1:]) if len(centres) > 1 else np.zeros((0, grid.n_digits), dtype=np.int64)
+    leaf_best = leaf_best[feasible(leaf_best)] if len(leaf_best) else leaf_best
+    starts = np.concatenate([best_obs, leaf_best, cands[np.argsort(-scores, kind="stable")[: cfg.n_start_model]]])
+    result = climb(grid, lambda rows: base.log_ei(grid.normalise(rows)), starts, feasible, cfg.climb_steps)
+    # ... then the batch, greedily, from the best rows the climbs and the candidate set scored.
+    pool = np.concatenate([result.visited, cands])
+    pool_scores = np.concatenate([result.visited_scores, scores])
+    keep = np.argsort(-pool_scores, kind="stable")
+    keep = keep[np.array([k not in state.taken for k in grid.keys(pool[keep])], dtype=bool)]
+    _, first = np.unique(np.ascontiguousarray(pool[keep], dtype=np.int8), axis=0, return_index=True)
+    keep = keep[np.sort(first)][: cfg.batch_candidates]
+    finalists, fx = pool[keep], grid.normalise(pool[keep])
+    info["n_scored"] = len(cands) + len(result.visited) + len(finalists) * max(n - 1, 0)
+    info["climb_steps"] = result.steps
+    free = np.ones(len(finalists), dtype=bool)
+    regions: dict[int, np.ndarray] = {}
     exhausted: set[int] = set()
     picks: list[int] = []
+    post = base
     while len(picks) < n and free.any():
         region, node, path = free, -1, []
         if tree is not None:
-            allowed = set(range(len(tree.nodes))) - exhausted
-            path = tree.select(allowed)
+            path = tree.select(set(range(len(tree.nodes))) - exhausted)
             node = path[-1]
-            region = free & tree.region(node, cx, regions)
+            region = free & tree.region(node, fx, regions)
             if not region.any():  # nothing left in this region: never select it again
                 exhausted.add(node)
                 if node == 0:
                     break
                 continue
         rows = np.flatnonzero(region)
-        best = rows[int(np.argmax(scorer.log_ei(rows)))]
+        best = rows[int(np.argmax(post.log_ei(fx[rows])))]
         picks.append(int(best))
         leaves.append(node)
         free[best] = False
-        scorer.condition(cx[best][None, :], cfg.liar)
+        post = post.believe(fx[best][None, :], cfg.liar)
         if tree is not None:
             tree.visit(path)
-    return Proposal(cands[picks], info, hyper)
+    levels = finalists[picks]
+    return Proposal(levels, info, hyper)

@@ -160,3 +160,25 @@ class LevelGrid:
             new = np.where(new < 0, 1, np.where(new > top, top - 1, new))  # bounce at the ends
             out[rows, cols] = np.clip(new, 0, top)
         return self.canonical(out)
+
+    def single_digit_moves(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every network one digit away from each row: that digit set to any other of its levels.
+
+        Digits hidden by an empty stage are not moved (the move would be the same network); a
+        stage's ``layers`` digit is, so a move may empty a stage or fill an empty one. Results are
+        canonical.
+
+        Args:
+            rows: Level rows (R, 41).
+
+        Returns:
+            ``(moves, owner)``: level rows (M, 41) and, for each, the index of the row it moves.
+        """
+        rows = np.atleast_2d(np.asarray(rows, dtype=np.int64))
+        digit = np.repeat(np.arange(self.n_digits), self.n_levels)  # one (digit, level) pair per entry
+        level = np.concatenate([np.arange(n) for n in self.n_levels])
+        keep = (rows[:, digit] != level[None, :]) & ~self._hidden(rows)[:, digit]  # (R, T)
+        owner, which = np.nonzero(keep)
+        moves = rows[owner].copy()
+        moves[np.arange(len(owner)), digit[which]] = level[which]
+        return self.canonical(moves), owner

@@ -1,12 +1,13 @@
-"""Ask/tell searcher: LA-MCTS-boosted Bayesian optimisation over a pool of networks plus local moves.
+"""Ask/tell searcher: LA-MCTS-boosted Bayesian optimisation over the whole feasible grid.
 
-The searcher proposes 41-int vectors of a search space. Candidates are the members of a finite pool
-(pre-sampled feasible networks, e.g. the Sobol networks of one latency tier) that are neither
-evaluated nor pending, plus local moves around the best networks so far (one to three digits
-shifted by one level, kept only if feasible). A GP (:mod:`gpunet_search.search.bo`) scores them by LogEI;
-with the tree on (:mod:`gpunet_search.search.lamcts`) each proposal is restricted to the region of a leaf
-chosen by UCB. Pending points are fantasised in the GP and visit the tree virtually, so a batch is
-diverse. ``use_tree=False`` is the plain-BO ablation.
+The searcher proposes 41-int vectors of a search space. A GP (:mod:`gpunet_search.search.bo`,
+Matern-5/2 ARD) scores networks by LogEI, and its maximum is searched over the whole feasible grid by
+a multi-start climb (:mod:`gpunet_search.search.acqopt`) that starts from the best observations and
+from the best members of a finite pool (pre-sampled feasible networks, e.g. the Sobol networks of
+one latency tier), local moves and random networks. With the tree on
+(:mod:`gpunet_search.search.lamcts`) each proposal of a batch comes from the region of a leaf chosen
+by UCB. Pending points are fantasised in the GP and visit the tree virtually, so a batch is diverse.
+``use_tree=False`` is the plain-BO ablation.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from gpunet_hub._io import json_sha256
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import SearchSpace
 
-from .bo import LIARS
+from .bo import GP_KERNELS, LIARS
 from .grid import LevelGrid
 from .lamcts import KERNELS
 from .state import SearchState, frozen_array
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 2  # 2: the pool fingerprint is json_sha256 of its level rows
+STATE_VERSION = 3  # 2: the pool fingerprint is json_sha256 of its level rows; 3: Matern GP + grid climbs
 Feasibility = Callable[[np.ndarray], np.ndarray]
 
 
@@ -60,9 +61,17 @@ class SearcherConfig:
         n_local_per_centre: Local moves drawn per centre.
         local_max_digits: Most digits one local move shifts.
         liar: Fantasy value of pending points: ``mean`` (kriging believer), ``min``, ``max``.
+        gp_kernel: ``matern`` (Matern-5/2) or ``rbf``, ARD with BoTorch's dimension-scaled prior.
         gp_max_iter: L-BFGS cap of the GP hyper-parameter fit.
-        fit_subsample: Most observations the GP hyper-parameters are fitted on (the posterior
-            always uses all); bounds the fit time as history grows.
+        fit_subsample: Most observations the GP hyper-parameters are fitted on; bounds the fit
+            time as history grows.
+        n_random_candidates: Random grid points added to the candidate set (climb starts).
+        n_start_best: Best feasible observations a climb starts from.
+        n_start_model: Best-LogEI candidates a climb starts from.
+        climb_steps: Most moves of one climb (each scores every one-digit move of the row).
+        batch_candidates: Best rows the batch is picked from (greedily, with fantasies).
+        posterior_subsample: Most observations the acquisition's posterior conditions on (the
+            best half and a random half); bounds the cost of ``ask`` with a long history.
     """
 
     use_tree: bool = True
@@ -78,8 +87,15 @@ class SearcherConfig:
     n_local_per_centre: int = 64
     local_max_digits: int = 3
     liar: str = "mean"
+    gp_kernel: str = "matern"
     gp_max_iter: int = 30
     fit_subsample: int = 128
+    n_random_candidates: int = 1024
+    n_start_best: int = 4
+    n_start_model: int = 8
+    climb_steps: int = 10
+    batch_candidates: int = 2048
+    posterior_subsample: int = 256
 
     def __post_init__(self) -> None:
         """Refuses a field of the wrong type or out of range (so a loaded state cannot carry one)."""
@@ -97,11 +113,18 @@ class SearcherConfig:
             ("local_max_digits", 1),
             ("gp_max_iter", 1),
             ("fit_subsample", 2),
+            ("n_random_candidates", 0),
+            ("n_start_best", 0),
+            ("n_start_model", 1),
+            ("climb_steps", 0),
+            ("batch_candidates", 1),
+            ("posterior_subsample", 2),
         ):
             _validate.integer(getattr(self, name), name, minimum=minimum)
         _validate.number(self.cp, "cp", minimum=0)
         _validate.choice(self.kernel, "kernel", KERNELS)
         _validate.choice(self.liar, "liar", LIARS)
+        _validate.choice(self.gp_kernel, "gp_kernel", GP_KERNELS)
 
 
 def vector_id(vector: Sequence[int]) -> str:
