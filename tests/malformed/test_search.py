@@ -367,7 +367,8 @@ def test_sigterm_stops_a_build_as_ctrl_c_does():
 @pytest.mark.parametrize(
     ("kwargs", "named"),
     [({"batch": True}, "batch"), ({"seeds": (-1,)}, "seeds"), ({"budget": 8, "n_init": 16}, "budget"),
-     ({"n_init": 2.5}, "n_init"), ({"config": 3}, "config"), ({"problems": ("ackly",)}, "ackly")],
+     ({"n_init": 2.5}, "n_init"), ({"config": 3}, "config"), ({"problems": ("ackly",)}, "ackly"),
+     ({"config": {"lair": "min"}}, "lair.*liar"), ({"config": {"liar": "least"}}, "liar")],
 )  # fmt: skip
 def test_bad_bench_settings(kwargs, named):
     from gpunet_search.experiments.bench import BenchSettings

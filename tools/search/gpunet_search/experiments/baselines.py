@@ -17,6 +17,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -167,7 +168,9 @@ def run_smac(problem: _Problem, seed: int, init: np.ndarray, settings: BenchSett
     init_levels = grid.to_levels(init)
     init_configs = [Configuration(space, {k: int(v) for k, v in zip(names, row, strict=True)}) for row in init_levels]
     with tempfile.TemporaryDirectory() as out:
-        scenario = Scenario(space, deterministic=True, n_trials=settings.budget * 4, seed=seed, output_directory=out)
+        scenario = Scenario(
+            space, deterministic=True, n_trials=settings.budget * 4, seed=seed, output_directory=Path(out)
+        )
         design = DefaultInitialDesign(scenario, n_configs=0, additional_configs=init_configs)
         smac = HPO(
             scenario,

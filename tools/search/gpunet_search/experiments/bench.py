@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,14 @@ class BenchSettings:
             _validate.integer(seed, "seeds", minimum=0)
         if not isinstance(self.config, dict):
             raise InputError(f"config must be a dict of SearcherConfig fields, got {self.config!r}", params=("config",))
+        known = [f.name for f in fields(SearcherConfig)]
+        unknown = sorted(set(self.config) - set(known))
+        if unknown:
+            raise InputError(
+                f"unknown SearcherConfig field(s) {', '.join(unknown)}; choose from {', '.join(known)}",
+                params=("config",),
+            )
+        SearcherConfig(**self.config)  # types and ranges, before any run
         if self.budget < self.n_init:
             raise InputError(
                 f"need batch >= 1 and budget >= n_init >= 2 (got {self.batch}, {self.budget}, {self.n_init})"

@@ -1,8 +1,11 @@
 """Summaries, the results table, the targets and the convergence plot of the synthetic benchmark.
 
-The targets: LA-MCTS+BO below random, Sobol and TPE on at least 3 of the 4 functions and below its
-no-tree ablation on at least 2 (median simple regret at the full budget of 128 evaluations, >= 10
-seeds); on the tier problem a median best rank <= 5 with no duplicate and no infeasible proposal.
+The targets (median simple regret at the full budget of 128 evaluations, >= 10 seeds): LA-MCTS+BO
+below every baseline that was run (Optuna GPSampler and TPE, SMAC3, random, Sobol) on at least 3 of
+the 4 functions, and on the tier problem: there its median regret and median best rank are no worse
+than any baseline's (the optimum of a tier is a pool member, so two methods can both reach it) and
+it makes no duplicate and no infeasible proposal. Its no-tree ablation is reported beside it
+(below it on at least 2 of 4 functions is the tree's own target).
 """
 
 from __future__ import annotations
@@ -133,7 +136,7 @@ def targets(
             "lamcts_bo": ours,
             **others,
             "bo": rows.get("bo", {}).get("regret", {}).get(last, {}).get("median"),
-            "below_random_sobol_tpe": below_all,
+            "below_every_baseline": below_all,
             "below_no_tree": bool(below_bo),
         }
         result["functions"][problem] = entry
@@ -145,13 +148,27 @@ def targets(
     result["n_functions"] = n_functions
     result["baselines_target_met"] = n_functions == 4 and beats_baselines >= 3
     result["ablation_target_met"] = n_functions == 4 and beats_ablation >= 2
-    tier = summary.get("tier", {}).get("lamcts_bo")
+    tier_rows = summary.get("tier", {})
+    tier = tier_rows.get("lamcts_bo")
     if tier:
+        last = max(tier["regret"], key=int)
+        baselines = {m: tier_rows[m] for m in BASELINES if m in tier_rows}
+        not_worse = {
+            m: tier["regret"][last]["median"] <= row["regret"][last]["median"]
+            and tier["rank"]["median"] <= row["rank"]["median"]
+            for m, row in baselines.items()
+        }
         result["tier"] = {
             "median_rank": tier["rank"]["median"],
+            "median_regret": tier["regret"][last]["median"],
+            "baselines": {
+                m: {"median_rank": r["rank"]["median"], "median_regret": r["regret"][last]["median"]}
+                for m, r in baselines.items()
+            },
+            "not_worse_than": not_worse,
             "duplicates": tier["duplicates"],
             "infeasible": tier["infeasible"],
-            "target_met": tier["rank"]["median"] <= 5 and tier["duplicates"] == 0 and tier["infeasible"] == 0,
+            "target_met": all(not_worse.values()) and tier["duplicates"] == 0 and tier["infeasible"] == 0,
         }
     return result
 
@@ -199,7 +216,7 @@ def targets_text(result: dict[str, Any]) -> str:
     for name, row in result["functions"].items():
         lines.append(
             f"- {name}: LA-MCTS+BO median {_fmt(row['lamcts_bo'])}; below every baseline run: "
-            f"{'yes' if row['below_random_sobol_tpe'] else 'NO'}; below its no-tree ablation "
+            f"{'yes' if row['below_every_baseline'] else 'NO'}; below its no-tree ablation "
             f"({_fmt(row['bo']) if row['bo'] is not None else 'n/a'}): {'yes' if row['below_no_tree'] else 'NO'}"
             + (
                 f"; seed by seed vs no tree: {v['wins']} wins, {v['losses']} losses, {v['ties']} ties"
@@ -234,9 +251,10 @@ def targets_text(result: dict[str, Any]) -> str:
     if "tier" in result:
         t = result["tier"]
         lines.append(
-            f"- tier: median best rank {t['median_rank']:g}, duplicates {t['duplicates']}, infeasible "
-            f"{t['infeasible']} "
-            f"(target rank <= 5, none of either): {verdict(t['target_met'])}"
+            f"- tier: median best rank {t['median_rank']:g} (baselines: "
+            + ", ".join(f"{LABELS.get(m, m)} {b['median_rank']:g}" for m, b in t["baselines"].items())
+            + f"), duplicates {t['duplicates']}, infeasible {t['infeasible']} "
+            f"(target: rank and regret no worse than every baseline, none of either): {verdict(t['target_met'])}"
         )
     return "\n".join(lines)
 

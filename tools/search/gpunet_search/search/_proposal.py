@@ -106,9 +106,12 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
             virtual_loss=cfg.virtual_loss,
         )
         tree.fit(x, y, seed=int(rng.integers(2**31)))
-        for leaf in tree.leaves:  # the best observation of every leaf seeds local moves too
-            rows = tree.nodes[leaf].rows
-            centres.append(obs[rows[np.argmax(y[rows])]][None, :])
+        # The best observation of each of the best leaves seeds local moves and a climb too (capped:
+        # a deep tree has tens of leaves, and each start costs a climb).
+        leaf_rows = [tree.nodes[leaf].rows for leaf in tree.leaves]
+        leaf_tops = [rows[np.argmax(y[rows])] for rows in leaf_rows]
+        for top in sorted(leaf_tops, key=lambda r: -y[r])[: cfg.n_start_leaves]:
+            centres.append(obs[top][None, :])
         if len(state.pending):
             for path in tree.paths(tree.route(grid.normalise(state.pending))):
                 tree.visit(path)

@@ -60,7 +60,11 @@ class SearcherConfig:
         n_local_centres: Best observations that local moves start from.
         n_local_per_centre: Local moves drawn per centre.
         local_max_digits: Most digits one local move shifts.
-        liar: Fantasy value of pending points: ``mean`` (kriging believer), ``min``, ``max``.
+        liar: Fantasy value of pending points: ``min`` (a constant liar with the worst standardised
+            observation, the default), ``mean`` (kriging believer) or ``max``. With the believer the
+            climbs of one batch end in the same basin and the batch crowds there; the worst-value
+            liar pushes the later picks of a batch away from the earlier ones (compare with
+            ``benchmarks/search_synthetic.py --set liar=mean``).
         gp_kernel: ``matern`` (Matern-5/2) or ``rbf``, ARD with BoTorch's dimension-scaled prior.
         gp_max_iter: L-BFGS cap of the GP hyper-parameter fit.
         fit_subsample: Most observations the GP hyper-parameters are fitted on; bounds the fit
@@ -68,6 +72,8 @@ class SearcherConfig:
         n_random_candidates: Random grid points added to the candidate set (climb starts).
         n_start_best: Best feasible observations a climb starts from.
         n_start_model: Best-LogEI candidates a climb starts from.
+        n_start_leaves: Tree leaves (the best by their best observation) whose best observation
+            seeds local moves and a climb.
         climb_steps: Most moves of one climb (each scores every one-digit move of the row).
         batch_candidates: Best rows the batch is picked from (greedily, with fantasies).
         posterior_subsample: Most observations the acquisition's posterior conditions on (the
@@ -86,13 +92,14 @@ class SearcherConfig:
     n_local_centres: int = 8
     n_local_per_centre: int = 64
     local_max_digits: int = 3
-    liar: str = "mean"
+    liar: str = "min"
     gp_kernel: str = "matern"
     gp_max_iter: int = 30
     fit_subsample: int = 128
     n_random_candidates: int = 1024
     n_start_best: int = 4
     n_start_model: int = 8
+    n_start_leaves: int = 8
     climb_steps: int = 10
     batch_candidates: int = 2048
     posterior_subsample: int = 256
@@ -116,6 +123,7 @@ class SearcherConfig:
             ("n_random_candidates", 0),
             ("n_start_best", 0),
             ("n_start_model", 1),
+            ("n_start_leaves", 0),
             ("climb_steps", 0),
             ("batch_candidates", 1),
             ("posterior_subsample", 2),
@@ -327,9 +335,14 @@ class LamctsBoSearcher:
             picks = self._pool[np.flatnonzero(self._pool_free)[:n]]
             self.last_info = {"initial_design": True, "n_candidates": int(self._pool_free.sum())}
         else:
+            from threadpoolctl import threadpool_limits
+
             from ._proposal import propose
 
-            proposal = propose(self.search_state(), n, self._rng, self._is_feasible)
+            # The GP's matrices are a few hundred rows: BLAS threads only add overhead, and on a
+            # machine whose cores are busy with training trials they make ``ask`` several times slower.
+            with threadpool_limits(limits=1, user_api="blas"):
+                proposal = propose(self.search_state(), n, self._rng, self._is_feasible)
             picks, self.last_info, self._hyper = proposal.levels, proposal.info, proposal.gp_hyper
         for row in picks:
             key = self.grid.keys(row)[0]
