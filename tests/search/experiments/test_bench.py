@@ -80,3 +80,14 @@ def test_targets_compare_with_every_baseline_and_count_tier_ties_as_not_worse() 
     ]
     result = targets(summarise(records, settings), settings, records)
     assert result["tier"]["not_worse_than"]["gp"] is False and not result["tier"]["target_met"]
+
+
+def test_a_missing_baseline_library_is_an_environment_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from gpunet_hub.errors import EnvironmentProblem
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "smac" else real(name, *a))
+    with pytest.raises(EnvironmentProblem, match=r"gpunet-hub\[bench-search\]"):
+        BenchSettings(methods=("lamcts_bo", "smac")).validate()

@@ -10,6 +10,7 @@ to the nearest unevaluated tier pool member (charged, and counted). Summaries an
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 import warnings
@@ -21,7 +22,7 @@ import numpy as np
 
 from gpunet_hub import _validate
 from gpunet_hub._io import atomic_write_text, json_sha256
-from gpunet_hub.errors import InputError
+from gpunet_hub.errors import EnvironmentProblem, InputError
 
 from ..search.grid import LevelGrid
 from ..search.searcher import LamctsBoSearcher, SearcherConfig
@@ -59,7 +60,8 @@ class BenchSettings:
     config: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
-        """Raises :class:`InputError` on unknown names or an inconsistent budget."""
+        """Raises :class:`InputError` on unknown names, fields or an inconsistent budget, and
+        :class:`EnvironmentProblem` when a chosen baseline's library is not installed."""
         for name in self.problems:
             if name not in PROBLEMS:
                 raise InputError(f"unknown problem {name!r}; choose from {', '.join(PROBLEMS)}")
@@ -82,6 +84,10 @@ class BenchSettings:
                 params=("config",),
             )
         SearcherConfig(**self.config)  # types and ranges, before any run
+        if "smac" in self.methods and importlib.util.find_spec("smac") is None:
+            raise EnvironmentProblem(
+                "the smac baseline needs SMAC3, the optional extra: pip install 'gpunet-hub[bench-search]'"
+            )
         if self.budget < self.n_init:
             raise InputError(
                 f"need batch >= 1 and budget >= n_init >= 2 (got {self.batch}, {self.budget}, {self.n_init})"

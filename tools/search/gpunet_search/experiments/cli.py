@@ -36,14 +36,18 @@ def bench_synthetic_cmd(
         str, typer.Option("--problems", help="Comma-separated problems.")
     ] = "ackley,levy,rosenbrock,rastrigin,tier",
     methods: Annotated[
-        str, typer.Option("--methods", help="Comma-separated methods.")
+        str,
+        typer.Option(
+            "--methods",
+            help="Comma-separated methods (also gp: Optuna GPSampler; smac: SMAC3, the bench-search extra).",
+        ),
     ] = "lamcts_bo,bo,tpe,random,sobol",
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes.")] = 2,
     output: Annotated[
         Path, typer.Option("--out", help="Output folder for search_synthetic.{json,md,png}.")
     ] = DEFAULT_OUTPUT,
 ) -> None:
-    """Benchmark LA-MCTS+BO against plain BO, Optuna TPE, random and Sobol on synthetic problems."""
+    """Benchmark LA-MCTS+BO against plain BO, Optuna's samplers, SMAC3, random and Sobol on synthetic problems."""
     from .bench import METHODS, PROBLEMS, BenchSettings, run_all
     from .report import summarise, targets, targets_text, write_results
 
