@@ -91,3 +91,13 @@ def test_a_missing_baseline_library_is_an_environment_problem(monkeypatch: pytes
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "smac" else real(name, *a))
     with pytest.raises(EnvironmentProblem, match=r"gpunet-hub\[bench-search\]"):
         BenchSettings(methods=("lamcts_bo", "smac")).validate()
+
+
+def test_targets_are_not_met_when_no_baseline_was_run() -> None:
+    settings = BenchSettings(
+        problems=("ackley", "tier"), methods=("lamcts_bo",), seeds=(0,), budget=2, n_init=1, batch=1
+    )
+    records = [_record("ackley", "lamcts_bo", 0, 1.0), _record("tier", "lamcts_bo", 0, 0.0, 1)]
+    result = targets(summarise(records, settings), settings, records)
+    assert not result["functions"]["ackley"]["below_every_baseline"]
+    assert result["tier"]["not_worse_than"] == {} and not result["tier"]["target_met"]

@@ -124,7 +124,7 @@ def targets(
         ours = rows["lamcts_bo"]["regret"][last]["median"]
         others: dict[str, float] = {m: rows[m]["regret"][last]["median"] for m in BASELINES if m in rows}
         best_baseline = min(others, key=lambda m: others[m]) if others else None
-        below_all = all(ours < v for v in others.values())
+        below_all = bool(others) and all(ours < v for v in others.values())  # no baseline run: not shown
         below_bo = "bo" in rows and ours < rows["bo"]["regret"][last]["median"]
         versus = paired(records, problem, "lamcts_bo", "bo") if records else None
         entry: dict[str, Any] = {
@@ -168,7 +168,10 @@ def targets(
             "not_worse_than": not_worse,
             "duplicates": tier["duplicates"],
             "infeasible": tier["infeasible"],
-            "target_met": all(not_worse.values()) and tier["duplicates"] == 0 and tier["infeasible"] == 0,
+            "target_met": bool(not_worse)
+            and all(not_worse.values())
+            and tier["duplicates"] == 0
+            and tier["infeasible"] == 0,
         }
     return result
 
@@ -252,7 +255,7 @@ def targets_text(result: dict[str, Any]) -> str:
         t = result["tier"]
         lines.append(
             f"- tier: median best rank {t['median_rank']:g} (baselines: "
-            + ", ".join(f"{LABELS.get(m, m)} {b['median_rank']:g}" for m, b in t["baselines"].items())
+            + (", ".join(f"{LABELS.get(m, m)} {b['median_rank']:g}" for m, b in t["baselines"].items()) or "none run")
             + f"), duplicates {t['duplicates']}, infeasible {t['infeasible']} "
             f"(target: rank and regret no worse than every baseline, none of either): {verdict(t['target_met'])}"
         )

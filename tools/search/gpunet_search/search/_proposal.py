@@ -1,7 +1,8 @@
 """One model-based ``ask`` as a pure function of a :class:`~.state.SearchState`.
 
-Candidates, the GP, climbs of LogEI over the grid, tree regions and the batch loop. The searcher passes its state, its random
-generator and its feasibility test, and applies the result; nothing here touches the searcher.
+Candidates, the GP, climbs of LogEI over the grid, tree regions and the batch loop. The searcher
+passes its state, its random generator and its feasibility test, and applies the result; nothing
+here touches the searcher.
 """
 
 from __future__ import annotations
