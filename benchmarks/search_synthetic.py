@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from gpunet_hub.errors import InputError
+from gpunet_search.experiments.baselines import baseline_info
 from gpunet_search.experiments.bench import METHODS, PROBLEMS, BenchSettings, run_all, time_ask
 from gpunet_search.experiments.report import markdown_table, summarise, targets, targets_text, write_results
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - start
     ask_timing = [time_ask(args.ask_obs, 8, repeats=5, use_tree=tree) for tree in (True, False)] if args.ask_obs else []
     command = "python benchmarks/search_synthetic.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    paths = write_results(records, settings, args.out, meta={"command": command.strip(), "wall_seconds": elapsed, "workers": args.workers, "ask_timing": ask_timing})
+    paths = write_results(records, settings, args.out, meta={"command": command.strip(), "libraries": baseline_info(), "wall_seconds": elapsed, "workers": args.workers, "ask_timing": ask_timing})
     summary = summarise(records, settings)
     print(markdown_table(summary))
     print()

@@ -113,3 +113,18 @@ def test_targets_are_not_met_when_no_baseline_was_run() -> None:
     result = targets(summarise(records, settings), settings, records)
     assert not result["functions"]["ackley"]["below_every_baseline"]
     assert result["tier"]["not_worse_than"] == {} and not result["tier"]["target_met"]
+
+
+def test_baseline_runs_are_reused_from_the_cache_and_searcher_runs_never_are(tmp_path) -> None:
+    from gpunet_search.experiments.bench import run_all
+
+    settings = BenchSettings(problems=("ackley",), methods=("random", "bo"), seeds=(0,), **SMALL)
+    first = run_all(settings, workers=1, cache=tmp_path)
+    cached = sorted(p.name for p in tmp_path.iterdir())
+    assert len(cached) == 1 and cached[0].startswith("ackley-random-0-")
+    marked = tmp_path / cached[0]
+    marked.write_text(marked.read_text().replace('"wall_seconds"', '"from_cache": true, "wall_seconds"'))
+    second = run_all(settings, workers=1, cache=tmp_path)
+    by_method = {r["method"]: r for r in second}
+    assert by_method["random"].get("from_cache") and "from_cache" not in by_method["bo"]
+    assert by_method["random"]["losses"] == next(r for r in first if r["method"] == "random")["losses"]

@@ -202,12 +202,22 @@ def run_smac(problem: _Problem, seed: int, init: np.ndarray, settings: BenchSett
         return _batches(problem, init_levels, settings, ask, tell)
 
 
-def baseline_info() -> dict[str, Any]:
-    """Versions of the baseline libraries (recorded with the results)."""
+# The libraries a baseline's results depend on: its cache key holds their versions, so installing or
+# upgrading another baseline's library keeps its finished runs valid.
+LIBRARIES = {
+    "gp": ("optuna", "torch", "scipy"),
+    "tpe": ("optuna",),
+    "smac": ("smac", "ConfigSpace", "scikit-learn"),
+}
+
+
+def baseline_info(method: str | None = None) -> dict[str, Any]:
+    """Versions of the baseline libraries: those ``method`` uses, or all of them (recorded with the results)."""
     from importlib.metadata import PackageNotFoundError, version
 
+    names = LIBRARIES.get(method, ()) if method else sorted({n for group in LIBRARIES.values() for n in group})
     out: dict[str, Any] = {}
-    for name in ("optuna", "smac", "ConfigSpace", "botorch", "gpytorch", "torch"):
+    for name in names:
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -312,7 +312,7 @@ def _cache_path(cache: Path | None, problem: str, method: str, seed: int, settin
             settings.batch,
             settings.n_init,
             settings.tier_pool_bits,
-            baseline_info(),
+            baseline_info(method),
         ],
         12,
     )
