@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from gpunet_hub.errors import InputError
+from gpunet_hub.errors import EnvironmentProblem, InputError
 from gpunet_search.experiments.baselines import baseline_info
 from gpunet_search.experiments.bench import METHODS, PROBLEMS, BenchSettings, run_all, time_ask
 from gpunet_search.experiments.report import markdown_table, summarise, targets, targets_text, write_results
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         settings.validate()
-    except InputError as exc:
+    except (InputError, EnvironmentProblem) as exc:
         parser.error(str(exc))
     total = len(settings.problems) * len(settings.methods) * len(settings.seeds)
     done = 0

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from gpunet_hub._io import atomic_write_text
+from gpunet_hub.errors import InputError
 from gpunet_search.experiments.bench import PROBLEMS, BenchSettings, run_all
 from gpunet_search.experiments.report import paired
 
@@ -67,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS / "search_tree_budget.json")
     args = parser.parse_args(argv)
-    settings = BenchSettings(problems=tuple(args.problems.split(",")), budget=max(args.budgets))
-    settings.validate()  # names checked before any run
+    settings = BenchSettings(problems=tuple(args.problems.split(",")), methods=("lamcts_bo", "bo"), budget=max(args.budgets))
+    try:
+        settings.validate()  # names checked before any run
+    except InputError as exc:
+        parser.error(str(exc))
     seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
     start = time.perf_counter()
     rows = sweep(settings.problems, sorted(args.budgets), seeds, args.workers)

@@ -84,13 +84,14 @@ class BenchSettings:
                 params=("config",),
             )
         SearcherConfig(**self.config)  # types and ranges, before any run
-        if "smac" in self.methods and importlib.util.find_spec("smac") is None:
-            raise EnvironmentProblem(
-                "the smac baseline needs SMAC3, the optional extra: pip install 'gpunet-hub[bench-search]'"
-            )
         if self.budget < self.n_init:
             raise InputError(
                 f"need batch >= 1 and budget >= n_init >= 2 (got {self.batch}, {self.budget}, {self.n_init})"
+            )
+        # The environment last: bad input is reported as such even where SMAC3 is missing.
+        if "smac" in self.methods and importlib.util.find_spec("smac") is None:
+            raise EnvironmentProblem(
+                "the smac baseline needs SMAC3, the optional extra: pip install 'gpunet-hub[bench-search]'"
             )
 
 
