@@ -341,7 +341,7 @@ class LamctsBoSearcher:
             from ._proposal import propose
 
             # The GP's matrices are a few hundred rows: BLAS threads only add overhead, and on a
-            # machine whose cores are busy with training trials they make ``ask`` several times slower.
+            # machine whose cores are busy with training trials they make ``ask`` much slower.
             with threadpool_limits(limits=1, user_api="blas"):
                 proposal = propose(self.search_state(), n, self._rng, self._is_feasible)
             picks, self.last_info, self._hyper = proposal.levels, proposal.info, proposal.gp_hyper
