@@ -18,12 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from gpunet_hub._io import atomic_write_text
 from gpunet_hub.errors import InputError
 from gpunet_search.experiments.bench import PROBLEMS, BenchSettings, run_all
-from gpunet_search.experiments.report import paired
+from gpunet_search.experiments.report import paired, summarise
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -36,13 +34,14 @@ def sweep(problems: tuple[str, ...], budgets: list[int], seeds: tuple[int, ...],
         records = run_all(settings, workers=workers,
                           progress=lambda r, b=budget: print(f"  budget {b}: {r['problem']} {r['method']} seed {r['seed']}: "
                                                              f"regret {r['regret'][-1]:.4g}", file=sys.stderr, flush=True))
+        summary = summarise(records, settings)
         for problem in problems:
-            runs = {m: [r for r in records if r["problem"] == problem and r["method"] == m] for m in ("lamcts_bo", "bo")}
+            rows = summary[problem]
             out[problem][str(budget)] = {
-                "tree_median": float(np.median([r["regret"][-1] for r in runs["lamcts_bo"]])),
-                "no_tree_median": float(np.median([r["regret"][-1] for r in runs["bo"]])),
+                "tree_median": rows["lamcts_bo"]["regret"][str(budget)]["median"],
+                "no_tree_median": rows["bo"]["regret"][str(budget)]["median"],
                 "tree_vs_no_tree": paired(records, problem, "lamcts_bo", "bo"),
-                "seconds_per_proposal": {m: float(np.median([r["seconds_per_proposal"] for r in rs])) for m, rs in runs.items()},
+                "seconds_per_proposal": {m: rows[m]["seconds_per_proposal"] for m in ("lamcts_bo", "bo")},
             }
     return out
 
