@@ -31,6 +31,8 @@ LABELS = {
     "sobol": "Sobol",
 }
 BASELINES = ("gp", "smac", "tpe", "random", "sobol")
+# ``ask(8)`` with 500 observations stays under this many seconds (the search-efficiency issue's bound).
+ASK_SECONDS_TARGET = 2.0
 
 
 def checkpoints(budget: int) -> list[int]:
@@ -331,7 +333,7 @@ def write_results(
     for t in (meta or {}).get("ask_timing", []):
         md += (
             f"- ask({t['batch']}) with {t['n_obs']} observations, {'LA-MCTS+BO' if t['use_tree'] else 'BO (no tree)'}: "
-            f"median {t['median']:.3f} s, max {t['max']:.3f} s (target < 1 s)\n"
+            f"median {t['median']:.3f} s, max {t['max']:.3f} s (target < {ASK_SECONDS_TARGET:g} s)\n"
         )
     if meta and meta.get("command"):
         md += f"\nCommand: `{meta['command']}`\n"
