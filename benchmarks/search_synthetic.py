@@ -14,7 +14,8 @@ so a long benchmark can be run in parts.
 Reports median and IQR of simple regret at 32/64/128 evaluations, the tier problem's best-found
 rank, duplicates, infeasible proposals and seconds per proposal, LA-MCTS+BO against its ablation and
 against the best baseline of each problem seed by seed (Wilcoxon); checks the targets
-(``gpunet_search.experiments.report``); times one ``ask(8)`` with 500 observations (target < 2 s).
+(``gpunet_search.experiments.report``); times one ``ask(8)`` with 500 observations (its bound is
+``report.ASK_SECONDS_TARGET``).
 Writes ``<out>/search_synthetic.{json,md,png}`` atomically (``benchmarks/results`` by default).
 Timings are per-process with one torch thread; run it alone for clean seconds-per-proposal figures::
 
