@@ -90,10 +90,11 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
     y = state.values
     gp = GPSurrogate(
         x, y, kernel=cfg.gp_kernel, max_iter=cfg.gp_max_iter, fit_subsample=cfg.fit_subsample,
-        init=state.gp_hyper, rng=rng,
+        init=state.gp_hyper, rng=rng, n_levels=grid.n_levels,
     )  # fmt: skip
     hyper = gp.hyper_state()
-    base = gp.posterior(cfg.posterior_subsample, rng).believe(grid.normalise(state.pending), cfg.liar)
+    plain = gp.posterior(cfg.posterior_subsample, rng)
+    base = plain.believe(grid.normalise(state.pending), cfg.liar)
 
     order = np.argsort(-y, kind="stable")
     centres = [obs[order[: cfg.n_local_centres]]]
@@ -151,6 +152,10 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
     exhausted: set[int] = set()
     picks: list[int] = []
     post = base
+    in_batch = [grid.normalise(state.pending)]
+    normals = (
+        _normal_draws(cfg.batch_samples, len(state.pending) + n, rng) if cfg.batch_acquisition == "qlogei" else None
+    )
     while len(picks) < n and free.any():
         region, node, path = free, -1, []
         if tree is not None:
@@ -163,12 +168,25 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
                     break
                 continue
         rows = np.flatnonzero(region)
-        best = rows[int(np.argmax(post.log_ei(fx[rows])))]
+        if normals is None:
+            best = rows[int(np.argmax(post.log_ei(fx[rows])))]
+            post = post.believe(fx[best][None, :], cfg.liar)
+        else:
+            best = rows[int(np.argmax(plain.batch_log_ei(fx[rows], np.concatenate(in_batch), normals)))]
+            in_batch.append(fx[best][None, :])
         picks.append(int(best))
         leaves.append(node)
         free[best] = False
-        post = post.believe(fx[best][None, :], cfg.liar)
         if tree is not None:
             tree.visit(path)
     levels = finalists[picks]
     return Proposal(levels, info, hyper)
+
+
+def _normal_draws(n_samples: int, dims: int, rng: np.random.Generator) -> np.ndarray:
+    """Scrambled-Sobol standard normal draws (n_samples, dims), the Monte Carlo base of qLogEI."""
+    from scipy.special import ndtri
+    from scipy.stats import qmc
+
+    uniform = qmc.Sobol(max(dims, 1), scramble=True, rng=rng).random(n_samples)
+    return ndtri(np.clip(uniform, 1e-9, 1 - 1e-9))

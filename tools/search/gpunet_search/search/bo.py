@@ -1,14 +1,16 @@
 """Bayesian optimisation surrogate: a BoTorch ``SingleTaskGP`` on normalised level indices.
 
 The GP has an ARD kernel with one length-scale per digit and BoTorch's dimension-scaled
-length-scale prior (Hvarfner et al., 2024): Matern-5/2 by default, or RBF. Every digit is an
+length-scale prior (Hvarfner et al., 2024): Matern-5/2 by default, RBF, or Matern-5/2 plus an
+additive kernel over the digits (:mod:`.kernels`). Every digit is an
 ordinal level index scaled to ``[0, 1]``; the categorical digits of the space (kernel size,
 activation, SE) have two levels each, for which a one-hot or categorical kernel gives the same
 family of covariances as the ARD distance on ``{0, 1}`` (one length-scale per digit). The
 hyper-parameters are fitted once per ``ask`` with a capped L-BFGS budget, warm-started from the
 previous fit and, past ``fit_subsample`` observations, on a subset (the best half plus a random
 half), because an uncapped fit at 41 dimensions takes seconds. :class:`Posterior` then evaluates
-the posterior and LogEI at any points, with pending points as fantasies.
+the posterior and LogEI at any points, with pending points as fantasies, and the greedy qLogEI step
+of a batch (:meth:`Posterior.batch_log_ei`).
 
 Everything is maximised here; the searcher negates values for minimisation.
 """
@@ -22,8 +24,10 @@ import numpy as np
 
 from gpunet_hub.errors import InputError
 
+from .kernels import NumpyKernel, build_covar_module
+
 LIARS = ("mean", "min", "max")
-GP_KERNELS = ("matern", "rbf")
+BATCH_ACQUISITIONS = ("liar", "qlogei")
 
 
 class GPSurrogate:
@@ -36,11 +40,14 @@ class GPSurrogate:
         max_iter: L-BFGS iterations of the hyper-parameter fit (the cap).
         fit_subsample: Most observations used to fit the hyper-parameters.
         init: Hyper-parameters of a previous fit (:meth:`hyper_state`) to start from.
+        n_levels: Levels per input dimension (the grid's); required by the additive kernel, which
+            is evaluated exactly on the grid points ``level / (n_levels - 1)``.
         rng: Picks the random half of the fit subset and seeds torch for the fit's restarts, so a
             fit is reproducible.
 
     Raises:
-        InputError: On fewer than two observations or an unknown kernel.
+        InputError: On fewer than two observations, an unknown kernel, or the additive kernel
+            without ``n_levels``.
     """
 
     def __init__(
@@ -53,18 +60,17 @@ class GPSurrogate:
         fit_subsample: int = 128,
         init: dict[str, Any] | None = None,
         rng: np.random.Generator | None = None,
+        n_levels: np.ndarray | None = None,
     ) -> None:
         import torch
         from botorch.fit import fit_gpytorch_mll
         from botorch.models import SingleTaskGP
-        from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
         from gpytorch.mlls import ExactMarginalLogLikelihood
-
-        if kernel not in GP_KERNELS:
-            raise InputError(f"unknown GP kernel {kernel!r}; choose one of {', '.join(GP_KERNELS)}")
 
         rng = rng if rng is not None else np.random.default_rng(0)
         y = np.asarray(y, dtype=np.float64).ravel()
+        if kernel == "matern+additive" and n_levels is None:
+            raise InputError("the additive kernel needs the digits' level counts (n_levels)")
         if len(y) < 2:
             raise InputError("the GP needs at least two observations")
         self._torch = torch
@@ -82,7 +88,7 @@ class GPSurrogate:
         index = torch.as_tensor(fit_rows)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # BoTorch warns that a subset is not exactly standardised
-            covar = get_covar_module_with_dim_scaled_prior(self._x.shape[1], use_rbf_kernel=kernel == "rbf")
+            covar = build_covar_module(kernel, self._x.shape[1])
             model = SingleTaskGP(
                 self._x[index], self._y[index].unsqueeze(-1), covar_module=covar, outcome_transform=None
             )
@@ -106,18 +112,11 @@ class GPSurrogate:
         with torch.no_grad():
             self._noise = float(model.likelihood.noise.reshape(-1)[0]) + 1e-8
             self._const = float(model.mean_module(self._x[:1]).reshape(-1)[0])
-            self._prior_var = float(model.covar_module(self._x[:1], diag=True).reshape(-1)[0])
-        self._kernel_name = kernel
-        self._lengthscale = model.covar_module.lengthscale.detach().numpy().reshape(-1).astype(np.float64)
+        self._numpy_kernel = NumpyKernel(model.covar_module, kernel, n_levels)
 
     def hyper_state(self) -> dict[str, list[float]]:
         """The fitted hyper-parameters (raw values), JSON-able, for warm-starting the next fit."""
         return {name: p.detach().reshape(-1).tolist() for name, p in self._model.named_parameters()}
-
-    @property
-    def lengthscales(self) -> np.ndarray:
-        """The fitted ARD length-scales, one per input dimension."""
-        return self._model.covar_module.lengthscale.detach().numpy().ravel().copy()
 
     def kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Prior covariance matrix between rows of ``a`` and ``b``: the fitted kernel, in NumPy.
@@ -126,14 +125,11 @@ class GPSurrogate:
         GPyTorch's lazy kernel tensors cost more than the arithmetic; the values equal
         ``covar_module(a, b)`` (tested).
         """
-        ls = self._lengthscale
-        a = np.asarray(a, dtype=np.float64) / ls
-        b = np.asarray(b, dtype=np.float64) / ls
-        sq = np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T), 0.0)
-        if self._kernel_name == "rbf":
-            return np.exp(-0.5 * sq)
-        r = np.sqrt(5.0 * sq)
-        return (1.0 + r + r * r / 3.0) * np.exp(-r)
+        return self._numpy_kernel(a, b)
+
+    def prior_var(self, a: np.ndarray) -> np.ndarray:
+        """Prior variance at the rows of ``a`` (constant for a stationary kernel)."""
+        return self._numpy_kernel.diag(a)
 
     def posterior(self, max_rows: int | None = None, rng: np.random.Generator | None = None) -> Posterior:
         """The GP's posterior given its training data (add pending points with :meth:`Posterior.believe`).
@@ -191,13 +187,62 @@ class Posterior:
             cross = gp.kernel(self.x, x[lo : lo + chunk])  # N x c
             v = solve_triangular(self._chol[0], cross, lower=True, check_finite=False)
             mean[lo : lo + chunk] = gp._const + cross.T @ self._alpha
-            var[lo : lo + chunk] = np.maximum(gp._prior_var - (v * v).sum(0), 1e-12)
+            var[lo : lo + chunk] = np.maximum(gp.prior_var(x[lo : lo + chunk]) - (v * v).sum(0), 1e-12)
         return mean, var
 
     def log_ei(self, x: np.ndarray) -> np.ndarray:
         """LogEI over the incumbent (the best real observation) at the rows of ``x``."""
         mean, var = self.mean_var(x)
         return log_ei(mean, np.sqrt(var), self._gp.best_f)
+
+    def batch_log_ei(self, x: np.ndarray, batch: np.ndarray, normals: np.ndarray, chunk: int = 1024) -> np.ndarray:
+        """Log of the expected improvement that each row of ``x`` adds to ``batch`` (qLogEI's greedy step).
+
+        ``qEI(batch + x) = E[max(f(batch + x)) - best]^+`` is computed by Monte Carlo over the joint
+        posterior of ``batch`` only: given a sample ``f_b`` of the batch, ``f(x)`` is Gaussian, so the
+        expectation over ``f(x)`` is an analytic EI over ``max(best, max f_b)``. The part of qEI that
+        does not depend on ``x`` is dropped, so the result ranks rows of ``x`` as qLogEI would with
+        far fewer samples (Wilson et al., 2018, on greedy batch qEI).
+
+        Args:
+            x: Candidate rows (C, D), normalised.
+            batch: Rows already in the batch (B, D), pending or picked.
+            normals: Standard normal draws (S, B) shared by every call of one batch (e.g. QMC).
+            chunk: Candidate rows computed at once.
+
+        Returns:
+            ``log(mean_s EI_s(x))`` per row; LogEI when ``batch`` is empty.
+        """
+        from scipy.linalg import cholesky, solve_triangular
+        from scipy.special import logsumexp
+
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        batch = np.atleast_2d(np.asarray(batch, dtype=np.float64))
+        if len(batch) == 0:
+            return self.log_ei(x)
+        gp = self._gp
+        v_b = solve_triangular(self._chol[0], gp.kernel(self.x, batch), lower=True, check_finite=False)
+        mean_b = gp._const + gp.kernel(batch, self.x) @ self._alpha
+        cov_b = gp.kernel(batch, batch) - v_b.T @ v_b
+        cov_b[np.diag_indices_from(cov_b)] += 1e-9 + 1e-6 * gp.prior_var(batch)
+        chol_b = cholesky(cov_b, lower=True, check_finite=False)
+        z = np.asarray(normals, dtype=np.float64)[:, : len(batch)]
+        samples = mean_b + z @ chol_b.T  # S x B
+        threshold = np.maximum(gp.best_f, samples.max(1))  # S
+        out = np.empty(len(x))
+        for lo in range(0, len(x), chunk):
+            rows = x[lo : lo + chunk]
+            cross = gp.kernel(self.x, rows)
+            v_x = solve_triangular(self._chol[0], cross, lower=True, check_finite=False)
+            mean = gp._const + cross.T @ self._alpha
+            var = gp.prior_var(rows) - (v_x * v_x).sum(0)
+            cov_xb = gp.kernel(rows, batch) - v_x.T @ v_b  # c x B
+            w = solve_triangular(chol_b, cov_xb.T, lower=True, check_finite=False)  # B x c
+            cond_mean = mean[:, None] + w.T @ z.T  # c x S
+            cond_std = np.sqrt(np.maximum(var - (w * w).sum(0), 1e-12))[:, None]
+            per_sample = log_ei(cond_mean, np.broadcast_to(cond_std, cond_mean.shape), threshold[None, :])
+            out[lo : lo + chunk] = logsumexp(per_sample, axis=1) - np.log(len(z))
+        return out
 
     def believe(self, x: np.ndarray, liar: str = "mean") -> Posterior:
         """A posterior with fantasised observations at the rows of ``x`` (K, D).
@@ -221,13 +266,13 @@ class Posterior:
         return Posterior(gp, np.vstack([self.x, x]), np.concatenate([self.y, values]))
 
 
-def log_ei(mean: np.ndarray, std: np.ndarray, best_f: float) -> np.ndarray:
+def log_ei(mean: np.ndarray, std: np.ndarray, best_f: float | np.ndarray) -> np.ndarray:
     """Numerically stable ``log E[max(f - best_f, 0)]`` for Gaussian ``f`` (the LogEI of Ament et al.).
 
     Args:
         mean: Posterior means.
         std: Posterior standard deviations (> 0).
-        best_f: The incumbent.
+        best_f: The incumbent (or one per point, broadcast against ``mean``).
 
     Returns:
         LogEI per point; finite even far below the incumbent.

@@ -1,0 +1,104 @@
+"""The GP kernels' NumPy evaluation and the greedy qLogEI step of a batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("botorch")
+
+from gpunet_hub.errors import InputError
+from gpunet_search.search.bo import GPSurrogate
+from gpunet_search.search.grid import LevelGrid
+from gpunet_search.search.kernels import NumpyKernel, build_covar_module
+from gpunet_search.search.searcher import LamctsBoSearcher, SearcherConfig
+
+
+def _fitted(kernel: str, n: int = 40, seed: int = 0) -> tuple[GPSurrogate, LevelGrid, np.random.Generator]:
+    grid = LevelGrid("table1")
+    rng = np.random.default_rng(seed)
+    x = grid.normalise(grid.random(n, rng))
+    y = -((x - 0.3) ** 2).sum(1) + 0.2 * np.sin(9 * x[:, 0])
+    return GPSurrogate(x, y, kernel=kernel, max_iter=15, n_levels=grid.n_levels), grid, rng
+
+
+@pytest.mark.parametrize("kernel", ["matern", "matern+additive"])
+def test_numpy_kernel_and_prior_variance_equal_the_fitted_module_on_grid_points(kernel: str) -> None:
+    import torch
+
+    gp, grid, rng = _fitted(kernel)
+    a = grid.normalise(grid.random(9, rng))
+    b = grid.normalise(grid.random(5, rng))
+    with torch.no_grad():
+        covar = gp._model.covar_module
+        ref = covar(torch.as_tensor(a), torch.as_tensor(b)).to_dense().numpy()
+        ref_diag = covar(torch.as_tensor(a), diag=True).numpy()
+    assert np.allclose(gp.kernel(a, b), ref, atol=1e-10)
+    assert np.allclose(gp.prior_var(a), ref_diag, atol=1e-10)
+
+
+def test_additive_kernel_gives_an_additive_function_its_variance() -> None:
+    grid = LevelGrid("table1")
+    rng = np.random.default_rng(1)
+    x = grid.normalise(grid.random(60, rng))
+    gp = GPSurrogate(x, -((x - 0.3) ** 2).sum(1), kernel="matern+additive", max_iter=30, n_levels=grid.n_levels)
+    full, additive = gp._model.covar_module.kernels
+    # A sum of per-digit terms: the fit moves the variance from the full kernel to the additive one.
+    assert float(full.outputscale.detach()) < float(additive.coeffs_1.detach().sum())
+
+
+def test_additive_kernel_needs_level_counts() -> None:
+    with pytest.raises(InputError, match="level counts"):
+        NumpyKernel(build_covar_module("matern+additive", 3), "matern+additive", None)
+    with pytest.raises(InputError, match="level counts"):
+        GPSurrogate(np.zeros((3, 2)), np.arange(3.0), kernel="matern+additive")
+    with pytest.raises(InputError, match="unknown GP kernel"):
+        build_covar_module("laplace", 3)
+
+
+def test_batch_log_ei_is_the_expected_gain_of_adding_a_point_to_the_batch() -> None:
+    gp, _, rng = _fitted("matern", n=30)
+    post = gp.posterior()
+    best = post.x[np.argmax(post.y)]
+    batch = np.clip(best + 0.05 * rng.standard_normal((2, best.size)), 0, 1)
+    cands = np.clip(best + 0.1 * rng.standard_normal((3, best.size)), 0, 1)
+    got = np.exp(post.batch_log_ei(cands, batch, rng.standard_normal((4000, 2))))
+    # Brute force: qEI(batch + x) - qEI(batch) from joint posterior samples of the three points.
+    from scipy.linalg import solve_triangular
+
+    for i, cand in enumerate(cands):
+        pts = np.vstack([batch, cand[None, :]])
+        mean, _ = post.mean_var(pts)
+        v = solve_triangular(post._chol[0], gp.kernel(post.x, pts), lower=True)
+        cov = gp.kernel(pts, pts) - v.T @ v + 1e-9 * np.eye(3)
+        f = mean + rng.standard_normal((200_000, 3)) @ np.linalg.cholesky(cov).T
+        gain = np.maximum(f.max(1) - gp.best_f, 0).mean() - np.maximum(f[:, :2].max(1) - gp.best_f, 0).mean()
+        assert got[i] == pytest.approx(gain, rel=0.1, abs=1e-4)
+    assert np.allclose(post.batch_log_ei(cands, batch[:0], np.zeros((8, 0))), post.log_ei(cands))
+
+
+def test_batch_log_ei_avoids_a_point_already_in_the_batch() -> None:
+    gp, grid, rng = _fitted("matern", n=30)
+    post = gp.posterior()
+    cands = grid.normalise(grid.random(200, rng))
+    top = int(np.argmax(post.log_ei(cands)))
+    gain = post.batch_log_ei(cands, cands[top][None, :], rng.standard_normal((256, 1)))
+    assert gain[top] < post.log_ei(cands)[top] - 1.0  # a repeat adds (almost) nothing
+    assert int(np.argmax(gain)) != top
+
+
+@pytest.mark.parametrize("overrides", [{"batch_acquisition": "qlogei"}, {"gp_kernel": "matern+additive"}])
+def test_searcher_options_propose_distinct_unseen_networks(overrides: dict) -> None:
+    config = SearcherConfig(n_init=8, pool_size=256, max_pool_candidates=128, n_random_candidates=64,
+                            batch_candidates=64, climb_steps=2, gp_max_iter=5, **overrides)  # fmt: skip
+    searcher = LamctsBoSearcher("table1", mode="min", seed=0, config=config)
+    first = searcher.ask(8)
+    searcher.tell(first, [float(sum(v)) for v in first])
+    picks = searcher.ask(4)
+    assert len({tuple(v) for v in picks}) == 4
+    assert not {tuple(v) for v in picks} & {tuple(v) for v in first}
+
+
+def test_unknown_batch_acquisition_is_refused() -> None:
+    with pytest.raises(InputError, match="batch_acquisition"):
+        SearcherConfig(batch_acquisition="kriging")
