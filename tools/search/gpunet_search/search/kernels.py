@@ -111,6 +111,8 @@ class NumpyKernel:
                 grid[:n, i] = np.arange(n) / max(n - 1, 1)
             with torch.no_grad():
                 g = torch.as_tensor(grid)
+                # BoTorch's per-digit orthogonalised components (a private method: the pinned
+                # version's, and the equality test with the module fails if it changes).
                 per_digit = additive._orthogonal_base_kernels(g, g, diag=False)  # D x L x L
                 weights = additive.coeffs_1.detach().reshape(-1, 1, 1)
                 per_digit = (weights * per_digit).numpy()
