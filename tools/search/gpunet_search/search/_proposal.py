@@ -88,6 +88,9 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
     obs = state.observed
     x = grid.normalise(obs)
     y = state.values
+    radius = grid.n_digits
+    if cfg.trust_region:
+        feasible, radius = _trust_region(feasible, obs, y, n, cfg.tr_patience, cfg.tr_min_radius)
     gp = GPSurrogate(
         x, y, kernel=cfg.gp_kernel, max_iter=cfg.gp_max_iter, fit_subsample=cfg.fit_subsample,
         init=state.gp_hyper, rng=rng, n_levels=grid.n_levels,
@@ -121,6 +124,8 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
     cands = np.concatenate(
         [candidates(state, np.concatenate(centres), rng, feasible), random_rows[feasible(random_rows)]]
     )
+    if cfg.trust_region:
+        cands = cands[feasible(cands)]  # the free pool members too
     cx = grid.normalise(cands)
     leaves: list[int] = []
     info: dict[str, object] = {
@@ -128,6 +133,7 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
         "n_leaves": len(tree.leaves) if tree else 1,
         "leaves": leaves,
         "n_scored": 0,
+        "trust_radius": radius,
     }
     # One multi-start climb of LogEI (pending points as fantasies) over the grid ...
     scores = base.log_ei(cx)
@@ -190,3 +196,27 @@ def _normal_draws(n_samples: int, dims: int, rng: np.random.Generator) -> np.nda
 
     uniform = qmc.Sobol(max(dims, 1), scramble=True, rng=rng).random(n_samples)
     return ndtri(np.clip(uniform, 1e-9, 1 - 1e-9))
+
+
+def _trust_region(
+    feasible: LevelFeasibility, observed: np.ndarray, values: np.ndarray, n: int, patience: int, min_radius: int
+) -> tuple[LevelFeasibility, int]:
+    """Feasibility restricted to a Hamming ball around the best observation, and the ball's radius.
+
+    The trust region of CASMOPOLITAN (Wan et al., 2021) for categorical spaces, derived from the
+    history alone so it needs no state: the radius is every digit while the best observation is
+    recent, and halves each time ``patience`` batches of ``n`` pass without a better one, down to
+    ``min_radius`` digits.
+    """
+    best = int(np.argmax(values))
+    stale = len(values) - 1 - best
+    radius = max(min_radius, observed.shape[1] >> min(stale // (patience * n), 16))
+    centre = observed[best]
+
+    def inside(rows: np.ndarray) -> np.ndarray:
+        rows = np.atleast_2d(rows)
+        if len(rows) == 0:
+            return np.zeros(0, dtype=bool)
+        return feasible(rows) & ((rows != centre).sum(1) <= radius)
+
+    return inside, radius

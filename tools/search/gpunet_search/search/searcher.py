@@ -93,6 +93,11 @@ class SearcherConfig:
         batch_candidates: Best rows the batch is picked from (greedily, with fantasies).
         posterior_subsample: Most observations the acquisition's posterior conditions on (the
             best half and a random half); bounds the cost of ``ask`` with a long history.
+        trust_region: Candidates, climbs and picks stay within a Hamming ball around the best
+            observation whose radius shrinks while the best is not improved (CASMOPOLITAN's trust
+            region for categorical spaces, derived from the history).
+        tr_patience: Batches without a better observation per halving of the radius.
+        tr_min_radius: Smallest radius, in digits.
     """
 
     use_tree: bool = True
@@ -120,10 +125,13 @@ class SearcherConfig:
     climb_steps: int = 10
     batch_candidates: int = 2048
     posterior_subsample: int = 256
+    trust_region: bool = False
+    tr_patience: int = 2
+    tr_min_radius: int = 3
 
     def __post_init__(self) -> None:
         """Refuses a field of the wrong type or out of range (so a loaded state cannot carry one)."""
-        for flag in ("use_tree", "virtual_loss"):
+        for flag in ("use_tree", "virtual_loss", "trust_region"):
             if not isinstance(getattr(self, flag), bool):
                 raise InputError(f"{flag} must be True or False, got {getattr(self, flag)!r}", params=(flag,))
         for name, minimum in (
@@ -145,6 +153,8 @@ class SearcherConfig:
             ("batch_candidates", 1),
             ("posterior_subsample", 2),
             ("batch_samples", 1),
+            ("tr_patience", 1),
+            ("tr_min_radius", 1),
         ):
             _validate.integer(getattr(self, name), name, minimum=minimum)
         _validate.number(self.cp, "cp", minimum=0)

@@ -1,4 +1,4 @@
-"""The GP kernels' NumPy evaluation and the greedy qLogEI step of a batch."""
+"""The searcher's options: the GP kernels' NumPy evaluation, the greedy qLogEI step, the trust region."""
 
 from __future__ import annotations
 
@@ -102,3 +102,22 @@ def test_searcher_options_propose_distinct_unseen_networks(overrides: dict) -> N
 def test_unknown_batch_acquisition_is_refused() -> None:
     with pytest.raises(InputError, match="batch_acquisition"):
         SearcherConfig(batch_acquisition="kriging")
+
+
+def test_trust_region_keeps_proposals_near_a_stale_best() -> None:
+    config = SearcherConfig(n_init=8, pool_size=256, max_pool_candidates=128, n_random_candidates=64,
+                            batch_candidates=64, climb_steps=2, gp_max_iter=5, trust_region=True,
+                            tr_patience=1, tr_min_radius=3)  # fmt: skip
+    searcher = LamctsBoSearcher("table1", mode="max", seed=0, config=config)
+    first = searcher.ask(8)
+    searcher.tell(first[:1], [10.0])  # the best, told first: every later observation is worse
+    searcher.tell(first[1:], [0.0] * 7)
+    for _ in range(4):
+        batch = searcher.ask(4)
+        searcher.tell(batch, [0.0] * len(batch))
+    # 19 observations after the best at the last ask, patience 4: 41 digits halved 4 times, floor 3.
+    assert searcher.last_info["trust_radius"] == 3
+    best = np.array(searcher.best()[0])
+    picks = np.array(searcher.ask(4))
+    assert len(picks) == 4
+    assert ((picks != best).sum(1) <= 3).all()
