@@ -178,17 +178,20 @@ class Posterior:
 
     def mean_var(self, x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and variance at the rows of ``x`` (C, D), computed ``chunk`` rows at a time."""
-        from scipy.linalg import solve_triangular
-
-        gp = self._gp
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         mean, var = np.empty(len(x)), np.empty(len(x))
         for lo in range(0, len(x), chunk):
-            cross = gp.kernel(self.x, x[lo : lo + chunk])  # N x c
-            v = solve_triangular(self._chol[0], cross, lower=True, check_finite=False)
-            mean[lo : lo + chunk] = gp._const + cross.T @ self._alpha
-            var[lo : lo + chunk] = np.maximum(gp.prior_var(x[lo : lo + chunk]) - (v * v).sum(0), 1e-12)
-        return mean, var
+            _, mean[lo : lo + chunk], var[lo : lo + chunk] = self._project(x[lo : lo + chunk])
+        return mean, np.maximum(var, 1e-12)
+
+    def _project(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``L^-1 k(X, rows)`` (N, R), the posterior mean and the (unclipped) variance at ``rows``."""
+        from scipy.linalg import solve_triangular
+
+        gp = self._gp
+        cross = gp.kernel(self.x, rows)  # N x R
+        v = solve_triangular(self._chol[0], cross, lower=True, check_finite=False)
+        return v, gp._const + cross.T @ self._alpha, gp.prior_var(rows) - (v * v).sum(0)
 
     def log_ei(self, x: np.ndarray) -> np.ndarray:
         """LogEI over the incumbent (the best real observation) at the rows of ``x``."""
@@ -221,8 +224,7 @@ class Posterior:
         if len(batch) == 0:
             return self.log_ei(x)
         gp = self._gp
-        v_b = solve_triangular(self._chol[0], gp.kernel(self.x, batch), lower=True, check_finite=False)
-        mean_b = gp._const + gp.kernel(batch, self.x) @ self._alpha
+        v_b, mean_b, _ = self._project(batch)
         cov_b = gp.kernel(batch, batch) - v_b.T @ v_b
         cov_b[np.diag_indices_from(cov_b)] += 1e-9 + 1e-6 * gp.prior_var(batch)
         chol_b = cholesky(cov_b, lower=True, check_finite=False)
@@ -232,10 +234,7 @@ class Posterior:
         out = np.empty(len(x))
         for lo in range(0, len(x), chunk):
             rows = x[lo : lo + chunk]
-            cross = gp.kernel(self.x, rows)
-            v_x = solve_triangular(self._chol[0], cross, lower=True, check_finite=False)
-            mean = gp._const + cross.T @ self._alpha
-            var = gp.prior_var(rows) - (v_x * v_x).sum(0)
+            v_x, mean, var = self._project(rows)
             cov_xb = gp.kernel(rows, batch) - v_x.T @ v_b  # c x B
             w = solve_triangular(chol_b, cov_xb.T, lower=True, check_finite=False)  # B x c
             cond_mean = mean[:, None] + w.T @ z.T  # c x S
