@@ -102,6 +102,8 @@ def test_searcher_options_propose_distinct_unseen_networks(overrides: dict) -> N
 def test_unknown_batch_acquisition_is_refused() -> None:
     with pytest.raises(InputError, match="batch_acquisition"):
         SearcherConfig(batch_acquisition="kriging")
+    with pytest.raises(InputError, match="power of two"):
+        SearcherConfig(batch_samples=100)
 
 
 def test_trust_region_keeps_proposals_near_a_stale_best() -> None:

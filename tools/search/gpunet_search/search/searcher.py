@@ -165,6 +165,11 @@ class SearcherConfig:
         _validate.choice(self.kernel, "kernel", KERNELS)
         _validate.choice(self.liar, "liar", LIARS)
         _validate.choice(self.batch_acquisition, "batch_acquisition", BATCH_ACQUISITIONS)
+        if self.batch_samples & (self.batch_samples - 1):  # scrambled Sobol points balance at 2^m only
+            raise InputError(
+                f"batch_samples must be a power of two (64, 128, 256, ...), got {self.batch_samples}",
+                params=("batch_samples",),
+            )
         _validate.choice(self.gp_kernel, "gp_kernel", GP_KERNELS)
 
 
