@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("botorch")
 
-from gpunet_search.search.acqopt import climb
+from gpunet_search.search.acqopt import climb, sweep
 from gpunet_search.search.bo import GPSurrogate
 from gpunet_search.search.grid import LevelGrid
 
@@ -63,3 +63,23 @@ def test_numpy_kernel_matches_gpytorch_and_fantasies_keep_the_mean() -> None:
         assert (var_b[:2] < var[:2] * 0.1).all()
     small = gp.posterior(max_rows=10, rng=rng)
     assert len(small.x) == 10
+
+
+def test_sweep_reaches_a_planted_optimum_in_few_sweeps_and_stays_feasible() -> None:
+    grid = LevelGrid("table1")
+    target = grid.random(1, np.random.default_rng(2))[0]
+
+    def score(rows: np.ndarray) -> np.ndarray:  # separable: one sweep sets every digit
+        return -np.abs(grid.normalise(rows) - grid.normalise(target)).sum(1)
+
+    def feasible(rows: np.ndarray) -> np.ndarray:
+        return rows[:, 0] <= max(target[0], 3)
+
+    starts = grid.random(4, np.random.default_rng(3))
+    starts[:, 0] = 0
+    result = sweep(grid, score, starts, feasible, max_sweeps=10, rng=np.random.default_rng(0))
+    assert feasible(result.visited).all()
+    assert (result.ends == target).all(1).all()  # every start, where best-improvement needs ~40 steps
+    assert result.steps <= 3  # the separable optimum, then one confirming sweep (hidden stages may add one)
+    capped = sweep(grid, score, starts, feasible, max_sweeps=1)
+    assert capped.steps == 1 and np.all(capped.end_scores >= score(starts))

@@ -87,7 +87,9 @@ def test_batch_log_ei_avoids_a_point_already_in_the_batch() -> None:
     assert int(np.argmax(gain)) != top
 
 
-@pytest.mark.parametrize("overrides", [{"batch_acquisition": "qlogei"}, {"gp_kernel": "matern+additive"}])
+@pytest.mark.parametrize(
+    "overrides", [{"batch_acquisition": "qlogei"}, {"gp_kernel": "matern+additive"}, {"climb": "sweep"}]
+)
 def test_searcher_options_propose_distinct_unseen_networks(overrides: dict) -> None:
     config = SearcherConfig(n_init=8, pool_size=256, max_pool_candidates=128, n_random_candidates=64,
                             batch_candidates=64, climb_steps=2, gp_max_iter=5, **overrides)  # fmt: skip
@@ -104,6 +106,8 @@ def test_unknown_batch_acquisition_is_refused() -> None:
         SearcherConfig(batch_acquisition="kriging")
     with pytest.raises(InputError, match="power of two"):
         SearcherConfig(batch_samples=100)
+    with pytest.raises(InputError, match="climb"):
+        SearcherConfig(climb="anneal")
 
 
 def test_trust_region_keeps_proposals_near_a_stale_best() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .acqopt import climb
+from .acqopt import climb, sweep
 from .bo import GPSurrogate
 from .lamcts import PartitionTree
 from .state import SearchState
@@ -142,7 +142,11 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
     leaf_best = np.concatenate(centres[1:]) if len(centres) > 1 else np.zeros((0, grid.n_digits), dtype=np.int64)
     leaf_best = leaf_best[feasible(leaf_best)] if len(leaf_best) else leaf_best
     starts = np.concatenate([best_obs, leaf_best, cands[np.argsort(-scores, kind="stable")[: cfg.n_start_model]]])
-    result = climb(grid, lambda rows: base.log_ei(grid.normalise(rows)), starts, feasible, cfg.climb_steps)
+    acquisition = lambda rows: base.log_ei(grid.normalise(rows))  # noqa: E731
+    if cfg.climb == "sweep":
+        result = sweep(grid, acquisition, starts, feasible, cfg.climb_steps, rng)
+    else:
+        result = climb(grid, acquisition, starts, feasible, cfg.climb_steps)
     # ... then the batch, greedily, from the best rows the climbs and the candidate set scored.
     pool = np.concatenate([result.visited, cands])
     pool_scores = np.concatenate([result.visited_scores, scores])

@@ -161,7 +161,7 @@ class LevelGrid:
             out[rows, cols] = np.clip(new, 0, top)
         return self.canonical(out)
 
-    def single_digit_moves(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def single_digit_moves(self, rows: np.ndarray, digits: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Every network one digit away from each row: that digit set to any other of its levels.
 
         Digits hidden by an empty stage are not moved (the move would be the same network); a
@@ -170,13 +170,15 @@ class LevelGrid:
 
         Args:
             rows: Level rows (R, 41).
+            digits: Only move these digits (default: every digit).
 
         Returns:
             ``(moves, owner)``: level rows (M, 41) and, for each, the index of the row it moves.
         """
         rows = np.atleast_2d(np.asarray(rows, dtype=np.int64))
-        digit = np.repeat(np.arange(self.n_digits), self.n_levels)  # one (digit, level) pair per entry
-        level = np.concatenate([np.arange(n) for n in self.n_levels])
+        digits = np.arange(self.n_digits) if digits is None else np.atleast_1d(np.asarray(digits, dtype=np.int64))
+        digit = np.repeat(digits, self.n_levels[digits])  # one (digit, level) pair per entry
+        level = np.concatenate([np.arange(n) for n in self.n_levels[digits]])
         keep = (rows[:, digit] != level[None, :]) & ~self._hidden(rows)[:, digit]  # (R, T)
         owner, which = np.nonzero(keep)
         moves = rows[owner].copy()
