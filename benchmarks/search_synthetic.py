@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     records = run_all(settings, workers=args.workers, progress=progress, cache=args.cache)
     elapsed = time.perf_counter() - start
-    ask_timing = [time_ask(args.ask_obs, 8, repeats=5, use_tree=tree) for tree in (True, False)] if args.ask_obs else []
+    ask_timing = [time_ask(args.ask_obs, 8, repeats=5, use_tree=tree, config=settings.config) for tree in (True, False)] if args.ask_obs else []
     command = "python benchmarks/search_synthetic.py " + " ".join(argv if argv is not None else sys.argv[1:])
     paths = write_results(records, settings, args.out, meta={"command": command.strip(), "libraries": baseline_info(), "wall_seconds": elapsed, "workers": args.workers, "ask_timing": ask_timing})
     summary = summarise(records, settings)

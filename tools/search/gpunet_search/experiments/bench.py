@@ -210,11 +210,17 @@ def _run_random(problem: _Problem, seed: int, settings: BenchSettings) -> np.nda
 
 
 def time_ask(
-    n_obs: int = 500, batch: int = 8, repeats: int = 5, use_tree: bool = True, seed: int = 0
+    n_obs: int = 500,
+    batch: int = 8,
+    repeats: int = 5,
+    use_tree: bool = True,
+    seed: int = 0,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Wall time of one ``ask(batch)`` with ``n_obs`` observations (Ackley values, random networks).
 
-    Each repeat asks a batch and cancels it, so every ask sees the same history.
+    Each repeat asks a batch and cancels it, so every ask sees the same history. ``config`` holds
+    :class:`SearcherConfig` overrides (``use_tree`` wins over one there).
 
     Returns:
         ``{"n_obs", "batch", "use_tree", "seconds": [...], "median", "max"}``.
@@ -225,7 +231,8 @@ def time_ask(
     warnings.simplefilter("ignore")
     problem = GridFunction("ackley", seed)
     grid = problem.grid
-    searcher = LamctsBoSearcher("table1", mode="min", seed=seed, config=SearcherConfig(use_tree=use_tree))
+    settings = SearcherConfig(**{**(config or {}), "use_tree": use_tree})
+    searcher = LamctsBoSearcher("table1", mode="min", seed=seed, config=settings)
     levels = grid.random(n_obs * 2, np.random.default_rng(seed))
     _, first = np.unique(np.ascontiguousarray(levels, dtype=np.int8), axis=0, return_index=True)
     vectors = grid.to_vectors(levels[np.sort(first)][:n_obs])
