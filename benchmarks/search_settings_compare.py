@@ -25,7 +25,7 @@ import numpy as np
 
 from gpunet_hub._io import atomic_write_text
 from gpunet_search.experiments.bench import SEARCHERS
-from gpunet_search.experiments.report import paired
+from gpunet_search.experiments.report import paired, paired_cells
 
 
 def _load(folder: Path) -> dict[str, Any]:
@@ -61,10 +61,8 @@ def markdown(result: dict[str, Any]) -> str:
         label = ", ".join(f"{k}={v}" for k, v in variant["config"].items()) or "(defaults)"
         for problem, searchers in variant["rows"].items():
             for method, r in searchers.items():
-                v = r["variant_vs_reference"]
-                p = f"{v['p_value']:.2g}" if v["p_value"] is not None else "n/a (all tie)"
                 lines.append(f"| {label} | {problem} | {method} | {r['seeds']} | {r['reference_median']:.4g} | "
-                             f"{r['variant_median']:.4g} | {v['wins']} / {v['losses']} / {v['ties']} | {p} |")
+                             f"{r['variant_median']:.4g} | {paired_cells(r['variant_vs_reference'])} |")
     return "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from gpunet_hub._io import atomic_write_text
 from gpunet_hub.errors import InputError
 from gpunet_search.experiments.bench import PROBLEMS, BenchSettings, run_all
-from gpunet_search.experiments.report import paired, summarise
+from gpunet_search.experiments.report import paired, paired_cells, summarise
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -51,10 +51,9 @@ def markdown(rows: dict[str, dict]) -> str:
              "|---|---|---|---|---|---|---|"]
     for problem, budgets in rows.items():
         for budget, r in budgets.items():
-            v, spp = r["tree_vs_no_tree"], r["seconds_per_proposal"]
-            p = f"{v['p_value']:.2g}" if v["p_value"] is not None else "n/a (all tie)"
+            spp = r["seconds_per_proposal"]
             lines.append(f"| {problem} | {budget} | {r['tree_median']:.4g} | {r['no_tree_median']:.4g} | "
-                         f"{v['wins']} / {v['losses']} / {v['ties']} | {p} | {spp['lamcts_bo']:.3f} / {spp['bo']:.3f} |")
+                         f"{paired_cells(r['tree_vs_no_tree'])} | {spp['lamcts_bo']:.3f} / {spp['bo']:.3f} |")
     return "\n".join(lines)
 
 

@@ -97,6 +97,12 @@ def paired(records: list[dict[str, Any]], problem: str, a: str, b: str) -> dict[
     }
 
 
+def paired_cells(result: dict[str, Any]) -> str:
+    """A :func:`paired` result as two markdown table cells: ``wins / losses / ties | p``."""
+    p = f"{result['p_value']:.2g}" if result["p_value"] is not None else "n/a (all tie)"
+    return f"{result['wins']} / {result['losses']} / {result['ties']} | {p}"
+
+
 def targets(
     summary: dict[str, dict[str, Any]],
     settings: BenchSettings | None = None,
