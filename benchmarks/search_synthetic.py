@@ -25,7 +25,6 @@ Timings are per-process with one torch thread; run it alone for clean seconds-pe
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -34,19 +33,9 @@ from gpunet_hub.errors import EnvironmentProblem, InputError
 from gpunet_search.experiments.baselines import baseline_info
 from gpunet_search.experiments.bench import METHODS, PROBLEMS, BenchSettings, run_all, time_ask
 from gpunet_search.experiments.report import markdown_table, summarise, targets, targets_text, write_results
+from gpunet_search.workflow.plan import parse_override
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def _override(text: str) -> tuple[str, object]:
-    """``FIELD=VALUE`` -> ``(field, value)``; the value is read as JSON (numbers, true/false), else as text."""
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise SystemExit(f"--set expects FIELD=VALUE, got {text!r}")
-    try:
-        return name, json.loads(value)
-    except json.JSONDecodeError:
-        return name, value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,16 +54,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a SearcherConfig default for both searchers (repeatable), e.g. liar=mean")
     parser.add_argument("--ask-obs", type=int, default=500, help="history size of the ask(8) timing (0 skips it)")
     args = parser.parse_args(argv)
-    settings = BenchSettings(
-        problems=tuple(args.problems.split(",")),
-        methods=tuple(args.methods.split(",")),
-        seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
-        budget=args.budget,
-        batch=args.batch,
-        n_init=args.n_init,
-        config=dict(_override(o) for o in args.overrides),
-    )
     try:
+        settings = BenchSettings(
+            problems=tuple(args.problems.split(",")),
+            methods=tuple(args.methods.split(",")),
+            seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
+            budget=args.budget,
+            batch=args.batch,
+            n_init=args.n_init,
+            config={k: v for o in args.overrides for k, v in parse_override(o).items()},
+        )
         settings.validate()
     except (InputError, EnvironmentProblem) as exc:
         parser.error(str(exc))
