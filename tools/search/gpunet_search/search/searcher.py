@@ -97,9 +97,9 @@ class SearcherConfig:
         climb: How a climb moves: ``best`` (the default; each step takes the best of every
             one-digit move of the row, :func:`~.acqopt.climb`) or ``sweep`` (coordinate ascent:
             each digit in turn set to its best level, :func:`~.acqopt.sweep`, as Optuna's
-            ``GPSampler`` climbs discrete parameters). With ``best`` every climb stops at the
-            ``climb_steps`` cap, so it changes at most that many digits; ``sweep`` reaches a local
-            optimum of LogEI in 4-7 sweeps and makes ``ask(8)`` with 500 observations about 45 %
+            ``GPSampler`` climbs discrete parameters). With ``best`` climbs stop at the
+            ``climb_steps`` cap, so they change at most that many digits; ``sweep`` reaches a local
+            optimum of LogEI in 3-8 sweeps (``benchmarks/results/search_diagnosis*.md``) and makes ``ask(8)`` with 500 observations about 45 %
             cheaper (``search_synthetic_ablations/ask_timing/``), but on the benchmark's seeds
             0-9 it ties the default seed by seed (Wilcoxon p >= 0.16 for both searchers on every
             function; ``benchmarks/results/search_synthetic_ablations/search_settings_compare.md``),
