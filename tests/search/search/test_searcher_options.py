@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("botorch")
 
 from gpunet_hub.errors import InputError
-from gpunet_search.search.bo import GPSurrogate
+from gpunet_search.search.bo import AUTO_KERNELS, GPSurrogate, fit_surrogate
 from gpunet_search.search.grid import LevelGrid
 from gpunet_search.search.kernels import NumpyKernel, build_covar_module
 from gpunet_search.search.searcher import LamctsBoSearcher, SearcherConfig
@@ -37,6 +37,28 @@ def test_numpy_kernel_and_prior_variance_equal_the_fitted_module_on_grid_points(
     assert np.allclose(gp.prior_var(a), ref_diag, atol=1e-10)
 
 
+def test_grid_additive_kernel_equals_botorchs_orthogonal_additive_kernel_on_grid_points() -> None:
+    import torch
+    from botorch.models.kernels.orthogonal_additive_kernel import OrthogonalAdditiveKernel
+    from gpytorch.kernels import MaternKernel
+
+    grid = LevelGrid("table1")
+    d = grid.n_digits
+    ours = build_covar_module("matern+additive", d, grid.n_levels).kernels[1]
+    components = MaternKernel(nu=2.5, batch_shape=torch.Size([d])).to(torch.float64)
+    reference = OrthogonalAdditiveKernel(d, base_kernel=components, dtype=torch.float64)
+    rng = np.random.default_rng(3)
+    with torch.no_grad():
+        for kernel in (ours, reference):
+            kernel.base_kernel.lengthscale = torch.as_tensor(rng.uniform(0.2, 2.0, (d, 1, 1)))
+            kernel.coeffs_1 = torch.as_tensor(rng.uniform(0.1, 1.0, d))
+            rng = np.random.default_rng(3)  # the same draws for both
+        a = torch.as_tensor(grid.normalise(grid.random(7, rng)))
+        b = torch.as_tensor(grid.normalise(grid.random(5, rng)))
+        assert torch.allclose(ours.forward(a, b), reference.forward(a, b), atol=1e-12)
+        assert torch.allclose(ours.forward(a, a, diag=True), reference.forward(a, a, diag=True), atol=1e-12)
+
+
 def test_additive_kernel_gives_an_additive_function_its_variance() -> None:
     grid = LevelGrid("table1")
     rng = np.random.default_rng(1)
@@ -47,13 +69,59 @@ def test_additive_kernel_gives_an_additive_function_its_variance() -> None:
     assert float(full.outputscale.detach()) < float(additive.coeffs_1.detach().sum())
 
 
+def test_loo_log_density_equals_refitting_the_posterior_without_each_point() -> None:
+    gp, _, _ = _fitted("matern", n=25)
+    x, y = gp._x.numpy(), gp._y.numpy()
+    densities = []
+    for i in range(len(y)):
+        rest = np.arange(len(y)) != i
+        post = gp.posterior()
+        post = type(post)(gp, x[rest], y[rest])
+        mean, var = post.mean_var(x[i : i + 1])
+        var = var + gp._noise  # the left-out observation carries the noise too
+        densities.append(-0.5 * np.log(2 * np.pi * var[0]) - 0.5 * (y[i] - mean[0]) ** 2 / var[0])
+    assert gp.loo_log_density() == pytest.approx(float(np.mean(densities)), rel=1e-8)
+
+
+def test_auto_kernel_keeps_the_better_predictor_and_every_warm_start() -> None:
+    grid = LevelGrid("table1")
+    rng = np.random.default_rng(2)
+    x = grid.normalise(grid.random(60, rng))
+    coupled = 8 * (x[:, 0] - 0.5) * (x[:, 1] - 0.5)  # a pure interaction: no additive part at all
+    additive = -((x - 0.3) ** 2).sum(1) - 0.5 * np.abs(x[:, 5] - 0.5)
+    for y in (additive, coupled):
+        fits = {k: GPSurrogate(x, y, kernel=k, max_iter=20, n_levels=grid.n_levels,
+                               rng=np.random.default_rng(0)) for k in AUTO_KERNELS}  # fmt: skip
+        best = max(fits, key=lambda k: fits[k].loo_log_density())
+        _, kernel, hyper = fit_surrogate(x, y, kernel="auto", max_iter=20, n_levels=grid.n_levels,
+                                          rng=np.random.default_rng(0))  # fmt: skip
+        assert kernel == best
+        assert {key.split("/")[0] for key in hyper} == set(AUTO_KERNELS)
+        # The next fit starts from each kernel's own previous hyper-parameters (the first kernel is
+        # fitted first, with the same random state as a fit of it alone).
+        first = AUTO_KERNELS[0]
+        own = {key.split("/", 1)[1]: value for key, value in hyper.items() if key.startswith(first + "/")}
+        again = fit_surrogate(x, y, kernel="auto", max_iter=3, n_levels=grid.n_levels, init=hyper,
+                              rng=np.random.default_rng(0))[2]  # fmt: skip
+        alone = GPSurrogate(x, y, kernel=first, max_iter=3, n_levels=grid.n_levels, init=own,
+                            rng=np.random.default_rng(0)).hyper_state()  # fmt: skip
+        assert again.keys() == hyper.keys()
+        assert all(np.allclose(again[f"{first}/{key}"], value) for key, value in alone.items())
+    assert fit_surrogate(x, additive, kernel="auto", max_iter=20, n_levels=grid.n_levels)[1] == "matern+additive"
+    assert fit_surrogate(x, coupled, kernel="auto", max_iter=20, n_levels=grid.n_levels)[1] == "matern"
+
+
 def test_additive_kernel_needs_level_counts() -> None:
     with pytest.raises(InputError, match="level counts"):
-        NumpyKernel(build_covar_module("matern+additive", 3), "matern+additive", None)
+        build_covar_module("matern+additive", 3)
+    with pytest.raises(InputError, match="level counts"):
+        NumpyKernel(build_covar_module("matern+additive", 3, np.array([2, 3, 4])), "matern+additive", None)
     with pytest.raises(InputError, match="level counts"):
         GPSurrogate(np.zeros((3, 2)), np.arange(3.0), kernel="matern+additive")
     with pytest.raises(InputError, match="unknown GP kernel"):
         build_covar_module("laplace", 3)
+    with pytest.raises(InputError, match="auto"):
+        fit_surrogate(np.zeros((3, 2)), np.arange(3.0), kernel="laplace")
 
 
 def test_batch_log_ei_is_the_expected_gain_of_adding_a_point_to_the_batch() -> None:
@@ -88,7 +156,8 @@ def test_batch_log_ei_avoids_a_point_already_in_the_batch() -> None:
 
 
 @pytest.mark.parametrize(
-    "overrides", [{"batch_acquisition": "qlogei"}, {"gp_kernel": "matern+additive"}, {"climb": "sweep"}]
+    "overrides",
+    [{"batch_acquisition": "qlogei"}, {"gp_kernel": "matern+additive"}, {"gp_kernel": "auto"}, {"climb": "sweep"}],
 )
 def test_searcher_options_propose_distinct_unseen_networks(overrides: dict) -> None:
     config = SearcherConfig(n_init=8, pool_size=256, max_pool_candidates=128, n_random_candidates=64,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .acqopt import climb, sweep
-from .bo import GPSurrogate
+from .bo import fit_surrogate
 from .lamcts import PartitionTree
 from .state import SearchState
 
@@ -26,8 +26,8 @@ class Proposal:
 
     Attributes:
         levels: Up to ``n`` level rows, unique, feasible, none observed or pending.
-        info: Diagnostics: the number of candidates, of tree leaves, and the leaf of each pick (-1
-            without a tree).
+        info: Diagnostics: the number of candidates, of tree leaves, the leaf of each pick (-1
+            without a tree) and the GP kernel fitted (the chosen one with ``gp_kernel="auto"``).
         gp_hyper: The GP hyper-parameters of this fit (the next fit's warm start).
     """
 
@@ -91,11 +91,10 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
     radius = grid.n_digits
     if cfg.trust_region:
         feasible, radius = _trust_region(feasible, obs, y, n, cfg.tr_patience, cfg.tr_min_radius)
-    gp = GPSurrogate(
+    gp, kernel, hyper = fit_surrogate(
         x, y, kernel=cfg.gp_kernel, max_iter=cfg.gp_max_iter, fit_subsample=cfg.fit_subsample,
         init=state.gp_hyper, rng=rng, n_levels=grid.n_levels,
     )  # fmt: skip
-    hyper = gp.hyper_state()
     plain = gp.posterior(cfg.posterior_subsample, rng)
     base = plain.believe(grid.normalise(state.pending), cfg.liar)
 
@@ -134,6 +133,7 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
         "leaves": leaves,
         "n_scored": 0,
         "trust_radius": radius,
+        "gp_kernel": kernel,
     }
     # One multi-start climb of LogEI (pending points as fantasies) over the grid ...
     scores = base.log_ei(cx)

@@ -24,9 +24,11 @@ import numpy as np
 
 from gpunet_hub.errors import InputError
 
-from .kernels import NumpyKernel, build_covar_module
+from .kernels import GP_KERNELS, NumpyKernel, build_covar_module
 
 LIARS = ("mean", "min", "max")
+AUTO_KERNELS = ("matern", "matern+additive")
+KERNEL_CHOICES = (*GP_KERNELS, "auto")
 BATCH_ACQUISITIONS = ("liar", "qlogei")
 
 
@@ -88,7 +90,7 @@ class GPSurrogate:
         index = torch.as_tensor(fit_rows)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # BoTorch warns that a subset is not exactly standardised
-            covar = build_covar_module(kernel, self._x.shape[1])
+            covar = build_covar_module(kernel, self._x.shape[1], n_levels)
             model = SingleTaskGP(
                 self._x[index], self._y[index].unsqueeze(-1), covar_module=covar, outcome_transform=None
             )
@@ -113,6 +115,25 @@ class GPSurrogate:
             self._noise = float(model.likelihood.noise.reshape(-1)[0]) + 1e-8
             self._const = float(model.mean_module(self._x[:1]).reshape(-1)[0])
         self._numpy_kernel = NumpyKernel(model.covar_module, kernel, n_levels)
+
+    def loo_log_density(self) -> float:
+        """Mean leave-one-out log predictive density of the standardised observations.
+
+        The closed form at fixed hyper-parameters (Rasmussen and Williams, 2006, eq. 5.10-5.12):
+        with ``C = K + noise * I``, observation ``i`` left out has the predictive mean
+        ``y_i - [C^-1 y]_i / [C^-1]_ii`` and variance ``1 / [C^-1]_ii``. It scores how well a
+        kernel generalises to the points it has not seen, where the marginal likelihood favours the
+        kernel with more hyper-parameters.
+        """
+        from scipy.linalg import cho_factor, cho_solve
+
+        x, y = self._x.numpy(), self._y.numpy() - self._const
+        k = self.kernel(x, x)
+        k[np.diag_indices_from(k)] += self._noise
+        inverse = cho_solve(cho_factor(k, lower=True, check_finite=False), np.eye(len(y)), check_finite=False)
+        precision = np.diag(inverse)
+        residual = (inverse @ y) / precision
+        return float(np.mean(0.5 * np.log(precision / (2 * np.pi)) - 0.5 * residual * residual * precision))
 
     def hyper_state(self) -> dict[str, list[float]]:
         """The fitted hyper-parameters (raw values), JSON-able, for warm-starting the next fit."""
@@ -263,6 +284,53 @@ class Posterior:
         fantasy = {"mean": None, "min": gp.worst_f, "max": gp.best_f}[liar]
         values = self.mean_var(x)[0] if fantasy is None else np.full(len(x), fantasy)
         return Posterior(gp, np.vstack([self.x, x]), np.concatenate([self.y, values]))
+
+
+def fit_surrogate(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    kernel: str,
+    init: dict[str, list[float]] | None = None,
+    **options: Any,
+) -> tuple[GPSurrogate, str, dict[str, list[float]]]:
+    """Fits the GP; with ``kernel="auto"``, each of :data:`AUTO_KERNELS`, keeping the one that predicts best.
+
+    The automatic choice compares the kernels' leave-one-out log predictive densities
+    (:meth:`GPSurrogate.loo_log_density`) on the same observations at every fit, so it can change
+    as the search moves: the additive kernel wins where the objective is close to a sum over the
+    digits, the full one where digits interact.
+
+    Args:
+        x: Training inputs (N, D) in ``[0, 1]``.
+        y: Training values (N,), larger is better.
+        kernel: One of :data:`GP_KERNELS`, or ``auto``.
+        init: Hyper-parameters of the previous fit (the returned state), or ``None``.
+        **options: Passed to :class:`GPSurrogate` (``max_iter``, ``fit_subsample``, ``rng``,
+            ``n_levels``).
+
+    Returns:
+        The fitted surrogate, its kernel, and the hyper-parameters to warm-start the next fit
+        (with ``auto``, every kernel's, keyed ``"{kernel}/{name}"``).
+
+    Raises:
+        InputError: As :class:`GPSurrogate`, or on an unknown kernel.
+    """
+    if kernel not in KERNEL_CHOICES:
+        raise InputError(f"unknown GP kernel {kernel!r}; choose one of {', '.join(KERNEL_CHOICES)}")
+    if kernel != "auto":
+        gp = GPSurrogate(x, y, kernel=kernel, init=init, **options)
+        return gp, kernel, gp.hyper_state()
+    fits: list[tuple[float, str, GPSurrogate]] = []
+    hyper: dict[str, list[float]] = {}
+    for name in AUTO_KERNELS:
+        prefix = f"{name}/"
+        own = {key[len(prefix) :]: value for key, value in (init or {}).items() if key.startswith(prefix)}
+        gp = GPSurrogate(x, y, kernel=name, init=own, **options)
+        hyper.update({prefix + key: value for key, value in gp.hyper_state().items()})
+        fits.append((gp.loo_log_density(), name, gp))
+    _, name, gp = max(fits, key=lambda fit: fit[0])
+    return gp, name, hyper
 
 
 def log_ei(mean: np.ndarray, std: np.ndarray, best_f: float | np.ndarray) -> np.ndarray:

@@ -29,13 +29,18 @@ from gpunet_hub.errors import InputError
 GP_KERNELS = ("matern", "rbf", "matern+additive")
 
 
-def build_covar_module(kernel: str, n_dims: int) -> Any:
+def build_covar_module(kernel: str, n_dims: int, n_levels: np.ndarray | None = None) -> Any:
     """The GPyTorch covariance module for ``kernel`` on ``n_dims`` inputs in ``[0, 1]``.
 
+    Args:
+        kernel: One of :data:`GP_KERNELS`.
+        n_dims: Input dimensions.
+        n_levels: Levels per dimension; the additive kernel needs them (its inputs are grid points,
+            ``level / (n_levels - 1)``).
+
     Raises:
-        InputError: On an unknown kernel.
+        InputError: On an unknown kernel, or the additive kernel without ``n_levels``.
     """
-    from botorch.models.kernels.orthogonal_additive_kernel import OrthogonalAdditiveKernel
     from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
     from gpytorch.kernels import MaternKernel, ScaleKernel
 
@@ -44,11 +49,60 @@ def build_covar_module(kernel: str, n_dims: int) -> Any:
     full = get_covar_module_with_dim_scaled_prior(n_dims, use_rbf_kernel=kernel == "rbf")
     if kernel != "matern+additive":
         return full
+    if n_levels is None:
+        raise InputError("the additive kernel needs the digits' level counts")
     import torch
 
     components = MaternKernel(nu=2.5, batch_shape=torch.Size([n_dims])).to(torch.float64)
-    additive = OrthogonalAdditiveKernel(n_dims, base_kernel=components, dtype=torch.float64)
+    additive = _grid_additive_kernel(np.asarray(n_levels), components)
     return _sum_kernel(ScaleKernel(full), additive)
+
+
+def _grid_additive_kernel(n_levels: np.ndarray, components: Any) -> Any:
+    """BoTorch's first-order orthogonal additive kernel, with each digit's component tabulated on its levels.
+
+    A digit takes at most a handful of levels, so its orthogonalised component is computed on them
+    (digits x levels x levels) and a covariance block is ``one_hot(x1) @ blockdiag(c_d * table_d) @
+    one_hot(x2).T``, instead of evaluating every component, with its quadrature correction, for every
+    pair of rows: the same values on grid points (tested), and a hyper-parameter fit whose gradient
+    is two matrix products.
+    """
+    import torch
+    from botorch.models.kernels.orthogonal_additive_kernel import OrthogonalAdditiveKernel
+
+    width = int(n_levels.max())
+    steps = torch.as_tensor(np.maximum(n_levels - 1, 1), dtype=torch.float64)
+    levels = torch.arange(width, dtype=torch.float64)[:, None]
+    grid = torch.minimum(levels / steps, torch.ones(()))  # L x D; a digit's unused rows repeat its last level
+    digits = torch.arange(len(n_levels))
+    sizes = [int(n) for n in n_levels]
+    columns = torch.as_tensor(np.concatenate([[0], np.cumsum(n_levels)[:-1]]))  # a digit's first column
+
+    def one_hot(x: Any) -> Any:
+        index = torch.round(x * steps).long() + columns  # n x D
+        hot = torch.zeros(*x.shape[:-1], int(n_levels.sum()), dtype=torch.float64)
+        return hot.scatter_(-1, index, 1.0)
+
+    class GridOrthogonalAdditiveKernel(OrthogonalAdditiveKernel):
+        def _orthogonal_base_kernels(self, x1: Any, x2: Any, diag: bool = False) -> Any:
+            table = super()._orthogonal_base_kernels(grid, grid)  # D x L x L
+            l1 = torch.round(x1 * steps).long().transpose(-1, -2)  # D x n1
+            if diag:
+                return table[digits[:, None], l1, l1]
+            l2 = torch.round(x2 * steps).long().transpose(-1, -2)
+            return table[digits[:, None, None], l1[:, :, None], l2[:, None, :]]
+
+        def blocks(self) -> Any:
+            """``blockdiag(c_d * table_d)`` over the one-hot columns (every digit's levels)."""
+            weighted = self.coeffs_1[:, None, None] * super()._orthogonal_base_kernels(grid, grid)  # D x L x L
+            return torch.block_diag(*(weighted[d, :n, :n] for d, n in enumerate(sizes)))
+
+        def forward(self, x1: Any, x2: Any, diag: bool = False, last_dim_is_batch: bool = False) -> Any:
+            if diag or last_dim_is_batch or self.coeffs_2 is not None:
+                return super().forward(x1, x2, diag=diag, last_dim_is_batch=last_dim_is_batch)
+            return one_hot(x1) @ self.blocks() @ one_hot(x2).transpose(-1, -2) + self.offset
+
+    return GridOrthogonalAdditiveKernel(len(n_levels), base_kernel=components, dtype=torch.float64)
 
 
 def _sum_kernel(full: Any, additive: Any) -> Any:
@@ -106,23 +160,9 @@ class NumpyKernel:
                 raise InputError("the additive kernel needs the digits' level counts")
             self._n_levels = np.asarray(n_levels, dtype=np.int64)
             self._offsets = np.concatenate([[0], np.cumsum(self._n_levels)[:-1]])
-            grid = np.zeros((int(self._n_levels.max()), len(self._n_levels)))
-            for i, n in enumerate(self._n_levels):
-                grid[:n, i] = np.arange(n) / max(n - 1, 1)
             with torch.no_grad():
-                g = torch.as_tensor(grid)
-                # BoTorch's per-digit orthogonalised components (a private method: the pinned
-                # version's, and the equality test with the module fails if it changes).
-                per_digit = additive._orthogonal_base_kernels(g, g, diag=False)  # D x L x L
-                weights = additive.coeffs_1.detach().reshape(-1, 1, 1)
-                per_digit = (weights * per_digit).numpy()
+                self._tables = additive.blocks().numpy()
                 self._offset = float(additive.offset.detach())
-            total = int(self._n_levels.sum())
-            tables = np.zeros((total, total))
-            for i, n in enumerate(self._n_levels):
-                lo = self._offsets[i]
-                tables[lo : lo + n, lo : lo + n] = per_digit[i, :n, :n]
-            self._tables = tables
         self._lengthscale = full.lengthscale.detach().numpy().reshape(-1).astype(np.float64)
 
     def _one_hot(self, x: np.ndarray) -> np.ndarray:
@@ -151,5 +191,5 @@ class NumpyKernel:
         a = np.atleast_2d(np.asarray(a, dtype=np.float64))
         if self._tables is None:
             return np.ones(len(a))
-        hot = self._one_hot(a)
-        return self._scale + self._offset + ((hot @ self._tables) * hot).sum(1)
+        levels = np.rint(a * np.maximum(self._n_levels - 1, 1)).astype(np.int64)
+        return self._scale + self._offset + np.diag(self._tables)[self._offsets + levels].sum(1)

@@ -26,9 +26,8 @@ from gpunet_hub.errors import InputError
 from gpunet_hub.space import SearchSpace
 
 from .acqopt import CLIMBS
-from .bo import BATCH_ACQUISITIONS, LIARS
+from .bo import BATCH_ACQUISITIONS, KERNEL_CHOICES, LIARS
 from .grid import LevelGrid
-from .kernels import GP_KERNELS
 from .lamcts import KERNELS
 from .state import SearchState, frozen_array
 
@@ -79,11 +78,14 @@ class SearcherConfig:
             tie seed by seed (Wilcoxon p >= 0.49 for both searchers on every function;
             ``benchmarks/results/search_synthetic_ablations/search_settings_compare.md``).
         batch_samples: Quasi-random joint samples of the batch for ``qlogei`` (a power of two).
-        gp_kernel: ``matern`` (Matern-5/2) or ``rbf``, ARD with BoTorch's dimension-scaled prior, or
+        gp_kernel: ``matern`` (Matern-5/2) or ``rbf``, ARD with BoTorch's dimension-scaled prior,
             ``matern+additive``: a scaled ``matern`` plus a first-order orthogonal additive kernel
-            (one component per digit, :mod:`.kernels`). Without the tree it was better on the
-            additive Rastrigin (8 of 10 seeds) and worse on Rosenbrock (2 of 10), and it ties with
-            the tree (the same comparison file), so ``matern`` stays the default.
+            (one component per digit, :mod:`.kernels`), or ``auto`` (the default): both ``matern``
+            and ``matern+additive`` fitted at every ``ask``, the one with the higher leave-one-out
+            predictive density used (:func:`~.bo.fit_surrogate`). The additive kernel alone was
+            better on the additive Rastrigin and worse on Rosenbrock, whose terms couple digit
+            pairs, and on Ackley; the choice keeps its gain where the objective is close to additive
+            (``tools/search/README.md`` has the figures).
         gp_max_iter: L-BFGS cap of the GP hyper-parameter fit (warm-started from the previous
             fit). The cap regularises: 200 iterations were worse with the tree on Ackley (1 win of
             10, p = 0.004) and better on no function (the same comparison file).
@@ -134,7 +136,7 @@ class SearcherConfig:
     liar: str = "min"
     batch_acquisition: str = "liar"
     batch_samples: int = 128
-    gp_kernel: str = "matern"
+    gp_kernel: str = "auto"
     gp_max_iter: int = 30
     fit_subsample: int = 128
     n_random_candidates: int = 1024
@@ -186,7 +188,7 @@ class SearcherConfig:
                 f"batch_samples must be a power of two (64, 128, 256, ...), got {self.batch_samples}",
                 params=("batch_samples",),
             )
-        _validate.choice(self.gp_kernel, "gp_kernel", GP_KERNELS)
+        _validate.choice(self.gp_kernel, "gp_kernel", KERNEL_CHOICES)
         _validate.choice(self.climb, "climb", CLIMBS)
 
 
