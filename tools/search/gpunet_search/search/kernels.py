@@ -75,12 +75,19 @@ def _grid_additive_kernel(n_levels: np.ndarray, components: Any) -> Any:
     levels = torch.arange(width, dtype=torch.float64)[:, None]
     grid = torch.minimum(levels / steps, torch.ones(()))  # L x D; a digit's unused rows repeat its last level
     digits = torch.arange(len(n_levels))
-    sizes = [int(n) for n in n_levels]
-    columns = torch.as_tensor(np.concatenate([[0], np.cumsum(n_levels)[:-1]]))  # a digit's first column
+    total = int(n_levels.sum())
+    first = np.concatenate([[0], np.cumsum(n_levels)[:-1]])
+    columns = torch.as_tensor(first)  # a digit's first column in the one-hot encoding
+    # Every (digit, level, level) entry of the block diagonal, and its place in the flat matrix.
+    d = np.repeat(np.arange(len(n_levels)), n_levels * n_levels)
+    i = np.concatenate([np.repeat(np.arange(n), n) for n in n_levels])
+    j = np.concatenate([np.tile(np.arange(n), n) for n in n_levels])
+    entries = tuple(torch.as_tensor(v) for v in (d, i, j))
+    places = torch.as_tensor((first[d] + i) * total + first[d] + j)
 
     def one_hot(x: Any) -> Any:
         index = torch.round(x * steps).long() + columns  # n x D
-        hot = torch.zeros(*x.shape[:-1], int(n_levels.sum()), dtype=torch.float64)
+        hot = torch.zeros(*x.shape[:-1], total, dtype=torch.float64)
         return hot.scatter_(-1, index, 1.0)
 
     class GridOrthogonalAdditiveKernel(OrthogonalAdditiveKernel):
@@ -95,7 +102,8 @@ def _grid_additive_kernel(n_levels: np.ndarray, components: Any) -> Any:
         def blocks(self) -> Any:
             """``blockdiag(c_d * table_d)`` over the one-hot columns (every digit's levels)."""
             weighted = self.coeffs_1[:, None, None] * super()._orthogonal_base_kernels(grid, grid)  # D x L x L
-            return torch.block_diag(*(weighted[d, :n, :n] for d, n in enumerate(sizes)))
+            flat = torch.zeros(total * total, dtype=weighted.dtype).index_put((places,), weighted[entries])
+            return flat.reshape(total, total)
 
         def forward(self, x1: Any, x2: Any, diag: bool = False, last_dim_is_batch: bool = False) -> Any:
             if diag or last_dim_is_batch or self.coeffs_2 is not None:
@@ -176,15 +184,30 @@ class NumpyKernel:
         a = np.asarray(a, dtype=np.float64)
         b = np.asarray(b, dtype=np.float64)
         sa, sb = a / self._lengthscale, b / self._lengthscale
-        sq = np.maximum((sa * sa).sum(1)[:, None] + (sb * sb).sum(1)[None, :] - 2.0 * (sa @ sb.T), 0.0)
+        # In place: these are (rows x rows) arrays on every scoring step of an ask.
+        k = sa @ sb.T
+        k *= -2.0
+        k += (sa * sa).sum(1)[:, None]
+        k += (sb * sb).sum(1)[None, :]
+        np.maximum(k, 0.0, out=k)
         if self._matern:
-            r = np.sqrt(5.0 * sq)
-            k = (1.0 + r + r * r / 3.0) * np.exp(-r)
+            k *= 5.0
+            r = np.sqrt(k, out=k)
+            decay = np.exp(-r)
+            k = r * r
+            k /= 3.0
+            k += r
+            k += 1.0
+            k *= decay
         else:
-            k = np.exp(-0.5 * sq)
+            k *= -0.5
+            np.exp(k, out=k)
         if self._tables is None:
             return k
-        return self._scale * k + self._offset + (self._one_hot(a) @ self._tables) @ self._one_hot(b).T
+        k *= self._scale
+        k += self._offset
+        k += (self._one_hot(a) @ self._tables) @ self._one_hot(b).T
+        return k
 
     def diag(self, a: np.ndarray) -> np.ndarray:
         """Prior variance at the rows of ``a``."""
