@@ -42,7 +42,7 @@ class SearcherConfig:
     """Parameters of :class:`LamctsBoSearcher`; the defaults are the benchmark's choice.
 
     ``cp``, ``leaf_size`` and ``virtual_loss`` were chosen on held-out instances (seeds 100-105 of
-    the four synthetic functions, 128 evaluations; the reported benchmark uses seeds 0-9): median
+    the four synthetic functions, 128 evaluations; the reported benchmark uses seeds 0-19): median
     regret at 128 of Cp 0.05 / leaf 20 / virtual loss beat the no-tree BO on all four there, while
     Cp 0.25 was worse on all four than Cp 0.1, and without virtual loss a batch stays in one leaf.
     With the grid climbs and the worst-value liar the tree still ties its ablation seed by seed
