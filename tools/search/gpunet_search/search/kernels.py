@@ -90,6 +90,8 @@ def _grid_additive_kernel(n_levels: np.ndarray, components: Any) -> Any:
         hot = torch.zeros(*x.shape[:-1], total, dtype=torch.float64)
         return hot.scatter_(-1, index, 1.0)
 
+    # Overrides BoTorch's private _orthogonal_base_kernels (the pinned version's): the equality test
+    # with BoTorch's own kernel fails if its meaning changes.
     class GridOrthogonalAdditiveKernel(OrthogonalAdditiveKernel):
         def _orthogonal_base_kernels(self, x1: Any, x2: Any, diag: bool = False) -> Any:
             table = super()._orthogonal_base_kernels(grid, grid)  # D x L x L
