@@ -74,9 +74,8 @@ def _grid_additive_kernel(n_levels: np.ndarray, components: Any) -> Any:
     steps = torch.as_tensor(np.maximum(n_levels - 1, 1), dtype=torch.float64)
     levels = torch.arange(width, dtype=torch.float64)[:, None]
     grid = torch.minimum(levels / steps, torch.ones(()))  # L x D; a digit's unused rows repeat its last level
-    digits = torch.arange(len(n_levels))
     total = int(n_levels.sum())
-    first = np.concatenate([[0], np.cumsum(n_levels)[:-1]])
+    first = _first_columns(n_levels)
     columns = torch.as_tensor(first)  # a digit's first column in the one-hot encoding
     # Every (digit, level, level) entry of the block diagonal, and its place in the flat matrix.
     d = np.repeat(np.arange(len(n_levels)), n_levels * n_levels)
@@ -90,20 +89,12 @@ def _grid_additive_kernel(n_levels: np.ndarray, components: Any) -> Any:
         hot = torch.zeros(*x.shape[:-1], total, dtype=torch.float64)
         return hot.scatter_(-1, index, 1.0)
 
-    # Overrides BoTorch's private _orthogonal_base_kernels (the pinned version's): the equality test
-    # with BoTorch's own kernel fails if its meaning changes.
     class GridOrthogonalAdditiveKernel(OrthogonalAdditiveKernel):
-        def _orthogonal_base_kernels(self, x1: Any, x2: Any, diag: bool = False) -> Any:
-            table = super()._orthogonal_base_kernels(grid, grid)  # D x L x L
-            l1 = torch.round(x1 * steps).long().transpose(-1, -2)  # D x n1
-            if diag:
-                return table[digits[:, None], l1, l1]
-            l2 = torch.round(x2 * steps).long().transpose(-1, -2)
-            return table[digits[:, None, None], l1[:, :, None], l2[:, None, :]]
-
         def blocks(self) -> Any:
             """``blockdiag(c_d * table_d)`` over the one-hot columns (every digit's levels)."""
-            weighted = self.coeffs_1[:, None, None] * super()._orthogonal_base_kernels(grid, grid)  # D x L x L
+            # BoTorch's private _orthogonal_base_kernels (the pinned version's): the equality test
+            # with BoTorch's own kernel fails if its meaning changes.
+            weighted = self.coeffs_1[:, None, None] * self._orthogonal_base_kernels(grid, grid)  # D x L x L
             flat = torch.zeros(total * total, dtype=weighted.dtype).index_put((places,), weighted[entries])
             return flat.reshape(total, total)
 
@@ -113,6 +104,11 @@ def _grid_additive_kernel(n_levels: np.ndarray, components: Any) -> Any:
             return one_hot(x1) @ self.blocks() @ one_hot(x2).transpose(-1, -2) + self.offset
 
     return GridOrthogonalAdditiveKernel(len(n_levels), base_kernel=components, dtype=torch.float64)
+
+
+def _first_columns(n_levels: np.ndarray) -> np.ndarray:
+    """Each digit's first column in the one-hot encoding of a level row (its levels side by side)."""
+    return np.concatenate([[0], np.cumsum(n_levels)[:-1]]).astype(np.int64)
 
 
 def _sum_kernel(full: Any, additive: Any) -> Any:
@@ -169,16 +165,19 @@ class NumpyKernel:
             if n_levels is None:
                 raise InputError("the additive kernel needs the digits' level counts")
             self._n_levels = np.asarray(n_levels, dtype=np.int64)
-            self._offsets = np.concatenate([[0], np.cumsum(self._n_levels)[:-1]])
+            self._offsets = _first_columns(self._n_levels)
             with torch.no_grad():
                 self._tables = additive.blocks().numpy()
                 self._offset = float(additive.offset.detach())
         self._lengthscale = full.lengthscale.detach().numpy().reshape(-1).astype(np.float64)
 
+    def _columns(self, x: np.ndarray) -> np.ndarray:
+        """The one-hot column of each digit's level, per row of normalised grid points (rows x D)."""
+        return self._offsets + np.rint(x * np.maximum(self._n_levels - 1, 1)).astype(np.int64)
+
     def _one_hot(self, x: np.ndarray) -> np.ndarray:
-        levels = np.rint(x * np.maximum(self._n_levels - 1, 1)).astype(np.int64)
         out = np.zeros((len(x), len(self._tables)))  # type: ignore[arg-type]
-        out[np.arange(len(x))[:, None], self._offsets + levels] = 1.0
+        out[np.arange(len(x))[:, None], self._columns(x)] = 1.0
         return out
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -216,5 +215,4 @@ class NumpyKernel:
         a = np.atleast_2d(np.asarray(a, dtype=np.float64))
         if self._tables is None:
             return np.ones(len(a))
-        levels = np.rint(a * np.maximum(self._n_levels - 1, 1)).astype(np.int64)
-        return self._scale + self._offset + np.diag(self._tables)[self._offsets + levels].sum(1)
+        return self._scale + self._offset + np.diag(self._tables)[self._columns(a)].sum(1)
