@@ -111,6 +111,25 @@ def test_auto_kernel_keeps_the_better_predictor_and_every_warm_start() -> None:
     assert fit_surrogate(x, coupled, kernel="auto", max_iter=20, n_levels=grid.n_levels)[1] == "matern"
 
 
+@pytest.mark.parametrize("warm", [False, True])
+def test_gp_fit_starts_from_the_previous_hyper_parameters_only_with_a_warm_start(warm: bool) -> None:
+    from dataclasses import replace
+
+    from gpunet_search.search._proposal import propose
+
+    config = SearcherConfig(n_init=8, pool_size=256, max_pool_candidates=128, n_random_candidates=64,
+                            batch_candidates=64, climb_steps=2, gp_max_iter=3, gp_warm_start=warm)  # fmt: skip
+    searcher = LamctsBoSearcher("table1", mode="min", seed=0, config=config)
+    first = searcher.ask(12)
+    searcher.tell(first, [float(sum(v)) for v in first])
+    state = searcher.search_state()
+    fresh = propose(replace(state, gp_hyper=None), 2, np.random.default_rng(0), lambda rows: np.ones(len(rows), bool))
+    start = {key: [v + 3.0 for v in value] for key, value in fresh.gp_hyper.items()}  # far from BoTorch's start
+    again = propose(replace(state, gp_hyper=start), 2, np.random.default_rng(0), lambda rows: np.ones(len(rows), bool))
+    same = all(np.allclose(again.gp_hyper[key], value) for key, value in fresh.gp_hyper.items())
+    assert same is not warm  # three L-BFGS steps from +3 do not reach the fresh fit's values
+
+
 def test_additive_kernel_needs_level_counts() -> None:
     with pytest.raises(InputError, match="level counts"):
         build_covar_module("matern+additive", 3)

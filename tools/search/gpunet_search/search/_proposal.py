@@ -28,7 +28,7 @@ class Proposal:
         levels: Up to ``n`` level rows, unique, feasible, none observed or pending.
         info: Diagnostics: the number of candidates, of tree leaves, the leaf of each pick (-1
             without a tree) and the GP kernel fitted (the chosen one with ``gp_kernel="auto"``).
-        gp_hyper: The GP hyper-parameters of this fit (the next fit's warm start).
+        gp_hyper: The GP hyper-parameters of this fit (the next fit's start with ``gp_warm_start``).
     """
 
     levels: np.ndarray
@@ -93,7 +93,7 @@ def propose(state: SearchState, n: int, rng: np.random.Generator, feasible: Leve
         feasible, radius = _trust_region(feasible, obs, y, n, cfg.tr_patience, cfg.tr_min_radius)
     gp, kernel, hyper = fit_surrogate(
         x, y, kernel=cfg.gp_kernel, max_iter=cfg.gp_max_iter, fit_subsample=cfg.fit_subsample,
-        init=state.gp_hyper, rng=rng, n_levels=grid.n_levels,
+        init=state.gp_hyper if cfg.gp_warm_start else None, rng=rng, n_levels=grid.n_levels,
     )  # fmt: skip
     plain = gp.posterior(cfg.posterior_subsample, rng)
     base = plain.believe(grid.normalise(state.pending), cfg.liar)

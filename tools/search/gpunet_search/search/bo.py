@@ -6,9 +6,9 @@ additive kernel over the digits (:mod:`.kernels`). Every digit is an
 ordinal level index scaled to ``[0, 1]``; the categorical digits of the space (kernel size,
 activation, SE) have two levels each, for which a one-hot or categorical kernel gives the same
 family of covariances as the ARD distance on ``{0, 1}`` (one length-scale per digit). The
-hyper-parameters are fitted once per ``ask`` with a capped L-BFGS budget, warm-started from the
-previous fit and, past ``fit_subsample`` observations, on a subset (the best half plus a random
-half), because an uncapped fit at 41 dimensions takes seconds. :class:`Posterior` then evaluates
+hyper-parameters are fitted afresh at every ``ask`` with a capped L-BFGS budget (optionally
+warm-started from the previous fit) and, past ``fit_subsample`` observations, on a subset (the best
+half plus a random half), because an uncapped fit at 41 dimensions takes seconds. :class:`Posterior` then evaluates
 the posterior and LogEI at any points, with pending points as fantasies, and the greedy qLogEI step
 of a batch (:meth:`Posterior.batch_log_ei`).
 

@@ -86,9 +86,16 @@ class SearcherConfig:
             better on the additive Rastrigin and worse on Rosenbrock, whose terms couple digit
             pairs, and on Ackley; the choice keeps its gain where the objective is close to additive
             (``tools/search/README.md`` has the figures).
-        gp_max_iter: L-BFGS cap of the GP hyper-parameter fit (warm-started from the previous
-            fit). The cap regularises: 200 iterations were worse with the tree on Ackley (1 win of
-            10, p = 0.004) and better on no function (the same comparison file).
+        gp_max_iter: L-BFGS cap of each GP hyper-parameter fit. The cap regularises and bounds
+            the ``ask`` time: 200 warm-started iterations were worse with the tree on Ackley (1
+            win of 10, p = 0.004) and better on no function; with fresh fits, 20 did as well as 30
+            at two thirds of the fit time (``tools/search/README.md`` has the figures).
+        gp_warm_start: Start each fit from the previous fit's hyper-parameters instead of
+            BoTorch's initial values (the modes of its priors). Off by default: a warm start
+            lets the capped fits add up to an uncapped one over a run, and with ``auto`` it kept
+            the additive kernel at a poorer optimum than a fresh fit reaches, so the choice
+            turned to ``matern`` after ~50 observations on Ackley and the endgame stalled
+            (``tools/search/README.md`` has the figures).
         fit_subsample: Most observations the GP hyper-parameters are fitted on; bounds the fit
             time as history grows.
         n_random_candidates: Random grid points added to the candidate set (climb starts).
@@ -137,7 +144,8 @@ class SearcherConfig:
     batch_acquisition: str = "liar"
     batch_samples: int = 128
     gp_kernel: str = "auto"
-    gp_max_iter: int = 30
+    gp_max_iter: int = 20
+    gp_warm_start: bool = False
     fit_subsample: int = 128
     n_random_candidates: int = 1024
     n_start_best: int = 4
@@ -153,7 +161,7 @@ class SearcherConfig:
 
     def __post_init__(self) -> None:
         """Refuses a field of the wrong type or out of range (so a loaded state cannot carry one)."""
-        for flag in ("use_tree", "virtual_loss", "trust_region"):
+        for flag in ("use_tree", "virtual_loss", "trust_region", "gp_warm_start"):
             if not isinstance(getattr(self, flag), bool):
                 raise InputError(f"{flag} must be True or False, got {getattr(self, flag)!r}", params=(flag,))
         for name, minimum in (
