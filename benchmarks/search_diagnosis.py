@@ -5,6 +5,8 @@ at the benchmark's budget and batching (``--set FIELD=VALUE`` overrides its conf
 
 * the climb length of every model-based ``ask`` (steps, or sweeps with ``climb=sweep``), to see
   whether climbs reach a local optimum of LogEI or stop at their cap;
+* the GP kernel each ``ask`` fitted (with ``gp_kernel=auto``, the one it chose), as runs of the
+  same kernel with the number of observations each began at;
 * the final regret and the part of it each digit holds (the gain of setting that digit alone to the
   planted optimum's level);
 * for each GP kernel, refitted on the run's observations: the LogEI rank, among every single-digit
@@ -42,19 +44,25 @@ from gpunet_search.workflow.plan import parse_override
 RESULTS = Path(__file__).parent / "results"
 
 
-def run(fn: GridFunction, seed: int, settings: BenchSettings) -> tuple[LamctsBoSearcher, list[int]]:
-    """The searcher after a benchmark run (the shared Sobol starts, then batches), and its climb lengths."""
+def run(fn: GridFunction, seed: int, settings: BenchSettings) -> tuple[LamctsBoSearcher, list[int], list[list[Any]]]:
+    """The searcher after a benchmark run (the shared Sobol starts, then batches), its climb lengths
+    and its kernels as ``[kernel, observations at the first ask of the run]`` runs."""
     grid = fn.grid
     init = grid.to_vectors(grid.sobol(settings.budget, seed))[: settings.n_init]
     config = SearcherConfig(**{**settings.config, "n_init": settings.n_init})
     searcher = LamctsBoSearcher("table1", mode="min", seed=seed, config=config)
     searcher.tell(init, fn(init))
-    climbs = []
+    climbs: list[int] = []
+    kernels: list[list[Any]] = []
     while searcher.n_observations < settings.budget:
+        n_obs = searcher.n_observations
         batch = searcher.ask(min(settings.batch, settings.budget - searcher.n_observations))
         searcher.tell(batch, fn(np.array(batch)))
         climbs.append(int(searcher.last_info["climb_steps"]))
-    return searcher, climbs
+        kernel = str(searcher.last_info["gp_kernel"])
+        if not kernels or kernels[-1][0] != kernel:
+            kernels.append([kernel, n_obs])
+    return searcher, climbs, kernels
 
 
 def diagnose(fn: GridFunction, searcher: LamctsBoSearcher, n_top: int = 4) -> dict[str, Any]:
@@ -101,15 +109,16 @@ def diagnose(fn: GridFunction, searcher: LamctsBoSearcher, n_top: int = 4) -> di
 def markdown(result: dict[str, Any]) -> str:
     lines = [f"# Searcher diagnosis: {result['problem']}, config {result['config'] or 'defaults'}", "",
              f"Command: `{result['command']}`", "",
-             "| seed | regret | top digits: regret held | climb lengths (min / median / max, cap) | kernel | LogEI ranks of the improving moves | top fixes: rank, predicted / true gain |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| seed | regret | top digits: regret held | climb lengths (min / median / max, cap) | kernels fitted (from n observations) | refitted kernel | LogEI ranks of the improving moves | top fixes: rank, predicted / true gain |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for seed, r in result["seeds"].items():
         climbs = r["climbs"]
+        used = ", ".join(f"{kernel} from {n_obs}" for kernel, n_obs in r["kernels_used"])
         held = ", ".join(f"{f['digit']}: {f['true_gain']:.3g}" for f in next(iter(r["kernels"].values()))["top_fixes"])
         for kernel, k in r["kernels"].items():
             fixes = "; ".join(f"d{f['digit']} #{f['rank']}, {f['predicted_gain']:.3g} / {f['true_gain']:.3g}" for f in k["top_fixes"])
             lines.append(f"| {seed} | {r['regret']:.4g} | {held} | {min(climbs)} / {int(np.median(climbs))} / {max(climbs)}, "
-                         f"{result['climb_cap']} | {kernel} | {k['improving_ranks']} of {r['n_moves']} | {fixes} |")
+                         f"{result['climb_cap']} | {used} | {kernel} | {k['improving_ranks']} of {r['n_moves']} | {fixes} |")
     return "\n".join(lines) + "\n"
 
 
@@ -140,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     for seed in settings.seeds:
         fn = GridFunction(args.problem, seed)
-        searcher, climbs = run(fn, seed, settings)
-        result["seeds"][str(seed)] = {"climbs": climbs, **diagnose(fn, searcher)}
+        searcher, climbs, used = run(fn, seed, settings)
+        result["seeds"][str(seed)] = {"climbs": climbs, "kernels_used": used, **diagnose(fn, searcher)}
         print(f"seed {seed}: regret {result['seeds'][str(seed)]['regret']:.4g}", file=sys.stderr, flush=True)
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(result, indent=1) + "\n")
     text = markdown(result)
