@@ -88,8 +88,9 @@ class SearcherConfig:
             (``tools/search/README.md`` has the figures).
         gp_max_iter: L-BFGS cap of each GP hyper-parameter fit. The cap regularises and bounds
             the ``ask`` time: 200 warm-started iterations were worse with the tree on Ackley (1
-            win of 10, p = 0.004) and better on no function; with fresh fits, 20 did as well as 30
-            at two thirds of the fit time (``tools/search/README.md`` has the figures).
+            win of 10, p = 0.004) and better on no function; with fresh fits, 20 did better than
+            30 on Levy with the tree and as well elsewhere (``tools/search/README.md`` has the
+            figures).
         gp_warm_start: Start each fit from the previous fit's hyper-parameters instead of
             BoTorch's initial values (the modes of its priors). Off by default: a warm start
             lets the capped fits add up to an uncapped one over a run, and with ``auto`` it kept
