@@ -53,16 +53,16 @@ def run(fn: GridFunction, seed: int, settings: BenchSettings) -> tuple[LamctsBoS
     searcher = LamctsBoSearcher("table1", mode="min", seed=seed, config=config)
     searcher.tell(init, fn(init))
     climbs: list[int] = []
-    kernels: list[list[Any]] = []
+    kernel_runs: list[list[Any]] = []
     while searcher.n_observations < settings.budget:
         n_obs = searcher.n_observations
         batch = searcher.ask(min(settings.batch, settings.budget - searcher.n_observations))
         searcher.tell(batch, fn(np.array(batch)))
         climbs.append(int(searcher.last_info["climb_steps"]))
         kernel = str(searcher.last_info["gp_kernel"])
-        if not kernels or kernels[-1][0] != kernel:
-            kernels.append([kernel, n_obs])
-    return searcher, climbs, kernels
+        if not kernel_runs or kernel_runs[-1][0] != kernel:
+            kernel_runs.append([kernel, n_obs])
+    return searcher, climbs, kernel_runs
 
 
 def diagnose(fn: GridFunction, searcher: LamctsBoSearcher, n_top: int = 4) -> dict[str, Any]:

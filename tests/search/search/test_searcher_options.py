@@ -123,9 +123,12 @@ def test_gp_fit_starts_from_the_previous_hyper_parameters_only_with_a_warm_start
     first = searcher.ask(12)
     searcher.tell(first, [float(sum(v)) for v in first])
     state = searcher.search_state()
-    fresh = propose(replace(state, gp_hyper=None), 2, np.random.default_rng(0), lambda rows: np.ones(len(rows), bool))
-    start = {key: [v + 3.0 for v in value] for key, value in fresh.gp_hyper.items()}  # far from BoTorch's start
-    again = propose(replace(state, gp_hyper=start), 2, np.random.default_rng(0), lambda rows: np.ones(len(rows), bool))
+
+    def proposal_from(hyper):
+        return propose(replace(state, gp_hyper=hyper), 2, np.random.default_rng(0), lambda rows: np.ones(len(rows), bool))
+
+    fresh = proposal_from(None)
+    again = proposal_from({key: [v + 3.0 for v in value] for key, value in fresh.gp_hyper.items()})  # far from BoTorch's start
     same = all(np.allclose(again.gp_hyper[key], value) for key, value in fresh.gp_hyper.items())
     assert same is not warm  # three L-BFGS steps from +3 do not reach the fresh fit's values
 

@@ -8,9 +8,9 @@ activation, SE) have two levels each, for which a one-hot or categorical kernel 
 family of covariances as the ARD distance on ``{0, 1}`` (one length-scale per digit). The
 hyper-parameters are fitted afresh at every ``ask`` with a capped L-BFGS budget (optionally
 warm-started from the previous fit) and, past ``fit_subsample`` observations, on a subset (the best
-half plus a random half), because an uncapped fit at 41 dimensions takes seconds. :class:`Posterior` then evaluates
-the posterior and LogEI at any points, with pending points as fantasies, and the greedy qLogEI step
-of a batch (:meth:`Posterior.batch_log_ei`).
+half plus a random half), because an uncapped fit at 41 dimensions takes seconds.
+:class:`Posterior` then evaluates the posterior and LogEI at any points, with pending points as
+fantasies, and the greedy qLogEI step of a batch (:meth:`Posterior.batch_log_ei`).
 
 Everything is maximised here; the searcher negates values for minimisation.
 """
@@ -136,7 +136,7 @@ class GPSurrogate:
         return float(np.mean(0.5 * np.log(precision / (2 * np.pi)) - 0.5 * residual * residual * precision))
 
     def hyper_state(self) -> dict[str, list[float]]:
-        """The fitted hyper-parameters (raw values), JSON-able, for warm-starting the next fit."""
+        """The fitted hyper-parameters (raw values), JSON-able, for warm-starting the next fit (``gp_warm_start``)."""
         return {name: p.detach().reshape(-1).tolist() for name, p in self._model.named_parameters()}
 
     def kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

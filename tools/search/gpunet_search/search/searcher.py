@@ -95,7 +95,7 @@ class SearcherConfig:
             BoTorch's initial values (the modes of its priors). Off by default: a warm start
             lets the capped fits add up to an uncapped one over a run, and with ``auto`` it kept
             the additive kernel at a poorer optimum than a fresh fit reaches, so the choice
-            turned to ``matern`` after ~50 observations on Ackley and the endgame stalled
+            turned to ``matern`` at 56 observations on two Ackley seeds and the endgame stalled
             (``tools/search/README.md`` has the figures).
         fit_subsample: Most observations the GP hyper-parameters are fitted on; bounds the fit
             time as history grows.
@@ -300,7 +300,7 @@ class LamctsBoSearcher:
         return self.grid.to_vectors(self._pool)
 
     def search_state(self) -> SearchState:
-        """A frozen copy of what the searcher knows: observations, pending rows, free pool, GP warm start."""
+        """A frozen copy of what the searcher knows: observations, pending rows, free pool, last GP fit."""
         n_digits = self.grid.n_digits
         return SearchState(
             grid=self.grid,
@@ -420,7 +420,7 @@ class LamctsBoSearcher:
 
     # -- state -------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """The full state (history, pending set, GP warm start, RNG), JSON-able, with a version."""
+        """The full state (history, pending set, last GP fit, RNG), JSON-able, with a version."""
         vectors, values = self.observations()
         return {
             "version": STATE_VERSION,

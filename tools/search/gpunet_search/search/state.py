@@ -35,7 +35,8 @@ class SearchState:
         pending: ``(P, 41)`` level rows asked and not yet told or cancelled.
         free_pool: ``(F, 41)`` pool members neither observed nor pending, in pool order.
         taken: Keys (:meth:`LevelGrid.keys`) of the observed and pending rows.
-        gp_hyper: GP hyper-parameters of the previous fit (a warm start), or ``None``.
+        gp_hyper: GP hyper-parameters of the previous fit (the next fit's start with
+            ``gp_warm_start``), or ``None``.
     """
 
     grid: LevelGrid
