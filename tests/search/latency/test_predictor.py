@@ -269,6 +269,9 @@ def test_calibrate_cli_refuses_too_few_networks_before_measuring(tmp_path, capsy
     assert main(["search", "calibrate", "--samples", str(tmp_path / "s.npz"), "--nets", "6", "--model", "linear",
                  "--max-rounds", "5", "--lut", str(tmp_path / "lut.sqlite")]) == 1
     assert "--spread-max" in capsys.readouterr().err and not (tmp_path / "lut.sqlite").exists()
+    assert main(["search", "lut", "build", "--samples", str(tmp_path / "s.npz"), "--passes", "11",
+                 "--lut", str(tmp_path / "lut.sqlite")]) == 1
+    assert "--passes" in capsys.readouterr().err and not (tmp_path / "lut.sqlite").exists()
 
 
 
@@ -297,3 +300,49 @@ def test_chunked_prediction_equals_the_whole():
         model = make_predictor(name).fit(feats, measured)
         chunked = predict_networks(model, index, latency, encodings, chunk=7)
         assert np.allclose(chunked, model.predict(feats)), name
+
+
+def test_a_later_pass_replaces_a_slow_first_session_and_resumes(tmp_path):
+    class SlowFirstSession:
+        """Every session of 'net:a' but its first runs at 1.0 ms; the first runs at 1.8 ms (a slow spell)."""
+
+        def __init__(self) -> None:
+            self.sessions: list[str] = []
+
+        def prepare(self, item, workdir):
+            self.sessions.append(item)
+            return (item, len(self.sessions))
+
+        def time(self, handle, *, warmup, runs, max_seconds):
+            item, session = handle
+            slow = item == "net:a" and self.sessions.index(item) + 1 == session
+            return np.full(runs, 1.8 if slow else 1.0)
+
+        def close(self, handle):
+            pass
+
+    from gpunet_search.latency.measure import measure_items
+
+    backend = SlowFirstSession()
+    path = tmp_path / "l.sqlite"
+    one = TimingProtocol(warmup=0, runs=5, rounds=3)
+    measure_items(path, ["net:a", "net:b"], DEVICE, backend, one, kind="net")
+    with LatencyLUT(path) as lut:
+        assert lut.lookup(["net:a"], DEVICE.fingerprint, kind="net")[0] == 1.8  # three rounds of one session agree
+    result = measure_items(path, ["net:a", "net:b"], DEVICE, backend, replace(one, passes=2), kind="net")
+    assert result["later_passes"] == 2 and backend.sessions == ["net:a", "net:b", "net:b", "net:a"]  # from the middle
+    with LatencyLUT(path) as lut:
+        rows = {r.item: r for r in lut.rows(kind="net")}
+        assert rows["net:a"].median_ms == 1.0 and rows["net:a"].rounds == 6 and rows["net:a"].runs == 30
+        assert lut.round_history(["net:a"], DEVICE.fingerprint, kind="net")["net:a"] == [1.8] * 3 + [1.0] * 3
+        assert lut.passes_done(["net:a", "net:b", "net:c"], DEVICE.fingerprint, kind="net") == {"net:a": 2, "net:b": 2}
+        with pytest.raises(InputError, match="no finished measurement"):
+            lut.add_pass("net:c", DEVICE.fingerprint, 1, [(1.0, 0.0, 5, 1)], kind="net")
+    # A pass already taken is not taken again.
+    assert (
+        measure_items(path, ["net:a", "net:b"], DEVICE, backend, replace(one, passes=2), kind="net")["later_passes"]
+        == 0
+    )
+    assert len(backend.sessions) == 4
+    with pytest.raises(InputError, match="passes"):
+        TimingProtocol(passes=0)

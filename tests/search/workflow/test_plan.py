@@ -45,6 +45,7 @@ def test_presets_are_plan_data_that_a_file_and_overrides_refine(tmp_path):
         ({"latency": {"verify_tiers": "yes"}}, "verify_tiers must be true or false"),
         ({"latency": {"tier_guard": 0.9}}, "tier_guard"),
         ({"bench": {"rounds": 0}}, "bench.rounds"),
+        ({"latency": {"passes": 0}}, "latency.passes"),
     ],
 )
 def test_bad_plans_are_refused_before_any_work(changes, match):

@@ -87,11 +87,26 @@ SpreadMaxOption = Annotated[
 MaxRoundsOption = Annotated[
     int | None, typer.Option("--max-rounds", help="Cap on the rounds of the adaptive protocol (default 3 x --rounds).")
 ]
+PassesOption = Annotated[
+    int,
+    typer.Option(
+        "--passes",
+        help="Independent passes: every item is measured again in a fresh session, about one pass later, and "
+        "keeps the minimum over all passes (2 halves a LUT's error from slow spells; it doubles the time).",
+    ),
+]
 
 
 def _protocol(
-    warmup: int, runs: int, rounds: int, cv_max: float, spread_max: float | None = None, max_rounds: int | None = None
+    warmup: int,
+    runs: int,
+    rounds: int,
+    cv_max: float,
+    spread_max: float | None = None,
+    max_rounds: int | None = None,
+    passes: int = 1,
 ):
+    from .lut import MAX_PASSES
     from .measure import TimingProtocol
 
     _validate.integer(warmup, "--warmup", minimum=0, maximum=100_000)
@@ -104,8 +119,15 @@ def _protocol(
         _validate.integer(max_rounds, "--max-rounds", minimum=rounds, maximum=1000)
         if spread_max is None:
             raise InputError("--max-rounds caps the adaptive protocol: give --spread-max too", params=("--max-rounds",))
+    _validate.integer(passes, "--passes", minimum=1, maximum=MAX_PASSES)
     return TimingProtocol(
-        warmup=warmup, runs=runs, rounds=rounds, cv_max=cv_max, spread_max=spread_max, max_rounds=max_rounds
+        warmup=warmup,
+        runs=runs,
+        rounds=rounds,
+        cv_max=cv_max,
+        spread_max=spread_max,
+        max_rounds=max_rounds,
+        passes=passes,
     )
 
 
@@ -179,6 +201,7 @@ def lut_build(
     cv_max: Annotated[float, typer.Option("--cv-max", help="Re-time a round whose robust CV exceeds this.")] = 0.1,
     spread_max: SpreadMaxOption = None,
     max_rounds: MaxRoundsOption = None,
+    passes: PassesOption = 1,
     chunk: Annotated[int, typer.Option("--chunk", help="Layers exported and interleaved together.")] = 32,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count the keys to measure.")] = False,
 ) -> None:
@@ -191,7 +214,7 @@ def lut_build(
     from .pipeline import Setting, build_lut, key_index
 
     setting = Setting(batch, precision, res_scale)
-    protocol = _protocol(warmup, runs, rounds, cv_max, spread_max, max_rounds)
+    protocol = _protocol(warmup, runs, rounds, cv_max, spread_max, max_rounds, passes)
     _validate.integer(threads, "--threads", minimum=1, maximum=1024)
     _validate.integer(workers, "--workers", minimum=1, maximum=64)
     _validate.integer(chunk, "--chunk", minimum=1, maximum=100_000)
@@ -404,6 +427,7 @@ def calibrate_cmd(
     cv_max: Annotated[float, typer.Option("--cv-max")] = 0.1,
     spread_max: SpreadMaxOption = None,
     max_rounds: MaxRoundsOption = None,
+    passes: PassesOption = 1,
     report_path: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON.")] = None,
 ) -> None:
     """Measure networks whole, fit a latency predictor on a split, store it for this device."""
@@ -421,7 +445,7 @@ def calibrate_cmd(
     _validate.integer(folds, "--folds", minimum=2, maximum=100)
     _validate.integer(threads, "--threads", minimum=1, maximum=1024)
     setting = Setting(1, "fp32", res_scale)
-    protocol = _protocol(warmup, runs, rounds, cv_max, spread_max, max_rounds)
+    protocol = _protocol(warmup, runs, rounds, cv_max, spread_max, max_rounds, passes)
     if report_path is not None:
         report_path = _validate.output_file(report_path, "--report")
         _validate.writable_place(report_path, "--report")

@@ -5,6 +5,8 @@ precision, batch, item)``: ``kind`` is ``layer`` (the LUT proper; ``item`` is th
 ``net`` (whole networks measured for calibration). A row stores the minimum over rounds of the
 per-round medians, the spread between rounds, the CV, the counts, the software versions and the date;
 ``round_history`` keeps every round's median of a finished item (what the noise-floor analysis reads).
+A later *pass* (a fresh session, minutes after the first) appends its rounds to the history at
+round ``pass * PASS_ROUNDS`` and onwards, and the row's value becomes the minimum over all of them.
 
 Crash safety and concurrency:
 
@@ -31,7 +33,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -43,6 +45,8 @@ from gpunet_hub.errors import EnvironmentProblem, InputError
 from gpunet_hub.measure.device import Device
 
 SCHEMA_VERSION = 1
+PASS_ROUNDS = 1000  # round index of a later pass's first round: pass * PASS_ROUNDS (pass 0 is the first)
+MAX_PASSES = 10
 EXPORT_FORMAT = "gpunet-search-lut/1"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -110,6 +114,12 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def settled_spread(medians: Sequence[float], rounds: int) -> float:
+    """Relative spread ``(max - min) / min`` of the ``rounds`` lowest round medians (the protocol's agreement)."""
+    best = sorted(medians)[:rounds]
+    return (best[-1] - best[0]) / best[0] if best and best[0] > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -382,6 +392,108 @@ class LatencyLUT:
             if item in wanted:
                 out.setdefault(item, []).append(float(median))
         return out
+
+    def pass_values(self, items: Sequence[str], device: str, *, kind: str = "layer") -> dict[str, list[float]]:
+        """Each finished item's value per pass (the minimum of that pass's round medians), in pass order."""
+        wanted = {str(i) for i in items}
+        out: dict[str, dict[int, float]] = {}
+        for item, rnd, median in self._db.execute(
+            "SELECT item, round, median_ms FROM round_history WHERE kind = ? AND device = ?", (kind, device)
+        ):
+            if item in wanted:
+                per_pass = out.setdefault(item, {})
+                index = int(rnd) // PASS_ROUNDS
+                per_pass[index] = min(per_pass.get(index, float("inf")), float(median))
+        return {item: [v[p] for p in sorted(v)] for item, v in out.items()}
+
+    def passes_done(self, items: Sequence[str], device: str, *, kind: str = "layer") -> dict[str, int]:
+        """How many passes each finished item has had (1 for rows without a round history)."""
+        wanted = {str(i) for i in items}
+        out = dict.fromkeys(self.done(wanted, device, kind=kind), 1)
+        for item, last in self._db.execute(
+            "SELECT item, MAX(round) FROM round_history WHERE kind = ? AND device = ? GROUP BY item", (kind, device)
+        ):
+            if item in out:
+                out[item] = int(last) // PASS_ROUNDS + 1
+        return out
+
+    def add_pass(
+        self,
+        item: str,
+        device: str,
+        pass_index: int,
+        rounds: Sequence[tuple[float, float, int, int]],
+        *,
+        kind: str = "layer",
+        settle: int = 3,
+    ) -> Measurement:
+        """Appends a later pass of a finished item and makes its value the minimum over every pass's rounds.
+
+        Args:
+            item: The item (finished: it has a row).
+            device: Its device fingerprint.
+            pass_index: 1 for the second pass, 2 for the third, ...
+            rounds: ``(median_ms, cv, runs, attempts)`` of each round of this pass.
+            kind: ``layer`` or ``net``.
+            settle: Round medians whose spread the row reports (the protocol's ``rounds``).
+
+        Returns:
+            The updated row.
+
+        Raises:
+            InputError: No finished row for the item, a pass index below 1, or no rounds.
+        """
+        _validate.integer(pass_index, "pass_index", minimum=1, maximum=MAX_PASSES - 1)
+        if not rounds:
+            raise InputError(f"a pass of {item!r} needs at least one round")
+        with self.transaction() as db:
+            found = db.execute(
+                "SELECT " + ", ".join(_COLUMNS) + " FROM measurements WHERE kind = ? AND device = ? AND item = ?",
+                (kind, device, item),
+            ).fetchone()
+            if found is None:
+                raise InputError(f"{item!r} has no finished measurement on {device}: measure it before adding a pass")
+            row = Measurement(*found)
+            db.executemany(
+                "INSERT OR REPLACE INTO round_history VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (kind, device, item, pass_index * PASS_ROUNDS + r, m, cv, n)
+                    for r, (m, cv, n, _) in enumerate(rounds)
+                ],
+            )
+            medians = [
+                float(v[0])
+                for v in db.execute(
+                    "SELECT median_ms FROM round_history WHERE kind = ? AND device = ? AND item = ?",
+                    (kind, device, item),
+                )
+            ]
+            best = min([*medians, row.median_ms])
+            updated = replace(
+                row,
+                median_ms=best,
+                spread_ms=settled_spread(medians, settle) * best,
+                rounds=row.rounds + len(rounds),
+                runs=row.runs + sum(int(r[2]) for r in rounds),
+                remeasured=row.remeasured + sum(int(r[3]) - 1 for r in rounds),
+                measured_at=utc_now(),
+            )
+            db.execute(
+                "UPDATE measurements SET median_ms = ?, spread_ms = ?, rounds = ?, runs = ?, remeasured = ?, "
+                "measured_at = ? WHERE kind = ? AND device = ? AND item = ?",
+                (
+                    updated.median_ms,
+                    updated.spread_ms,
+                    updated.rounds,
+                    updated.runs,
+                    updated.remeasured,
+                    updated.measured_at,
+                    kind,
+                    device,
+                    item,
+                ),
+            )
+        return updated
 
     def counts(self) -> list[tuple[str, str, str, int, int]]:
         """``(device, kind, precision, batch, n)`` for every group of rows."""

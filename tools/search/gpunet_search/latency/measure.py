@@ -39,7 +39,7 @@ from gpunet_hub.measure.device import Device
 
 from .fingerprint import software_versions
 from .layer_keys import LayerKey, build_layer
-from .lut import LatencyLUT, Measurement, make_owner
+from .lut import MAX_PASSES, LatencyLUT, Measurement, make_owner, settled_spread
 
 ProgressFn = Callable[[int, int], None]
 
@@ -60,6 +60,11 @@ class TimingProtocol:
             with the other unsettled items of its chunk), up to :attr:`round_cap` rounds. Tightens the
             noise floor where the fixed rounds disagree and costs nothing where they agree.
         max_rounds: Cap on the rounds of the adaptive protocol (default ``3 * rounds``).
+        passes: Independent passes over the items: after every item has its first measurement, each
+            is measured again (``rounds`` rounds, a fresh session), starting halfway through the item
+            list so an item's passes lie about one pass apart in time. The value is the minimum over
+            every pass's rounds. The rounds of a chunk are seconds apart, so a slow spell of the
+            machine, or an unlucky session, can slow all of them alike; a later pass cannot share it.
     """
 
     warmup: int = 10
@@ -70,6 +75,7 @@ class TimingProtocol:
     max_seconds: float = 30.0
     spread_max: float | None = None
     max_rounds: int | None = None
+    passes: int = 1
 
     def __post_init__(self) -> None:
         if self.runs < 3 or self.rounds < 1 or self.warmup < 0 or self.retries < 0 or self.cv_max <= 0:
@@ -78,6 +84,8 @@ class TimingProtocol:
             raise InputError(f"spread_max must be in (0, 1) (a relative spread), got {self.spread_max}")
         if self.max_rounds is not None and self.max_rounds < self.rounds:
             raise InputError(f"max_rounds ({self.max_rounds}) must be >= rounds ({self.rounds})")
+        if not 1 <= self.passes <= MAX_PASSES:
+            raise InputError(f"passes must be between 1 and {MAX_PASSES}, got {self.passes}")
 
     @property
     def round_cap(self) -> int:
@@ -94,12 +102,6 @@ class TimingProtocol:
         if self.spread_max is None:
             return True
         return settled_spread(medians, self.rounds) <= self.spread_max
-
-
-def settled_spread(medians: Sequence[float], rounds: int) -> float:
-    """Relative spread ``(max - min) / min`` of the ``rounds`` lowest round medians (the protocol's agreement)."""
-    best = sorted(medians)[:rounds]
-    return (best[-1] - best[0]) / best[0] if best and best[0] > 0 else 0.0
 
 
 class ItemTimer(TypingProtocol):
@@ -456,6 +458,9 @@ def measure_items(
         run_worker(lut_path, todo, device, backend, protocol, kind=kind, chunk=chunk, codes=codes, on_done=tick)
     else:
         _run_pool(lut_path, todo, device, backend, protocol, kind, workers, chunk, codes, progress, len(items))
+    remeasured = 0
+    for pass_index in range(1, protocol.passes):
+        remeasured += run_pass(lut_path, items, device, backend, protocol, pass_index, kind=kind, chunk=chunk)
     with LatencyLUT(lut_path) as lut:
         finished = len(lut.done(items, device.fingerprint, kind=kind))
     return {
@@ -463,8 +468,57 @@ def measure_items(
         "already": already,
         "measured": finished - already,
         "missing": len(items) - finished,
+        "later_passes": remeasured,
         "seconds": round(time.perf_counter() - start, 2),
     }
+
+
+def run_pass(
+    lut_path: str | Path,
+    items: Sequence[str],
+    device: Device,
+    backend: ItemTimer,
+    protocol: TimingProtocol,
+    pass_index: int,
+    *,
+    kind: str = "layer",
+    chunk: int = 32,
+) -> int:
+    """Measures pass ``pass_index`` (1 = the second) of the finished items that lack it; returns how many.
+
+    The items are taken from the middle of the list onwards, then the first half, so that each item's
+    new pass comes about one pass after its previous one. Each chunk gets fresh sessions and
+    ``protocol.rounds`` interleaved rounds; an item's pass is committed when its chunk ends, so a
+    killed pass resumes at the chunk in progress. Runs in this process (after any worker pool).
+    """
+    import torch
+
+    fp = device.fingerprint
+    with LatencyLUT(lut_path) as lut:
+        have = lut.passes_done(items, fp, kind=kind)
+    order = list(items[len(items) // 2 :]) + list(items[: len(items) // 2])
+    todo = [i for i in order if have.get(i, pass_index + 1) == pass_index]  # finished, and this pass not yet taken
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with LatencyLUT(lut_path) as lut:
+            for start in range(0, len(todo), chunk):
+                batch = todo[start : start + chunk]
+                taken: dict[str, list[tuple[float, float, int, int]]] = {item: [] for item in batch}
+                with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-") as tmp:
+                    handles = {item: backend.prepare(item, Path(tmp)) for item in batch}
+                    try:
+                        for _ in range(protocol.rounds):
+                            for item in batch:
+                                taken[item].append(time_once(backend, handles[item], protocol))
+                    finally:
+                        for handle in handles.values():
+                            backend.close(handle)
+                for item in batch:
+                    lut.add_pass(item, fp, pass_index, taken[item], kind=kind, settle=protocol.rounds)
+    finally:
+        torch.set_num_threads(threads)
+    return len(todo)
 
 
 def _done_set(lut_path: str | Path, items: Iterable[str], device: Device, kind: str) -> set[str]:

@@ -41,6 +41,9 @@ class LatencyPlan:
         runs: Timed runs per LUT round.
         rounds: Interleaved rounds per item (the LUT keeps the minimum of the round medians).
         cv_max: Robust CV above which a LUT item is measured again.
+        passes: Independent passes over every measured item (fresh sessions, about a pass apart in
+            time; the value is the minimum over all): 2 narrows a LUT's error from slow spells of a
+            shared machine and doubles the measuring time.
         calibration_nets: Networks (first of the sample file) measured whole for the calibration.
         calibration_model: Calibration model (:data:`gpunet_search.latency.calibration.MODELS`).
         tier_quantiles: Tier centres as quantiles of the calibrated estimates (device independent).
@@ -67,6 +70,7 @@ class LatencyPlan:
     runs: int = 100
     rounds: int = 3
     cv_max: float = 0.1
+    passes: int = 1
     calibration_nets: int = 24
     calibration_model: str = "linear+weights"
     tier_quantiles: tuple[float, ...] = (0.2, 0.5, 0.8)
@@ -274,6 +278,7 @@ class Plan:
 
     def timing_protocol(self) -> TimingProtocol:
         """The LUT's measuring protocol."""
+        from ..latency.lut import MAX_PASSES
         from ..latency.measure import TimingProtocol
 
         lat = self.latency
@@ -281,7 +286,8 @@ class Plan:
         _validate.integer(lat.runs, "latency.runs", minimum=3, maximum=1_000_000)
         _validate.integer(lat.rounds, "latency.rounds", minimum=1, maximum=1000)
         _validate.number(lat.cv_max, "latency.cv_max", minimum=0, exclusive_minimum=True)
-        return TimingProtocol(warmup=lat.warmup, runs=lat.runs, rounds=lat.rounds, cv_max=lat.cv_max)
+        _validate.integer(lat.passes, "latency.passes", minimum=1, maximum=MAX_PASSES)
+        return TimingProtocol(warmup=lat.warmup, runs=lat.runs, rounds=lat.rounds, cv_max=lat.cv_max, passes=lat.passes)
 
     def scales(self) -> dict[str, Any]:
         """Every scale that makes the networks differ from the space's own (plan, provenance, report)."""
