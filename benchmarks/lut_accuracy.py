@@ -2,12 +2,15 @@
 
 On this machine with onnxruntime CPU (1 thread, ORT_ENABLE_ALL), at a reduced resolution so it runs
 in minutes, for each of two seeds: draw N Sobol networks from the paper's Table 1 space, build the
-per-layer LUT for them (interleaved rounds, min of the round medians, CV guard), measure every
-network whole with the adaptive protocol (more rounds while the lowest rounds disagree), then
-measure them whole again (the retest: the noise floor). Split the networks in half (train, held-out)
-and report, on the held-out half, Spearman, Kendall, MAPE, +/-5 % / +/-10 % and RMSE of the raw sum,
-every calibration, every learned predictor (``ridge``, ``gbr``, ``rf``, ``mlp``) and ``auto`` (the
-one with the lowest cross-validated error on the train half), beside the retest of the same networks.
+per-layer LUT for them (interleaved rounds, min of the round medians, CV guard, ``--layer-passes``
+independent passes), measure every network whole with the adaptive protocol (more rounds while the
+lowest rounds disagree), split the networks in half (train, held-out) and measure the held-out half
+whole again (the retest: the noise floor). Report, on the held-out half, Spearman, Kendall, MAPE,
++/-5 % / +/-10 % and RMSE of the raw sum, every calibration, every learned predictor (``ridge``,
+``gbr``, ``rf``, ``mlp``) and ``auto`` (the one with the lowest cross-validated error on the train
+half), beside the retest of the same networks. With two layer passes, every predictor is also
+evaluated on the LUT of the first pass alone (``one_layer_pass``), and the passes' layer values and
+network sums are compared with each other.
 
 The default predictor is chosen on the first seed (lowest held-out MAPE) and reported on the second.
 Goal: at the noise floor: held-out MAPE <= the retest's, +/-10 % >= the retest's, Spearman within
@@ -30,6 +33,7 @@ Writes ``benchmarks/results/lut_accuracy.json`` and ``lut_accuracy.png``; prints
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -43,6 +47,7 @@ import numpy as np
 from gpunet_hub._io import atomic_path, atomic_write_text
 from gpunet_search.latency.calibration import accuracy_metrics, raw_bias, split
 from gpunet_search.latency.estimate import estimate_sums, index_encodings
+from gpunet_search.latency.features import network_features
 from gpunet_search.latency.fingerprint import onnxruntime_cpu_device, software_versions
 from gpunet_search.latency.lut import LatencyLUT
 from gpunet_search.latency.measure import LayerTimer, TimingProtocol
@@ -75,6 +80,23 @@ def _fixed_protocol_values(lut: LatencyLUT, items: list[str], device: str, round
     return np.array([min(history[i][:rounds]) if i in history else f for i, f in zip(items, fallback, strict=True)])
 
 
+def _layer_passes(lut: LatencyLUT, samples, setting: Setting, device: str) -> tuple[list, dict[str, Any] | None]:
+    """Per pass, the features with each layer's value from that pass only, and how the passes' layer values
+    agree (None for both when some layer has a single pass)."""
+    index = setting.index(samples.encodings, "table1")
+    items = [str(k) for k in index.keys]
+    per_pass = lut.pass_values(items, device)
+    if any(len(per_pass.get(i, [])) < 2 for i in items):
+        return [], None
+    first, second = (np.array([per_pass[i][p] for i in items]) for p in (0, 1))
+    ratio = second / first
+    agreement = {"keys": len(items), "share_over_10pct": float(np.mean(np.abs(np.log(ratio)) > np.log(1.1))),
+                 "ratio_pass2_over_pass1_pct": dict(zip(("p1", "p5", "p50", "p95", "p99"),
+                                                       np.percentile(ratio, [1, 5, 50, 95, 99]).round(3).tolist(), strict=True)),
+                 "ratio_extremes": [float(ratio.min()), float(ratio.max())]}
+    return [network_features(index, values, samples.encodings) for values in (first, second)], agreement
+
+
 def _evaluate(names, features, measured, train, test, seed: int) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     tr_x, tr_y, te_x = features.take(train), measured[train], features.take(test)
@@ -97,20 +119,32 @@ def run_seed(args, lut_path: Path, log_path: Path, seed: int, setting: Setting, 
     backend = LayerTimer(threads=1)
     samples = sample(nets, "table1", seed=seed)
     tag = f"x{setting.res_scale:g}-seed{seed}"
+    train, test = split(len(samples), 0.5, seed=0)
+    held_out = dataclasses.replace(samples, encodings=samples.encodings[test])  # only the held-out half is compared
     built = _timed(log_path, f"{tag}:layers", lambda: build_lut(lut_path, samples, device, backend, layer_protocol, setting))
     measured = _timed(log_path, f"{tag}:networks", lambda: measure_networks(lut_path, samples, device, backend, net_protocol, setting))
-    retest = _timed(log_path, f"{tag}:retest", lambda: measure_networks(lut_path, samples, device, backend, net_protocol, setting, tag="retest"))
+    retest = _timed(log_path, f"{tag}:retest", lambda: measure_networks(lut_path, held_out, device, backend, net_protocol, setting, tag="retest"))
     fp = device.fingerprint
     with LatencyLUT(lut_path) as lut:
         features = features_of(lut, samples.encodings, "table1", setting, fp)
-        items, retest_items = network_items(samples, setting), network_items(samples, setting, "retest")
+        items, retest_items = network_items(samples, setting), network_items(held_out, setting, "retest")
         fixed = _fixed_protocol_values(lut, items, fp, net_protocol.rounds, measured)
         fixed_retest = _fixed_protocol_values(lut, retest_items, fp, net_protocol.rounds, retest)
+        pass_features, layer_agreement = _layer_passes(lut, samples, setting, fp)
         net_rows = {r.item: r for r in lut.rows(fp, kind="net")}
         layer_rows = list(lut.rows(fp, kind="layer"))
     rounds_taken = np.array([net_rows[i].rounds for i in items + retest_items])
     sums = features.column("lut_sum_ms")
-    train, test = split(len(samples), 0.5, seed=0)
+    one_pass = None
+    if pass_features:  # the same analysis on a LUT of the first pass alone
+        first_pass, second_pass = pass_features
+        one_pass = {
+            "what": "every predictor again, with each layer's value from its first pass only (a one-pass LUT)",
+            "layer_values_pass2_vs_pass1": layer_agreement,
+            "lut_sum_pass2_vs_pass1": accuracy_metrics(second_pass.column("lut_sum_ms"), first_pass.column("lut_sum_ms")),
+            "held_out": {n: p["held_out"] for n, p in _evaluate(CANDIDATES, first_pass, measured, train, test, seed).items()},
+        }
+    retest_of = dict(zip(test.tolist(), zip(retest.tolist(), fixed_retest.tolist(), strict=True), strict=True))
     predictors = _evaluate(CANDIDATES, features, measured, train, test, seed)
     steps = json.loads(log_path.read_text())
     return {
@@ -122,17 +156,16 @@ def run_seed(args, lut_path: Path, log_path: Path, seed: int, setting: Setting, 
         "bias_sum_over_measured": raw_bias(sums, measured),
         "raw_held_out": accuracy_metrics(sums[test], measured[test]),
         "predictors": predictors,
-        "retest_held_out": accuracy_metrics(retest[test], measured[test]),
-        "retest_all": accuracy_metrics(retest, measured),
-        "retest_held_out_fixed_protocol": accuracy_metrics(fixed_retest[test], fixed[test]),
-        "retest_all_fixed_protocol": accuracy_metrics(fixed_retest, fixed),
+        "one_layer_pass": one_pass,
+        "retest_held_out": accuracy_metrics(retest, measured[test]),
+        "retest_held_out_fixed_protocol": accuracy_metrics(fixed_retest, fixed[test]),
         "adaptive_rounds": {"min": int(rounds_taken.min()), "median": float(np.median(rounds_taken)),
                             "max": int(rounds_taken.max()), "mean": float(rounds_taken.mean()),
                             "share_extended": float((rounds_taken > net_protocol.rounds).mean())},
-        "per_network": [{"encoding": e, "sum_ms": float(s), "measured_ms": float(m), "retest_ms": float(r),
-                         "fixed_ms": float(f), "fixed_retest_ms": float(fr), "held_out": bool(i in set(test.tolist()))}
-                        for i, (e, s, m, r, f, fr) in enumerate(zip(samples.encodings.tolist(), sums, measured, retest,
-                                                                     fixed, fixed_retest, strict=True))],
+        "per_network": [{"encoding": e, "sum_ms": float(s), "measured_ms": float(m), "fixed_ms": float(f),
+                         "held_out": i in retest_of, "retest_ms": retest_of.get(i, (None,))[0],
+                         "fixed_retest_ms": retest_of.get(i, (None, None))[1]}
+                        for i, (e, s, m, f) in enumerate(zip(samples.encodings.tolist(), sums, measured, fixed, strict=True))],
         "_arrays": (features, measured, train, test),
     }
 
@@ -187,6 +220,11 @@ def _print_seed(report: dict[str, Any], role: str) -> None:
     print(_row("raw LUT sum", report["raw_held_out"]))
     for name, p in report["predictors"].items():
         print(_row(name + (f" (-> {p['model']})" if name == "auto" else ""), p["held_out"]))
+    if report.get("one_layer_pass"):
+        one = report["one_layer_pass"]
+        print(_row("LUT sums: second layer pass vs first", one["lut_sum_pass2_vs_pass1"]))
+        for name, metrics in one["held_out"].items():
+            print(_row(f"{name}, first layer pass only", metrics))
     print(_row("retest, adaptive protocol", report["retest_held_out"]))
     print(_row("retest, fixed protocol (first rounds)", report["retest_held_out_fixed_protocol"]))
 
@@ -209,7 +247,7 @@ def _plot(path: Path, seeds: list[dict[str, Any]], default: str) -> None:
         sums = features.column("lut_sum_ms")
         model = make_predictor(default, rep["seed"]).fit(features.take(train), measured[train])
         pred = model.predict(features.take(test))
-        retest = np.array([p["retest_ms"] for p in rep["per_network"]])[test]
+        retest = np.array([p["retest_ms"] for p in rep["per_network"] if p["held_out"]])
         y = measured[test]
         for label, values, marker in (("raw LUT sum", sums[test], "x"), (f"{default}", pred, "o"), ("retest", retest, "+")):
             ax.scatter(y, values / y, s=16, marker=marker, label=label)
@@ -237,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--spread-max", type=float, default=0.02, help="Adaptive protocol bound for whole networks.")
     parser.add_argument("--max-rounds", type=int, default=6)
+    parser.add_argument("--layer-passes", type=int, default=2, help="Independent passes over the LUT's layers.")
+    parser.add_argument("--net-passes", type=int, default=1, help="Independent passes over the whole networks.")
     parser.add_argument("--full-nets", type=int, default=0, help="Also K networks at full resolution (x1.0).")
     parser.add_argument("--full-runs", type=int, default=10, help="Timed runs per round at x1.0 (layers and networks).")
     parser.add_argument("--million", type=int, default=1_000_000, help="Networks of the cost measurement.")
@@ -247,9 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     lut_path = args.lut or Path(tempfile.mkdtemp(prefix="lut-accuracy-")) / "lut.sqlite"
     log_path = lut_path.with_name(lut_path.name + ".timing.json")
-    layer_protocol = TimingProtocol(warmup=10, runs=args.runs, rounds=args.rounds, cv_max=0.10)
+    layer_protocol = TimingProtocol(warmup=10, runs=args.runs, rounds=args.rounds, cv_max=0.10, passes=args.layer_passes)
     net_protocol = TimingProtocol(warmup=5, runs=args.net_runs, rounds=args.rounds, cv_max=0.10,
-                                  spread_max=args.spread_max, max_rounds=args.max_rounds)
+                                  spread_max=args.spread_max, max_rounds=args.max_rounds, passes=args.net_passes)
     setting = Setting(1, "fp32", args.res_scale)
     select_rep, report_rep = (run_seed(args, lut_path, log_path, s, setting, args.nets, (layer_protocol, net_protocol))
                               for s in args.seeds)
@@ -261,9 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     full = None
     if args.full_nets:
         full_setting = Setting(1, "fp32", 1.0)
-        full_protocols = (TimingProtocol(warmup=3, runs=args.full_runs, rounds=args.rounds, cv_max=0.10),
+        full_protocols = (TimingProtocol(warmup=3, runs=args.full_runs, rounds=args.rounds, cv_max=0.10,
+                                         passes=args.layer_passes),
                           TimingProtocol(warmup=2, runs=args.full_runs, rounds=args.rounds, cv_max=0.10,
-                                         spread_max=args.spread_max, max_rounds=args.max_rounds))
+                                         spread_max=args.spread_max, max_rounds=args.max_rounds, passes=args.net_passes))
         full = run_seed(args, lut_path, log_path, args.seeds[0], full_setting, args.full_nets, full_protocols)
     cost = cost_per_million(*report_rep["_arrays"][:3], n=args.million)
     used = {f"x{r['res_scale']:g}-seed{r['seed']}" for r in (select_rep, report_rep, full) if r}
@@ -275,9 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         "device": device.to_dict(),
         "versions": software_versions(),
         "space": "table1",
-        "protocol": {"layers": {"warmup": layer_protocol.warmup, "runs": layer_protocol.runs, "rounds": layer_protocol.rounds},
+        "protocol": {"layers": {"warmup": layer_protocol.warmup, "runs": layer_protocol.runs, "rounds": layer_protocol.rounds,
+                                "passes": layer_protocol.passes},
                      "networks": {"warmup": net_protocol.warmup, "runs": net_protocol.runs, "rounds": net_protocol.rounds,
-                                  "spread_max": net_protocol.spread_max, "max_rounds": net_protocol.round_cap},
+                                  "spread_max": net_protocol.spread_max, "max_rounds": net_protocol.round_cap,
+                                  "passes": net_protocol.passes},
                      "cv_max": 0.10, "cv": "robust (1.4826 MAD / median)", "value": "min over rounds of the per-round median",
                      "adaptive": "a network gets more rounds while its `rounds` lowest round medians differ by more than "
                                  "spread_max; the fixed-protocol figures are the first `rounds` rounds of the same measurements",
