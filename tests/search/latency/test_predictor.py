@@ -338,6 +338,9 @@ def test_a_later_pass_replaces_a_slow_first_session_and_resumes(tmp_path):
         assert lut.passes_done(["net:a", "net:b", "net:c"], DEVICE.fingerprint, kind="net") == {"net:a": 2, "net:b": 2}
         with pytest.raises(InputError, match="no finished measurement"):
             lut.add_pass("net:c", DEVICE.fingerprint, 1, [(1.0, 0.0, 5, 1)], kind="net")
+        with pytest.raises(InputError, match="already has pass 2"):
+            lut.add_pass("net:a", DEVICE.fingerprint, 1, [(0.5, 0.0, 5, 1)], kind="net")
+        assert lut.lookup(["net:a"], DEVICE.fingerprint, kind="net")[0] == 1.0  # the refused pass changed nothing
     # A pass already taken is not taken again.
     assert (
         measure_items(path, ["net:a", "net:b"], DEVICE, backend, replace(one, passes=2), kind="net")["later_passes"]

@@ -92,7 +92,8 @@ PassesOption = Annotated[
     typer.Option(
         "--passes",
         help="Independent passes: every item is measured again in a fresh session, about one pass later, and "
-        "keeps the minimum over all passes (2 halves a LUT's error from slow spells; it doubles the time).",
+        "keeps the minimum over all passes (2 narrows a LUT's error from slow spells of a shared machine and "
+        "doubles the time).",
     ),
 ]
 

@@ -441,7 +441,8 @@ class LatencyLUT:
             The updated row.
 
         Raises:
-            InputError: No finished row for the item, a pass index below 1, or no rounds.
+            InputError: No finished row for the item, a pass index out of range, a pass already taken,
+                or no rounds.
         """
         _validate.integer(pass_index, "pass_index", minimum=1, maximum=MAX_PASSES - 1)
         if not rounds:
@@ -454,6 +455,11 @@ class LatencyLUT:
             if found is None:
                 raise InputError(f"{item!r} has no finished measurement on {device}: measure it before adding a pass")
             row = Measurement(*found)
+            if db.execute(
+                "SELECT 1 FROM round_history WHERE kind = ? AND device = ? AND item = ? AND round >= ?",
+                (kind, device, item, pass_index * PASS_ROUNDS),
+            ).fetchone():
+                raise InputError(f"{item!r} already has pass {pass_index + 1} on {device}; a pass is taken once")
             db.executemany(
                 "INSERT OR REPLACE INTO round_history VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
