@@ -25,7 +25,8 @@ import multiprocessing
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -282,34 +283,52 @@ def run_worker(
     lease: float = 900.0,
 ) -> int:
     """Measures every unfinished item (claiming them first), chunk by chunk; returns how many it stored."""
-    import torch
-
     owner = make_owner()
     versions = json.dumps(software_versions(), sort_keys=True)
     stored = 0
     fp = device.fingerprint
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # idle torch threads (left by the exports) must not compete with the timed session
-    try:
-        with LatencyLUT(lut_path) as lut:
-            lut.register_device(device)
-            candidates = iter(items)
-            while True:
-                batch = lut.claim(candidates, fp, owner, kind=kind, limit=chunk, lease=lease)
-                if not batch:
-                    break
-                try:
-                    stored += _measure_chunk(
-                        lut, batch, device, backend, protocol, kind, owner, versions, codes or {}, on_done
-                    )
-                finally:
-                    lut.release(batch, fp, owner, kind=kind)
-    finally:
-        torch.set_num_threads(threads)
+    with _one_torch_thread(), LatencyLUT(lut_path) as lut:
+        lut.register_device(device)
+        candidates = iter(items)
+        while True:
+            batch = lut.claim(candidates, fp, owner, kind=kind, limit=chunk, lease=lease)
+            if not batch:
+                break
+            try:
+                stored += _measure_chunk(
+                    lut, batch, device, backend, protocol, kind, owner, versions, codes or {}, on_done
+                )
+            finally:
+                lut.release(batch, fp, owner, kind=kind)
     return stored
 
 
 _TMP_PREFIX = "gpunet-lut-"  # + owner pid + "-": a killed build's exports are found and removed by the next run
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Idle torch threads (left by the exports) must not compete with the timed session."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextmanager
+def _sessions(backend: ItemTimer, batch: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """A chunk's items made timeable (exported into a temporary folder), closed on the way out."""
+    with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-") as tmp:
+        handles = {item: backend.prepare(item, Path(tmp)) for item in batch}
+        try:
+            yield handles
+        finally:
+            for handle in handles.values():
+                backend.close(handle)
 
 
 def clean_stale_tmp(root: str | Path | None = None) -> int:
@@ -350,21 +369,16 @@ def _measure_chunk(
     fp = device.fingerprint
     taken = lut.partial_rounds(batch, fp, kind=kind)
     stored = 0
-    with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-") as tmp:
-        handles = {item: backend.prepare(item, Path(tmp)) for item in batch}
-        try:
-            for rnd in range(protocol.round_cap):  # bounded: an unsettled item stops at round_cap rounds
-                for item in batch:
-                    if rnd in taken[item]:
-                        continue
-                    if rnd >= protocol.rounds and protocol.settled([r[0] for r in taken[item].values()]):
-                        continue
-                    median, cv, runs, attempts = time_once(backend, handles[item], protocol)
-                    lut.add_round(item, fp, rnd, median, cv, runs, attempts, owner, kind=kind)
-                    taken[item][rnd] = (median, cv, runs, attempts)
-        finally:
-            for handle in handles.values():
-                backend.close(handle)
+    with _sessions(backend, batch) as handles:
+        for rnd in range(protocol.round_cap):  # bounded: an unsettled item stops at round_cap rounds
+            for item in batch:
+                if rnd in taken[item]:
+                    continue
+                if rnd >= protocol.rounds and protocol.settled([r[0] for r in taken[item].values()]):
+                    continue
+                median, cv, runs, attempts = time_once(backend, handles[item], protocol)
+                lut.add_round(item, fp, rnd, median, cv, runs, attempts, owner, kind=kind)
+                taken[item][rnd] = (median, cv, runs, attempts)
     for item in batch:
         rounds = [taken[item][r] for r in sorted(taken[item])]
         medians = [r[0] for r in rounds]
@@ -491,33 +505,20 @@ def run_pass(
     ``protocol.rounds`` interleaved rounds; an item's pass is committed when its chunk ends, so a
     killed pass resumes at the chunk in progress. Runs in this process (after any worker pool).
     """
-    import torch
-
     fp = device.fingerprint
-    with LatencyLUT(lut_path) as lut:
+    with _one_torch_thread(), LatencyLUT(lut_path) as lut:
         have = lut.passes_done(items, fp, kind=kind)
-    order = list(items[len(items) // 2 :]) + list(items[: len(items) // 2])
-    todo = [i for i in order if have.get(i, pass_index + 1) == pass_index]  # finished, and this pass not yet taken
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with LatencyLUT(lut_path) as lut:
-            for start in range(0, len(todo), chunk):
-                batch = todo[start : start + chunk]
-                taken: dict[str, list[tuple[float, float, int, int]]] = {item: [] for item in batch}
-                with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-") as tmp:
-                    handles = {item: backend.prepare(item, Path(tmp)) for item in batch}
-                    try:
-                        for _ in range(protocol.rounds):
-                            for item in batch:
-                                taken[item].append(time_once(backend, handles[item], protocol))
-                    finally:
-                        for handle in handles.values():
-                            backend.close(handle)
-                for item in batch:
-                    lut.add_pass(item, fp, pass_index, taken[item], kind=kind, settle=protocol.rounds)
-    finally:
-        torch.set_num_threads(threads)
+        order = list(items[len(items) // 2 :]) + list(items[: len(items) // 2])
+        todo = [i for i in order if have.get(i, pass_index + 1) == pass_index]  # finished, this pass not taken
+        for start in range(0, len(todo), chunk):
+            batch = todo[start : start + chunk]
+            taken: dict[str, list[tuple[float, float, int, int]]] = {item: [] for item in batch}
+            with _sessions(backend, batch) as handles:
+                for _ in range(protocol.rounds):
+                    for item in batch:
+                        taken[item].append(time_once(backend, handles[item], protocol))
+            for item in batch:
+                lut.add_pass(item, fp, pass_index, taken[item], kind=kind, settle=protocol.rounds)
     return len(todo)
 
 
