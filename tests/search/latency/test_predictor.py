@@ -13,8 +13,9 @@ from gpunet_hub.cli import main
 from gpunet_hub.errors import EnvironmentProblem, InputError
 from gpunet_hub.measure.device import Device
 from gpunet_search.latency.calibration import Calibration, fit_warnings
-from gpunet_search.latency.estimate import index_encodings
+from gpunet_search.latency.estimate import index_encodings, scaled_resolution
 from gpunet_search.latency.features import COLUMNS, network_features
+from gpunet_search.latency.layer_keys import arch_layer_keys
 from gpunet_search.latency.lut import LatencyLUT, Measurement
 from gpunet_search.latency.measure import TimingProtocol, net_item, parse_net_item, run_worker
 from gpunet_search.latency.pipeline import Setting, check_calibration_inputs, network_items, suggest_networks
@@ -59,6 +60,11 @@ def test_features_match_the_network():
     arch = replace(arch, resolution=round(arch.resolution * SETTING.res_scale))
     model = build_model(arch).eval()
     assert feats.column("params_m")[0] == pytest.approx(sum(p.numel() for p in model.parameters()) / 1e6)
+    counted = np.array([[sum(k.se for k in keys), sum(k.act == "swish" for k in keys), sum(k.kernel > 3 for k in keys)]
+                        for keys in (arch_layer_keys(decode(e.tolist(), "table1"), resolution=scaled_resolution(int(e[0]), SETTING.res_scale))
+                                     for e in samples.encodings)])
+    assert counted[:, 0].any() and counted[:, 2].any()  # the sample has SE and wide kernels to count
+    assert np.array_equal(np.column_stack([feats.column(c) for c in ("layers_se", "layers_swish", "layers_wide_kernel")]), counted)
     macs = [0]
 
     def count(module, inputs, output):

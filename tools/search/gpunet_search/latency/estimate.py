@@ -134,20 +134,20 @@ class KeyIndex:
     def __len__(self) -> int:
         return int(self.index.shape[0])
 
-    def _key_field(self, name: str) -> np.ndarray:
+    def key_field(self, name: str) -> np.ndarray:
         """One field of every distinct key (``expansion`` as the ratio, not the packed quarters)."""
         return _field(self.codes, "e4") / 4 if name == "expansion" else _field(self.codes, name)
 
     @cached_property
     def key_params(self) -> np.ndarray:
         """``(K,)`` parameter count of each distinct key's layer."""
-        f = self._key_field
+        f = self.key_field
         return params_from_fields(f("type"), f("cin"), f("cout"), f("k"), f("expansion"), f("se"), self.classes)
 
     @cached_property
     def key_macs_activations(self) -> tuple[np.ndarray, np.ndarray]:
         """``(K,)`` multiply-adds and ``(K,)`` output activations of each distinct key's layer."""
-        f = self._key_field
+        f = self.key_field
         return macs_activations_from_fields(
             f("type"), f("cin"), f("cout"), f("k"), f("s"), f("expansion"), f("h"), self.classes
         )

@@ -2,8 +2,12 @@
 
 For N networks (a :class:`~.estimate.KeyIndex`) and the LUT's per-key latencies, the columns are:
 the LUT sum and its share per stage (head, stages 1-7, tail), the parameters, output activations
-and multiply-adds of the whole network, the multiply-adds per stage, the layer count, and the 41
-digits of the encoding. A million networks take a few seconds (``(N, 15)`` gathers, no network built).
+and multiply-adds of the whole network, the multiply-adds per stage, the layer count, how many layers
+have squeeze-excite, swish or a kernel wider than 3 (and the SE layers' activations), and the 41
+digits of the encoding. The counts let a linear model learn a cost per layer of each make: a layer
+timed alone runs faster than inside a network, by an amount that depends on its operators (an SE
+block's pooling and scaling, a swish, a wide depthwise kernel), not only on its size. A million
+networks take a few seconds (``(N, 15)`` gathers, no network built).
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpunet_hub.errors import InputError
-from gpunet_hub.space import BLOCK_STAGES, NUM_DIGITS
+from gpunet_hub.space import ACT_NAMES, BLOCK_STAGES, NUM_DIGITS
 
 from .estimate import KINDS_PER_NET, KeyIndex, estimate_sums
 
-FEATURE_SET = "gpunet-latency-features/1"  # bump when the columns change: stored predictors name it
+FEATURE_SET = "gpunet-latency-features/2"  # bump when the columns change: stored predictors name it
 GROUPS = ("head", "stage1", *(f"stage{s}" for s in BLOCK_STAGES), "tail")
 # Kind j of a KeyIndex row (head, stage-1 conv, (first, rest) per block stage, tail) -> its group.
 _KIND_GROUP = np.array([0, 1, *(2 + i // 2 for i in range(2 * len(BLOCK_STAGES))), len(GROUPS) - 1])
@@ -29,6 +33,10 @@ COLUMNS = (
     "gmacs",
     *(f"gmacs_{g}" for g in GROUPS),
     "layers",
+    "layers_se",
+    "layers_swish",
+    "layers_wide_kernel",
+    "activations_se_m",
     *(f"digit{i}" for i in range(NUM_DIGITS)),
 )
 
@@ -86,6 +94,9 @@ def network_features(index: KeyIndex, latency: np.ndarray, encodings: np.ndarray
     lut_groups = _per_group(index, latency)
     macs, acts = index.key_macs_activations
     gmacs_groups = _per_group(index, macs) / 1e9
+    se = index.key_field("se").astype(np.float64)
+    swish = (index.key_field("act") == ACT_NAMES.index("swish")).astype(np.float64)
+    wide = (index.key_field("k") > 3).astype(np.float64)
     values = np.column_stack(
         [
             estimate_sums(index, latency),
@@ -95,6 +106,10 @@ def network_features(index: KeyIndex, latency: np.ndarray, encodings: np.ndarray
             gmacs_groups.sum(axis=1),
             gmacs_groups,
             index.num_layers,
+            estimate_sums(index, se),
+            estimate_sums(index, swish),
+            estimate_sums(index, wide),
+            estimate_sums(index, se * acts) / 1e6,
             encodings.astype(np.float64),
         ]
     )

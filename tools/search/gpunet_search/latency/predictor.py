@@ -5,9 +5,9 @@ measured whole (the LUT's ``net`` rows). Names:
 
 * the calibrations of :mod:`.calibration` (``linear``, ``linear+weights``, ...): a few least-squares
   coefficients on the LUT sum, the parameter and layer counts;
-* ``ridge``: a linear model on the per-stage LUT sums, parameters, activations and per-stage
-  multiply-adds (scikit-learn ``RidgeCV``, weighted by ``1 / measured^2`` so it minimises relative
-  error): a separate scale per stage;
+* ``ridge``: a linear model on the per-stage LUT sums, parameters, activations, per-stage
+  multiply-adds and layer counts (scikit-learn ``RidgeCV``, weighted by ``1 / measured^2`` so it
+  minimises relative error): a separate scale per stage;
 * ``gbr`` / ``rf``: gradient-boosted trees / a random forest (scikit-learn) on every feature (digits
   included), fitted to the log-ratio of the measured latency over a ``linear+weights`` base fitted on
   the same networks, so the trees model what the linear calibration misses and the prediction still
@@ -41,6 +41,10 @@ _RIDGE_COLUMNS = (
     "activations_m",
     *(f"gmacs_{g}" for g in GROUPS),
     "layers",
+    "layers_se",
+    "layers_swish",
+    "layers_wide_kernel",
+    "activations_se_m",
 )
 _LOG_COLUMNS = tuple(c for c in COLUMNS if not c.startswith("digit"))
 
