@@ -100,6 +100,16 @@ def test_learned_predictors_fit_what_the_sum_misses():
         a = make_predictor(name, 3).fit(feats.take(train), measured[train]).predict(feats.take(test))
         b = make_predictor(name, 3).fit(feats.take(train), measured[train]).predict(feats.take(test))
         assert np.array_equal(a, b), name
+    # The same networks timed in other units (or at a larger resolution): ridge's penalty must not depend on the scale.
+    ridge = make_predictor("ridge").fit(feats.take(train), measured[train]).predict(feats.take(test))
+    scaled = make_predictor("ridge").fit(feats.take(train), 1000 * measured[train]).predict(feats.take(test))
+    np.testing.assert_allclose(scaled, 1000 * ridge, rtol=1e-6)
+    # On 10 networks (fewer than its ~20 columns) ridge falls back on its base, not on a constant.
+    few, rest = np.arange(10), np.arange(10, 48)
+    small = {name: make_predictor(name).fit(feats.take(few), measured[few]).predict(feats.take(rest))
+             for name in ("linear+weights", "ridge")}
+    mape = {name: float(np.mean(np.abs(p - measured[rest]) / measured[rest])) for name, p in small.items()}
+    assert mape["ridge"] <= 1.2 * mape["linear+weights"]
     cv = cross_validate(("linear", "ridge", "gbr"), feats.take(train), measured[train], k=4)
     assert select(cv) == min(cv, key=lambda n: cv[n]["mape"]) and cv["ridge"]["n"] == 32
     spread = uncertainty("ridge", feats.take(train), measured[train], feats.take(test), repeats=4)

@@ -157,15 +157,15 @@ class LearnedPredictor:
         if self._state is None:
             raise InputError(f"the {self.name} predictor is not fitted; call fit() first")
         if self.name == "ridge":
-            scaler, model = self._state
-            return model.predict(scaler.transform(_ridge_matrix(features)))
+            base, scaler, model = self._state
+            return base.predict(features) + model.predict(scaler.transform(_ridge_matrix(features)))
         base, model = self._state
         inputs = _log_features(features) if self.name == "mlp" else features.values
         return _positive(base.predict(features)) * np.exp(model.predict(inputs))
 
     def describe(self) -> str:
         what = {
-            "ridge": "ridge on per-stage LUT sums, parameters, activations and per-stage MACs",
+            "ridge": "linear+weights + ridge on per-stage LUT sums, sizes, MACs and layer counts",
             "gbr": "gradient-boosted trees x linear+weights",
             "rf": "random forest x linear+weights",
             "mlp": "MLP ensemble x linear+weights",
@@ -185,14 +185,21 @@ def _ridge_matrix(features: NetworkFeatures) -> np.ndarray:
     return np.column_stack([features.column(c) for c in _RIDGE_COLUMNS])
 
 
-def _fit_ridge(features: NetworkFeatures, measured: np.ndarray, params: dict[str, Any]) -> tuple[Any, Any]:
+def _fit_ridge(features: NetworkFeatures, measured: np.ndarray, params: dict[str, Any]) -> tuple[Any, Any, Any]:
     from sklearn.linear_model import RidgeCV
     from sklearn.preprocessing import StandardScaler
 
+    # Ridge fits what a linear+weights base misses, so its penalty shrinks towards that base rather
+    # than towards a constant (which is what a plain ridge on a dozen networks and ~20 columns gives).
+    base = CalibrationPredictor("linear+weights").fit(features, measured)
     x = _ridge_matrix(features)
     scaler = StandardScaler().fit(x)
-    model = RidgeCV(alphas=params["alphas"]).fit(scaler.transform(x), measured, sample_weight=1.0 / measured**2)
-    return scaler, model
+    # Weights of mean 1, so that alpha means the same at 5 ms and at 500 ms: raw 1/y^2 would shrink the
+    # fit's loss by the square of the latency unit and let the penalty win at full resolution.
+    weight = 1.0 / measured**2
+    residual = measured - base.predict(features)
+    model = RidgeCV(alphas=params["alphas"]).fit(scaler.transform(x), residual, sample_weight=weight / weight.mean())
+    return base, scaler, model
 
 
 def _fit_trees(name: str, x: np.ndarray, target: np.ndarray, params: dict[str, Any], seed: int) -> Any:
