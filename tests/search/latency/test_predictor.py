@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import replace
@@ -18,7 +19,7 @@ from gpunet_search.latency.features import COLUMNS, network_features
 from gpunet_search.latency.layer_keys import arch_layer_keys
 from gpunet_search.latency.lut import LatencyLUT, Measurement
 from gpunet_search.latency.measure import TimingProtocol, net_item, parse_net_item, run_worker
-from gpunet_search.latency.pipeline import Setting, check_calibration_inputs, network_items, suggest_networks
+from gpunet_search.latency.pipeline import Setting, calibrate, check_calibration_inputs, network_items, suggest_networks
 from gpunet_search.latency.predictor import (
     LEARNED,
     PREDICTORS,
@@ -289,6 +290,33 @@ def test_calibrate_cli_refuses_too_few_networks_before_measuring(tmp_path, capsy
                  "--lut", str(tmp_path / "lut.sqlite")]) == 1
     assert "--passes" in capsys.readouterr().err and not (tmp_path / "lut.sqlite").exists()
 
+
+
+class HashTimer:
+    """A fake timing backend: each item's latency from its hash (layers and networks alike)."""
+
+    def prepare(self, item, workdir):
+        return item
+
+    def time(self, handle, *, warmup, runs, max_seconds):
+        return np.full(runs, 1.0 + int(hashlib.sha1(handle.encode()).hexdigest()[:4], 16) / 65536)
+
+    def close(self, handle):
+        pass
+
+
+def test_calibrate_fits_on_the_networks_stored_before_unless_told_not_to(tmp_path):
+    setting, protocol, lut = Setting(1, "fp32", 0.125), TimingProtocol(warmup=0, runs=3, rounds=1), tmp_path / "lut.sqlite"
+    first, second = sample(8, "table1", seed=3), sample(16, "table1", seed=4)
+    second = replace(second, encodings=second.encodings[8:])  # no network of the first sample
+    _, report = calibrate(lut, first, DEVICE, HashTimer(), protocol, setting, model="linear")
+    assert (report["n_train"], report["n_test"]) == (4, 4)
+    _, report = calibrate(lut, second, DEVICE, HashTimer(), protocol, setting, model="linear")
+    assert (report["n_train"], report["n_test"]) == (4 + 8, 4)  # the first sample's 8 networks join the fit
+    with LatencyLUT(lut) as store:
+        assert store.calibration(DEVICE.fingerprint, "fp32", 1, 0.125)["metrics"]["n_train"] == 12  # what is stored
+    _, report = calibrate(lut, second, DEVICE, HashTimer(), protocol, setting, model="linear", with_stored=False)
+    assert (report["n_train"], report["n_test"]) == (4, 4)
 
 
 def test_luts_written_before_the_round_history_still_open(tmp_path):

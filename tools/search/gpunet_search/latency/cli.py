@@ -418,9 +418,11 @@ def calibrate_cmd(
     with_stored: Annotated[
         bool,
         typer.Option(
-            "--with-stored", help="Also fit on networks measured earlier in this LUT (same device and --res-scale)."
+            "--with-stored/--sample-only",
+            help="Also fit on the networks measured earlier in this LUT (same device and --res-scale; the held-out "
+            "part stays this sample's), or on this sample's train part alone.",
         ),
-    ] = False,
+    ] = True,
     threads: ThreadsOption = 1,
     warmup: Annotated[int, typer.Option("--warmup")] = 10,
     runs: Annotated[int, typer.Option("--runs")] = 100,
@@ -517,7 +519,7 @@ def suggest_cmd(
     threads: ThreadsOption = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap refits.")] = 0,
 ) -> None:
-    """Pick the N networks the stored predictor is least sure about, to measure next (calibrate --with-stored)."""
+    """Pick the N networks the stored predictor is least sure about, to measure next with calibrate."""
     from dataclasses import replace
 
     from .lut import LatencyLUT
@@ -541,7 +543,7 @@ def suggest_cmd(
     note(
         f"{len(rows)} of {len(samples):,} networks, predicted with a spread of {spread.max():.1%} to {spread.min():.1%} "
         f"over bootstrap refits -> {output}; measure them with `gpunet-hub search calibrate --samples {output} "
-        f"--nets {len(rows)} --with-stored --lut {lut}" + (f" --res-scale {res_scale:g}`" if res_scale != 1 else "`")
+        f"--nets {len(rows)} --lut {lut}" + (f" --res-scale {res_scale:g}`" if res_scale != 1 else "`")
     )
 
 

@@ -264,7 +264,7 @@ def calibrate(
     train_fraction: float = 0.5,
     seed: int = 0,
     folds: int = 5,
-    with_stored: bool = False,
+    with_stored: bool = True,
     progress_layers: ProgressFn | None = None,
     progress_nets: ProgressFn | None = None,
     store: bool = True,
@@ -285,7 +285,7 @@ def calibrate(
         folds: Cross-validation folds of ``auto``.
         with_stored: Also fit on the other networks of this device and resolution scale already measured
             in the LUT (the held-out part stays that of ``samples``), so the predictor improves as
-            measurements accumulate.
+            measurements accumulate; ``False`` fits on the train part of ``samples`` alone.
         progress_layers: Progress callback of the layer measurements.
         progress_nets: Progress callback of the network measurements.
         store: Store the predictor in the LUT; with ``False`` it is only returned (the caller keeps it). A
@@ -366,7 +366,7 @@ def predictor_warnings(predictor: Predictor, n_train: int) -> list[str]:
         return [
             (
                 f"the {predictor.name} predictor is fitted on {n_train} networks; below {3 * MIN_LEARNED} its error "
-                "is uncertain: measure more networks (calibrate --nets, or --with-stored)"
+                "is uncertain: measure more networks (calibrate --nets, or calibrate again with other samples)"
             )
         ]
     return []
