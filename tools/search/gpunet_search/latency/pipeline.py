@@ -34,7 +34,14 @@ from .predictor import (
     select,
     uncertainty,
 )
-from .predictor_store import features_of, load_predictor, net_rows, predictor_record, stored_networks
+from .predictor_store import (
+    features_of,
+    load_predictor,
+    net_rows,
+    predictor_record,
+    stored_networks,
+    stored_training_set,
+)
 from .sampling import SampleSet
 
 MIN_LEARNED = 8  # fewest train networks of a learned predictor (a calibration: calibration.min_networks)
@@ -323,14 +330,11 @@ def calibrate(
         train_items = [items[i] for i in train]
         train_x, train_y = features.take(train), measured[train]
         if with_stored:
-            known = set(items)
-            extra = [i for i in stored_networks(lut, fp, space.name, setting) if i not in known]
-            if extra:
+            extra, extra_x, extra_y = stored_training_set(lut, fp, space.name, setting, exclude=set(items))
+            if extra_x is not None:
                 train_items += extra
-                _, extra_enc = net_rows(extra)
-                extra_x = features_of(lut, extra_enc, space.name, setting, fp)
                 train_x = NetworkFeatures(np.vstack([train_x.values, extra_x.values]))
-                train_y = np.concatenate([train_y, lut.lookup(extra, fp, kind="net")])
+                train_y = np.concatenate([train_y, extra_y])
         cv = cross_validate(PREDICTORS, train_x, train_y, k=folds, seed=seed) if model == "auto" else {}
         chosen = select(cv) if model == "auto" else model
         predictor = make_predictor(chosen, seed).fit(train_x, train_y)

@@ -51,7 +51,7 @@ def predict_networks(
     """A predictor's latency (ms) for every row of a key index, in chunks (bounded memory for millions).
 
     A calibration needs only the LUT sum and two counts; a learned model gets the full features,
-    ``chunk`` rows at a time (64 float64 columns: 100 MB per 200,000 rows).
+    ``chunk`` rows at a time (about 70 float64 columns: some 110 MB per 200,000 rows).
     """
     if isinstance(predictor, CalibrationPredictor) and predictor.calibration is not None:
         return predictor.calibration.apply(estimate_sums(index, latency), index.num_layers, index.params_m)
@@ -92,6 +92,22 @@ def stored_networks(lut: LatencyLUT, device: str, space: str, setting: Any) -> l
         if setting_net_item(digits, space, setting) == row.item:  # the same (scaled, shrunken) network
             out.append(row.item)
     return out
+
+
+def stored_training_set(
+    lut: LatencyLUT, device: str, space: str, setting: Any, exclude: set[str] | frozenset[str]
+) -> tuple[list[str], NetworkFeatures | None, np.ndarray]:
+    """The networks measured whole in the LUT (:func:`stored_networks`) other than ``exclude``, as training
+    rows: their items, features (``None`` when there are none) and measured latencies (ms).
+
+    ``calibrate`` adds them to a sample's train part, so a predictor improves as measurements accumulate;
+    ``exclude`` keeps out the sample's own networks (its held-out part above all).
+    """
+    items = [i for i in stored_networks(lut, device, space, setting) if i not in exclude]
+    if not items:
+        return [], None, np.empty(0)
+    features = features_of(lut, net_rows(items)[1], space, setting, device)
+    return items, features, lut.lookup(items, device, kind="net")
 
 
 def predictor_record(predictor: Predictor, train_items: Sequence[str], features: NetworkFeatures) -> dict[str, Any]:
