@@ -7,19 +7,23 @@ independent passes), measure every network whole with the adaptive protocol (mor
 lowest rounds disagree), split the networks in half (train, held-out) and measure the held-out half
 whole again (the retest: the noise floor). Report, on the held-out half, Spearman, Kendall, MAPE,
 +/-5 % / +/-10 % and RMSE of the raw sum, every calibration, every learned predictor (``ridge``,
-``gbr``, ``rf``, ``mlp``) and ``auto`` (the one with the lowest cross-validated error on the train
-half), beside the retest of the same networks. With two layer passes, every predictor is also
-evaluated on the LUT of the first pass alone (``one_layer_pass``), and the passes' layer values and
-network sums are compared with each other.
+``gbr``, ``rf``, ``mlp``) and ``auto`` (the one with the lowest cross-validated error on the
+networks it is fitted on), beside the retest of the same networks. The predictors are fitted as
+``calibrate`` fits them by default: on the seed's train half and every other network the LUT holds
+at that resolution scale (the other seeds' networks; every seed is measured before any is analysed)
+except the other seeds' held-out halves: no held-out network trains a model that is compared or
+chosen. ``predictors_this_seed_only`` gives the fits on the train half alone (``calibrate --sample-only``).
+With two layer passes, every predictor is also evaluated (on the train half alone) on the LUT of the
+first pass only (``one_layer_pass``), and the passes' layer values and network sums are compared.
 
 The default predictor is chosen on the first seed (lowest held-out MAPE) and reported on the second.
 Goal: at the noise floor: held-out MAPE <= the retest's, +/-10 % >= the retest's, Spearman within
 0.01 of the retest's, on both seeds. The same goal is checked for ``calibrate``'s own default,
-``auto`` (each seed's model picked by cross-validation on its train half). The retest is given
-twice: with the fixed protocol (the first ``--rounds`` rounds of the same measurements) and with
-the adaptive one. The cost of each predictor
-per million networks (features and prediction; the key index is common to all) is timed beside
-the LUT sum's. ``--full-nets K`` adds a small run at full resolution (x1.0) on K networks.
+``auto`` (each seed's model picked by cross-validation on the networks it is fitted on). The
+retest is given twice: with the fixed protocol (the first ``--rounds`` rounds of the same
+measurements) and with the adaptive one. The cost of each predictor per million networks (features
+and prediction; the key index is common to all) is timed beside the LUT sum's. ``--full-nets K``
+adds a small run at full resolution (x1.0) on K networks of ``--full-seed``.
 
 Run it alone (other engineers time on this machine too)::
 
@@ -47,13 +51,13 @@ import numpy as np
 from gpunet_hub._io import atomic_path, atomic_write_text
 from gpunet_search.latency.calibration import accuracy_metrics, raw_bias, split
 from gpunet_search.latency.estimate import estimate_sums, index_encodings
-from gpunet_search.latency.features import network_features
+from gpunet_search.latency.features import NetworkFeatures, network_features
 from gpunet_search.latency.fingerprint import onnxruntime_cpu_device, software_versions
 from gpunet_search.latency.lut import LatencyLUT
 from gpunet_search.latency.measure import LayerTimer, TimingProtocol
-from gpunet_search.latency.pipeline import Setting, build_lut, measure_networks, network_items
+from gpunet_search.latency.pipeline import Setting, build_lut, key_index, measure_networks, network_items
 from gpunet_search.latency.predictor import PREDICTORS, cross_validate, make_predictor, select
-from gpunet_search.latency.predictor_store import features_of, predict_networks
+from gpunet_search.latency.predictor_store import features_of, predict_networks, stored_training_set
 from gpunet_search.latency.sampling import sample
 
 RESULTS = Path(__file__).parent / "results"
@@ -61,15 +65,29 @@ LOAD_LIMIT = 1.5  # above this 1-minute load average the machine was not quiet d
 CANDIDATES = (*PREDICTORS, "auto")
 
 
-def _timed(log_path: Path, step: str, action) -> Any:
-    """Runs a measuring step, recording its duration and the load average around it (once per LUT)."""
+def _work_done(lut_path: Path, items: list[str], kind: str) -> tuple[int, int]:
+    """(finished items, passes taken over them): a step that changes it measured something."""
+    if not lut_path.exists():
+        return 0, 0
+    with LatencyLUT(lut_path, readonly=True) as lut:
+        passes = lut.passes_done(items, onnxruntime_cpu_device(1).fingerprint, kind=kind)
+    return len(passes), sum(passes.values())
+
+
+def _timed(log_path: Path, step: str, action, work) -> Any:
+    """Runs a measuring step and, when it measured anything (``work()`` changed), records its duration, the
+    load average around it and what it added: under ``step`` the first time, then ``step:2``, ``step:3``
+    (a later run adding passes), so every measurement behind a figure has its load recorded."""
     log = json.loads(log_path.read_text()) if log_path.exists() else {}
-    before = os.getloadavg()
+    work_before, load_before = work(), os.getloadavg()
     start = time.perf_counter()
     result = action()
-    if step not in log:
-        log[step] = {"seconds": round(time.perf_counter() - start, 1), "loadavg_before": before,
-                     "loadavg_after": os.getloadavg()}
+    work_after = work()
+    if work_after != work_before or not log.get(step):
+        key = step if step not in log else f"{step}:{sum(k.split(':')[:2] == step.split(':') for k in log) + 1}"
+        log[key] = {"seconds": round(time.perf_counter() - start, 1), "loadavg_before": load_before,
+                    "loadavg_after": os.getloadavg(),
+                    "added": {"items": work_after[0] - work_before[0], "passes": work_after[1] - work_before[1]}}
         atomic_write_text(log_path, json.dumps(log, indent=1) + "\n")
     return result
 
@@ -112,43 +130,88 @@ def _evaluate(names, features, measured, train, test, seed: int) -> dict[str, di
     return out
 
 
-def run_seed(args, lut_path: Path, log_path: Path, seed: int, setting: Setting, nets: int, protocols) -> dict[str, Any]:
-    """Measures (or reuses) one seed's networks and evaluates every predictor on its held-out half."""
-    layer_protocol, net_protocol = protocols
-    device = onnxruntime_cpu_device(1)
-    backend = LayerTimer(threads=1)
+def _seed_samples(seed: int, nets: int):
+    """A seed's networks and its held-out half (the half the retest and every predictor are compared on)."""
     samples = sample(nets, "table1", seed=seed)
-    tag = f"x{setting.res_scale:g}-seed{seed}"
     train, test = split(len(samples), 0.5, seed=0)
-    held_out = dataclasses.replace(samples, encodings=samples.encodings[test])  # only the held-out half is compared
-    built = _timed(log_path, f"{tag}:layers", lambda: build_lut(lut_path, samples, device, backend, layer_protocol, setting))
-    measured = _timed(log_path, f"{tag}:networks", lambda: measure_networks(lut_path, samples, device, backend, net_protocol, setting))
-    retest = _timed(log_path, f"{tag}:retest", lambda: measure_networks(lut_path, held_out, device, backend, net_protocol, setting, tag="retest"))
-    fp = device.fingerprint
+    return samples, train, test, dataclasses.replace(samples, encodings=samples.encodings[test])
+
+
+def measure_seed(lut_path: Path, log_path: Path, seed: int, setting: Setting, nets: int, protocols):
+    """Measures (or finds measured) one seed's layers, networks and the retest of its held-out half."""
+    layer_protocol, net_protocol = protocols
+    device, backend = onnxruntime_cpu_device(1), LayerTimer(threads=1)
+    samples, _, _, held_out = _seed_samples(seed, nets)
+    tag = f"x{setting.res_scale:g}-seed{seed}"
+    layer_items = [str(k) for k in key_index(samples, setting).keys]
+    net_items, retest_items = network_items(samples, setting), network_items(held_out, setting, "retest")
+    built = _timed(log_path, f"{tag}:layers", lambda: build_lut(lut_path, samples, device, backend, layer_protocol, setting),
+                   lambda: _work_done(lut_path, layer_items, "layer"))
+    measured = _timed(log_path, f"{tag}:networks", lambda: measure_networks(lut_path, samples, device, backend, net_protocol, setting),
+                      lambda: _work_done(lut_path, net_items, "net"))
+    retest = _timed(log_path, f"{tag}:retest", lambda: measure_networks(lut_path, held_out, device, backend, net_protocol, setting, tag="retest"),
+                    lambda: _work_done(lut_path, retest_items, "net"))
+    return built, measured, retest
+
+
+def _with_stored(lut: LatencyLUT, device: str, setting: Setting, items: list[str], features, measured, train,
+                 held_out_elsewhere: frozenset[str]):
+    """The seed's networks followed by every other network stored in the LUT at this setting (what
+    ``calibrate`` fits on by default) except the held-out halves of the other seeds of this run, so that
+    no held-out network trains a model that is compared or chosen: features, measured values, and the train
+    rows (the seed's train half and all the others; the seed's rows keep their positions)."""
+    extra, extra_features, extra_measured = stored_training_set(lut, device, "table1", setting, set(items) | held_out_elsewhere)
+    if extra_features is None:
+        return features, measured, train
+    return (NetworkFeatures(np.vstack([features.values, extra_features.values])),
+            np.concatenate([measured, extra_measured]),
+            np.concatenate([train, np.arange(len(items), len(items) + len(extra))]))
+
+
+def held_out_items(seed: int, setting: Setting, nets: int) -> frozenset[str]:
+    """The LUT items of one seed's held-out networks."""
+    return frozenset(network_items(_seed_samples(seed, nets)[3], setting))
+
+
+def run_seed(lut_path: Path, log_path: Path, seed: int, setting: Setting, nets: int, protocols,
+             held_out_elsewhere: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Evaluates every predictor on one seed's held-out half (measuring what is not measured yet)."""
+    net_protocol = protocols[1]
+    built, measured, retest = measure_seed(lut_path, log_path, seed, setting, nets, protocols)
+    samples, train, test, held_out = _seed_samples(seed, nets)
+    tag = f"x{setting.res_scale:g}-seed{seed}"
+    fp = onnxruntime_cpu_device(1).fingerprint
     with LatencyLUT(lut_path) as lut:
         features = features_of(lut, samples.encodings, "table1", setting, fp)
         items, retest_items = network_items(samples, setting), network_items(held_out, setting, "retest")
         fixed = _fixed_protocol_values(lut, items, fp, net_protocol.rounds, measured)
         fixed_retest = _fixed_protocol_values(lut, retest_items, fp, net_protocol.rounds, retest)
         pass_features, layer_agreement = _layer_passes(lut, samples, setting, fp)
-        net_rows = {r.item: r for r in lut.rows(fp, kind="net")}
+        pooled = _with_stored(lut, fp, setting, items, features, measured, train, held_out_elsewhere)
+        rows_by_item = {r.item: r for r in lut.rows(fp, kind="net")}
         layer_rows = list(lut.rows(fp, kind="layer"))
-    rounds_taken = np.array([net_rows[i].rounds for i in items + retest_items])
+    rounds_taken = np.array([rows_by_item[i].rounds for i in items + retest_items])
     sums = features.column("lut_sum_ms")
     one_pass = None
     if pass_features:  # the same analysis on a LUT of the first pass alone
         first_pass, second_pass = pass_features
         one_pass = {
-            "what": "every predictor again, with each layer's value from its first pass only (a one-pass LUT)",
+            "what": "every predictor again, with each layer's value from its first pass only (a one-pass LUT), "
+                    "fitted on this seed's train half only (compare with predictors_this_seed_only)",
             "layer_values_pass2_vs_pass1": layer_agreement,
             "lut_sum_pass2_vs_pass1": accuracy_metrics(second_pass.column("lut_sum_ms"), first_pass.column("lut_sum_ms")),
             "held_out": {n: p["held_out"] for n, p in _evaluate(CANDIDATES, first_pass, measured, train, test, seed).items()},
         }
     retest_of = dict(zip(test.tolist(), zip(retest.tolist(), fixed_retest.tolist(), strict=True), strict=True))
-    predictors = _evaluate(CANDIDATES, features, measured, train, test, seed)
+    predictors = _evaluate(CANDIDATES, *pooled, test, seed)
     steps = json.loads(log_path.read_text())
     return {
-        "seed": seed, "nets": len(samples), "res_scale": setting.res_scale, "n_train": len(train), "n_test": len(test),
+        "seed": seed, "nets": len(samples), "res_scale": setting.res_scale, "n_train": len(pooled[2]), "n_test": len(test),
+        "n_train_this_seed": len(train),
+        "train": "this seed's train half and every other network stored in the LUT at this resolution scale "
+                 "(other seeds' networks, measured before or after: what calibrate fits on by default) except the held-out "
+                 "halves of the other seeds of this run: no held-out network trains anything",
+        "n_train_other_seeds": len(pooled[2]) - len(train),
         "resolutions": sorted({round(r * setting.res_scale) for r in samples.encodings[:, 0].tolist()}),
         "layer_keys": built["total"],
         "layer_spread_over_rounds_median": float(np.median([r.spread_ms / r.median_ms for r in layer_rows])),
@@ -156,8 +219,13 @@ def run_seed(args, lut_path: Path, log_path: Path, seed: int, setting: Setting, 
         "bias_sum_over_measured": raw_bias(sums, measured),
         "raw_held_out": accuracy_metrics(sums[test], measured[test]),
         "predictors": predictors,
+        "predictors_this_seed_only": {n: {"model": p["model"], "held_out": p["held_out"]} for n, p in
+                                      _evaluate(CANDIDATES, features, measured, train, test, seed).items()},
         "one_layer_pass": one_pass,
         "retest_held_out": accuracy_metrics(retest, measured[test]),
+        # A whole step run slower or faster (a busy host: the load average inside this machine does not show it)
+        # moves every retest alike; scatter alone keeps this near 1.
+        "retest_over_measured_median": float(np.median(retest / measured[test])),
         "retest_held_out_fixed_protocol": accuracy_metrics(fixed_retest, fixed[test]),
         "adaptive_rounds": {"min": int(rounds_taken.min()), "median": float(np.median(rounds_taken)),
                             "max": int(rounds_taken.max()), "mean": float(rounds_taken.mean()),
@@ -166,7 +234,7 @@ def run_seed(args, lut_path: Path, log_path: Path, seed: int, setting: Setting, 
                          "held_out": i in retest_of, "retest_ms": retest_of.get(i, (None,))[0],
                          "fixed_retest_ms": retest_of.get(i, (None, None))[1]}
                         for i, (e, s, m, f) in enumerate(zip(samples.encodings.tolist(), sums, measured, fixed, strict=True))],
-        "_arrays": (features, measured, train, test),
+        "_arrays": (*pooled, test),
     }
 
 
@@ -215,17 +283,22 @@ def _print_seed(report: dict[str, Any], role: str) -> None:
     print(f"\nseed {report['seed']} ({role}): {report['nets']} nets, res x{report['res_scale']:g}, "
           f"{report['n_train']} train / {report['n_test']} held-out, {report['layer_keys']} layer keys")
     for step, v in report["steps"].items():
-        print(f"  {step}: {v['seconds']:.0f} s, load {v['loadavg_before'][0]:.2f} -> {v['loadavg_after'][0]:.2f}")
+        added = f" (added {v['added']['items']} items, {v['added']['passes']} passes)" if "added" in v else ""
+        print(f"  {step}: {v['seconds']:.0f} s{added}, load {v['loadavg_before'][0]:.2f} -> {v['loadavg_after'][0]:.2f}")
     print(f"{'held-out':<46} {'n':>4} {'Spearman':>8} {'Kendall':>8} {'MAPE':>7} {'+/-5%':>7} {'+/-10%':>7} {'RMSE ms':>8}")
     print(_row("raw LUT sum", report["raw_held_out"]))
     for name, p in report["predictors"].items():
         print(_row(name + (f" (-> {p['model']})" if name == "auto" else ""), p["held_out"]))
+    for name, p in report["predictors_this_seed_only"].items():
+        print(_row(f"{name} (-> {p['model']}), this seed's train half only" if name == "auto" else
+                   f"{name}, this seed's train half only", p["held_out"]))
     if report.get("one_layer_pass"):
         one = report["one_layer_pass"]
         print(_row("LUT sums: second layer pass vs first", one["lut_sum_pass2_vs_pass1"]))
         for name, metrics in one["held_out"].items():
             print(_row(f"{name}, first layer pass only", metrics))
     print(_row("retest, adaptive protocol", report["retest_held_out"]))
+    print(f"  (retest / first measurement, median: {report['retest_over_measured_median']:.3f})")
     print(_row("retest, fixed protocol (first rounds)", report["retest_held_out_fixed_protocol"]))
 
 
@@ -278,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layer-passes", type=int, default=2, help="Independent passes over the LUT's layers.")
     parser.add_argument("--net-passes", type=int, default=1, help="Independent passes over the whole networks.")
     parser.add_argument("--full-nets", type=int, default=0, help="Also K networks at full resolution (x1.0).")
+    parser.add_argument("--full-seed", type=int, default=None, help="Seed of the x1.0 networks (default: the selection seed).")
     parser.add_argument("--full-runs", type=int, default=10, help="Timed runs per round at x1.0 (layers and networks).")
     parser.add_argument("--million", type=int, default=1_000_000, help="Networks of the cost measurement.")
     parser.add_argument("--lut", type=Path, default=None, help="LUT file (default: a fresh temporary one).")
@@ -291,7 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     net_protocol = TimingProtocol(warmup=5, runs=args.net_runs, rounds=args.rounds, cv_max=0.10,
                                   spread_max=args.spread_max, max_rounds=args.max_rounds, passes=args.net_passes)
     setting = Setting(1, "fp32", args.res_scale)
-    select_rep, report_rep = (run_seed(args, lut_path, log_path, s, setting, args.nets, (layer_protocol, net_protocol))
+    for seed in args.seeds:  # every seed measured before any is analysed: each fit sees the same stored networks
+        measure_seed(lut_path, log_path, seed, setting, args.nets, (layer_protocol, net_protocol))
+    held_out = {s: held_out_items(s, setting, args.nets) for s in args.seeds}
+    select_rep, report_rep = (run_seed(lut_path, log_path, s, setting, args.nets, (layer_protocol, net_protocol),
+                                       frozenset().union(*(v for k, v in held_out.items() if k != s)))
                               for s in args.seeds)
     default = min(PREDICTORS, key=lambda n: (select_rep["predictors"][n]["held_out"]["mape"], PREDICTORS.index(n)))
     goals = {f"seed {r['seed']}": goal(r["predictors"][default]["held_out"], r["retest_held_out"]) for r in (select_rep, report_rep)}
@@ -305,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
                                          passes=args.layer_passes),
                           TimingProtocol(warmup=2, runs=args.full_runs, rounds=args.rounds, cv_max=0.10,
                                          spread_max=args.spread_max, max_rounds=args.max_rounds, passes=args.net_passes))
-        full = run_seed(args, lut_path, log_path, args.seeds[0], full_setting, args.full_nets, full_protocols)
+        full_seed = args.seeds[0] if args.full_seed is None else args.full_seed
+        full = run_seed(lut_path, log_path, full_seed, full_setting, args.full_nets, full_protocols)
     cost = cost_per_million(*report_rep["_arrays"][:3], n=args.million)
     used = {f"x{r['res_scale']:g}-seed{r['seed']}" for r in (select_rep, report_rep, full) if r}
     steps = {k: v for k, v in json.loads(log_path.read_text()).items() if k.split(":")[0] in used}
@@ -338,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         "default_predictor": {"model": default, "chosen_on": f"seed {args.seeds[0]}, lowest held-out MAPE",
                               "reported_on": f"seed {args.seeds[1]}", "goal": goals},
         "calibrate_default": {"model": "auto", "what": "calibrate --model auto: each seed's predictor is the lowest "
-                                                        "cross-validated MAPE on its train half",
+                                                        "cross-validated MAPE on the networks it is fitted on",
                               "chose": {f"seed {r['seed']}": r["predictors"]["auto"]["model"] for r in (select_rep, report_rep)},
                               "goal": auto_goals},
         "seeds": {f"{r['seed']}": {k: v for k, v in r.items() if k != "_arrays"} for r in (select_rep, report_rep)},
@@ -356,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_seed(full, "full resolution")
     print(f"\ndefault predictor: {default} (chosen on seed {args.seeds[0]})")
     _print_goals(goals)
-    print("calibrate's default (auto, chosen per seed by cross-validation on the train half):")
+    print("calibrate's default (auto, chosen per seed by cross-validation on the networks it is fitted on):")
     _print_goals(auto_goals, result["calibrate_default"]["chose"])
     print(f"cost per {cost['networks']:,} networks: key index {cost['key_index_s']} s (common), LUT sum "
           f"{cost['lut_sum_s']} s, predict (with features) " +
