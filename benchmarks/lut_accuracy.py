@@ -173,11 +173,11 @@ def held_out_items(seed: int, setting: Setting, nets: int) -> frozenset[str]:
     return frozenset(network_items(_seed_samples(seed, nets)[3], setting))
 
 
-def run_seed(lut_path: Path, log_path: Path, seed: int, setting: Setting, nets: int, protocols,
+def run_seed(lut_path: Path, log_path: Path, seed: int, setting: Setting, nets: int, protocols, measurements,
              held_out_elsewhere: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Evaluates every predictor on one seed's held-out half (measuring what is not measured yet)."""
+    """Evaluates every predictor on one seed's held-out half, given its :func:`measure_seed` results."""
     net_protocol = protocols[1]
-    built, measured, retest = measure_seed(lut_path, log_path, seed, setting, nets, protocols)
+    built, measured, retest = measurements
     samples, train, test, held_out = _seed_samples(seed, nets)
     tag = f"x{setting.res_scale:g}-seed{seed}"
     fp = onnxruntime_cpu_device(1).fingerprint
@@ -365,10 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     net_protocol = TimingProtocol(warmup=5, runs=args.net_runs, rounds=args.rounds, cv_max=0.10,
                                   spread_max=args.spread_max, max_rounds=args.max_rounds, passes=args.net_passes)
     setting = Setting(1, "fp32", args.res_scale)
-    for seed in args.seeds:  # every seed measured before any is analysed: each fit sees the same stored networks
-        measure_seed(lut_path, log_path, seed, setting, args.nets, (layer_protocol, net_protocol))
+    # Every seed is measured before any is analysed, so each fit sees the same stored networks.
+    measurements = {s: measure_seed(lut_path, log_path, s, setting, args.nets, (layer_protocol, net_protocol))
+                    for s in args.seeds}
     held_out = {s: held_out_items(s, setting, args.nets) for s in args.seeds}
     select_rep, report_rep = (run_seed(lut_path, log_path, s, setting, args.nets, (layer_protocol, net_protocol),
+                                       measurements[s],
                                        frozenset().union(*(v for k, v in held_out.items() if k != s)))
                               for s in args.seeds)
     default = min(PREDICTORS, key=lambda n: (select_rep["predictors"][n]["held_out"]["mape"], PREDICTORS.index(n)))
@@ -384,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                           TimingProtocol(warmup=2, runs=args.full_runs, rounds=args.rounds, cv_max=0.10,
                                          spread_max=args.spread_max, max_rounds=args.max_rounds, passes=args.net_passes))
         full_seed = args.seeds[0] if args.full_seed is None else args.full_seed
-        full = run_seed(lut_path, log_path, full_seed, full_setting, args.full_nets, full_protocols)
+        full = run_seed(lut_path, log_path, full_seed, full_setting, args.full_nets, full_protocols,
+                        measure_seed(lut_path, log_path, full_seed, full_setting, args.full_nets, full_protocols))
     cost = cost_per_million(*report_rep["_arrays"][:3], n=args.million)
     used = {f"x{r['res_scale']:g}-seed{r['seed']}" for r in (select_rep, report_rep, full) if r}
     steps = {k: v for k, v in json.loads(log_path.read_text()).items() if k.split(":")[0] in used}
