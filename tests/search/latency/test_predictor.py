@@ -9,17 +9,19 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from latency_fixtures import DEVICE, SETTING
+from latency_fixtures import store as _store
+from latency_fixtures import synthetic as _synthetic
 
 from gpunet_hub.cli import main
 from gpunet_hub.errors import EnvironmentProblem, InputError
-from gpunet_hub.measure.device import Device
 from gpunet_search.latency.calibration import Calibration, fit_warnings
-from gpunet_search.latency.estimate import index_encodings, scaled_resolution
+from gpunet_search.latency.estimate import scaled_resolution
 from gpunet_search.latency.features import COLUMNS, network_features
 from gpunet_search.latency.layer_keys import arch_layer_keys
 from gpunet_search.latency.lut import LatencyLUT, Measurement
 from gpunet_search.latency.measure import TimingProtocol, net_item, parse_net_item, run_worker
-from gpunet_search.latency.pipeline import Setting, calibrate, check_calibration_inputs, network_items, suggest_networks
+from gpunet_search.latency.pipeline import Setting, calibrate, check_calibration_inputs, suggest_networks
 from gpunet_search.latency.predictor import (
     LEARNED,
     PREDICTORS,
@@ -30,22 +32,6 @@ from gpunet_search.latency.predictor import (
 )
 from gpunet_search.latency.predictor_store import features_of, load_predictor, predictor_record, stored_networks
 from gpunet_search.latency.sampling import sample, save_samples
-
-DEVICE = Device(kind="cpu", name="Test CPU", label="Test CPU", threads=1, backend="fake", backend_version="0", provider="FakeProvider")
-SETTING = Setting(1, "fp32", 0.25)
-
-
-def _synthetic(n: int = 48, seed: int = 5):
-    """Networks of the Table-1 space, a LUT latency per key from its multiply-adds, and a 'measured' latency
-    that the LUT sum alone misses: a per-stage scale, a weights term and a small multiplicative noise."""
-    samples = sample(n, "table1", seed=seed)
-    index = index_encodings(samples.encodings, "table1", res_scale=SETTING.res_scale)
-    macs, _ = index.key_macs_activations
-    latency = 20 * macs / 1e9 + 0.02
-    feats = network_features(index, latency, samples.encodings)
-    truth = 0.8 * feats.column("lut_sum_ms") + 0.6 * feats.column("lut_stage7_ms") + 0.15 * feats.column("params_m") + 0.5
-    measured = truth * np.exp(np.random.default_rng(seed).normal(0, 0.01, n))
-    return samples, index, latency, feats, measured
 
 
 def test_features_match_the_network():
@@ -154,22 +140,6 @@ def test_calibrate_inputs_are_checked_before_measuring():
     with pytest.raises(InputError, match="train_fraction"):
         check_calibration_inputs(64, "linear", 1.0, 0, 5)
     assert check_calibration_inputs(6, "linear", 0.5, 0, 5) == (3, 3)
-
-
-def _store(tmp_path, n: int = 40):
-    """A LUT with every layer key of n + 20 synthetic networks and the first n measured whole."""
-    samples, _, _, feats, measured = _synthetic(n)
-    _, index, latency, _, _ = _synthetic(n + 20)  # the layer keys of 20 more (a Sobol prefix holds the first n)
-    lut_path = tmp_path / "lut.sqlite"
-    rows = [Measurement("layer", DEVICE.fingerprint, "fake", "fp32", 1, str(k), int(c), float(ms), 0.0, 0.01, 3, 300, 10)
-            for k, c, ms in zip(index.keys, index.codes.tolist(), latency, strict=True)]
-    items = network_items(samples, SETTING)
-    rows += [Measurement("net", DEVICE.fingerprint, "fake", "fp32", 1, i, None, float(m), 0.0, 0.01, 3, 150, 5)
-             for i, m in zip(items, measured, strict=True)]
-    with LatencyLUT(lut_path) as lut:
-        lut.register_device(DEVICE)
-        lut.add_rows(rows)
-    return lut_path, samples, items, feats, measured
 
 
 def test_learned_predictor_round_trips_through_the_lut(tmp_path):

@@ -419,8 +419,9 @@ def calibrate_cmd(
         bool,
         typer.Option(
             "--with-stored/--sample-only",
-            help="Also fit on the networks measured earlier in this LUT (same device and --res-scale; the held-out "
-            "part stays this sample's), or on this sample's train part alone.",
+            help="Also fit on the networks measured earlier in this LUT (same device and --res-scale; each earlier "
+            "run brought to this run's level; the held-out part stays this sample's), or on this sample's train "
+            "part alone.",
         ),
     ] = True,
     threads: ThreadsOption = 1,
@@ -502,6 +503,12 @@ def calibrate_cmd(
         f"{report['model']} fitted on {report['n_train']} networks (requested {report['requested']}); raw bias "
         f"sum/measured: mean {bias['mean']:.3f} (min {bias['min']:.3f}, max {bias['max']:.3f}); stored in {lut}"
     )
+    levels = (report.get("sessions") or {}).get("levels") or {}
+    if levels:
+        note(
+            f"{len(levels)} earlier measuring runs aligned to this one: level {min(levels.values()):.3f} to "
+            f"{max(levels.values()):.3f} of this run's"
+        )
     if report_path is not None:
         atomic_write_text(report_path, json.dumps(report, indent=2) + "\n")
 

@@ -40,9 +40,11 @@ from .predictor_store import (
     net_rows,
     predictor_record,
     stored_networks,
+    stored_targets,
     stored_training_set,
 )
 from .sampling import SampleSet
+from .sessions import align_sessions
 
 MIN_LEARNED = 8  # fewest train networks of a learned predictor (a calibration: calibration.min_networks)
 
@@ -292,7 +294,9 @@ def calibrate(
         folds: Cross-validation folds of ``auto``.
         with_stored: Also fit on the other networks of this device and resolution scale already measured
             in the LUT (the held-out part stays that of ``samples``), so the predictor improves as
-            measurements accumulate; ``False`` fits on the train part of ``samples`` alone.
+            measurements accumulate; ``False`` fits on the train part of ``samples`` alone. The stored
+            networks of each earlier measuring run are first brought to this run's level
+            (:func:`~.sessions.align_sessions`; the levels are in the report's ``sessions``).
         progress_layers: Progress callback of the layer measurements.
         progress_nets: Progress callback of the network measurements.
         store: Store the predictor in the LUT; with ``False`` it is only returned (the caller keeps it). A
@@ -329,12 +333,18 @@ def calibrate(
         train, test = split(len(samples), train_fraction, seed)
         train_items = [items[i] for i in train]
         train_x, train_y = features.take(train), measured[train]
+        divisors = np.ones(len(train))
+        sessions: dict[str, object] | None = None
         if with_stored:
-            extra, extra_x, extra_y = stored_training_set(lut, fp, space.name, setting, exclude=set(items))
-            if extra_x is not None:
-                train_items += extra
-                train_x = NetworkFeatures(np.vstack([train_x.values, extra_x.values]))
-                train_y = np.concatenate([train_y, extra_y])
+            stored = stored_training_set(lut, fp, space.name, setting, exclude=set(items))
+            if stored.features is not None:
+                train_items += stored.items
+                train_x = NetworkFeatures(np.vstack([train_x.values, stored.features.values]))
+                pooled_y = np.concatenate([train_y, stored.measured])
+                runs = ["current"] * len(train) + stored.sessions
+                alignment = align_sessions(train_x, pooled_y, runs, np.arange(len(pooled_y)) < len(train))
+                divisors, sessions = alignment.divisors, alignment.summary()
+                train_y = pooled_y / divisors
         cv = cross_validate(PREDICTORS, train_x, train_y, k=folds, seed=seed) if model == "auto" else {}
         chosen = select(cv) if model == "auto" else model
         predictor = make_predictor(chosen, seed).fit(train_x, train_y)
@@ -348,6 +358,7 @@ def calibrate(
             "calibrated": accuracy_metrics(predictor.predict(features.take(test)), measured[test]),
             "bias": raw_bias(sums, measured),
             "selection": {"by": f"{folds}-fold cross-validated MAPE on the train part", "cv": cv} if cv else None,
+            "sessions": sessions,
             "warnings": warnings,
             "coef": predictor.record(),
             "formula": predictor.describe(),
@@ -356,7 +367,7 @@ def calibrate(
             **setting.to_dict(),
             "samples_sha256": samples.sha256,
         }
-        record = predictor_record(predictor, train_items, train_x)
+        record = predictor_record(predictor, train_items, train_x, divisors)
         if store:
             lut.save_calibration(fp, setting.precision, setting.batch, setting.res_scale, chosen, record, report)
     return predictor, report
@@ -415,12 +426,12 @@ def suggest_networks(
     record = lut.calibration(device, setting.precision, setting.batch, setting.res_scale)
     predictor = load_predictor(lut, device, setting)  # refuses a missing or stale one
     space = candidates.check_space()
-    items = record["coef"].get("train_items") if record else None
-    if not items:
+    items, train_y = stored_targets(lut, device, record["coef"]) if record else ([], np.empty(0))
+    if not items:  # a calibration stores coefficients, not its networks
         items = stored_networks(lut, device, space.name, setting)
+        train_y = lut.lookup(items, device, kind="net")
     train_space, train_enc = net_rows(items)
     train_x = features_of(lut, train_enc, train_space, setting, device)
-    train_y = lut.lookup(items, device, kind="net")
     cand_x = features_of(lut, candidates.encodings, space.name, setting, device)
     if np.isnan(cand_x.column("lut_sum_ms")).any():
         raise InputError(

@@ -3,15 +3,16 @@
 A fitted predictor lives in the LUT's ``calibrations`` table, one per (device, precision, batch,
 resolution scale), as before: a calibration model stores its coefficients (``a``, ``b``, ``c``,
 ``d``); a learned model stores its name, seed and hyper-parameters, the feature set, the ``net``
-items it was fitted on and its predictions for the first of them. Loading a learned model refits it
-on those rows (they are in the same file) and checks the predictions match, so no model is pickled
-and a changed library or a replaced row is caught, not silently used.
+items it was fitted on, what their latencies were divided by (earlier measuring runs brought to the
+level of the fit's own, :mod:`.sessions`) and its predictions for the first of them. Loading a
+learned model refits it on those rows (they are in the same file) and checks the predictions match,
+so no model is pickled and a changed library or a replaced row is caught, not silently used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from gpunet_hub.errors import EnvironmentProblem, InputError
 from .calibration import MODELS, Calibration
 from .estimate import KeyIndex, estimate_sums
 from .features import FEATURE_SET, NetworkFeatures, network_features
-from .lut import LatencyLUT
+from .lut import LatencyLUT, Measurement
 from .measure import parse_net_item
 from .predictor import CalibrationPredictor, LearnedPredictor, Predictor
 
@@ -82,6 +83,10 @@ def stored_networks(lut: LatencyLUT, device: str, space: str, setting: Any) -> l
     These accumulate as networks are measured (every ``calibrate`` adds its networks); a retest (tagged
     item) is a second measurement of a network already there and is left out.
     """
+    return [row.item for row in _stored_rows(lut, device, space, setting)]
+
+
+def _stored_rows(lut: LatencyLUT, device: str, space: str, setting: Any) -> list[Measurement]:
     from .pipeline import setting_net_item  # pipeline imports this module
 
     out = []
@@ -90,32 +95,81 @@ def stored_networks(lut: LatencyLUT, device: str, space: str, setting: Any) -> l
         if tag or item_space != space or row.precision != setting.precision or row.batch != setting.batch:
             continue
         if setting_net_item(digits, space, setting) == row.item:  # the same (scaled, shrunken) network
-            out.append(row.item)
+            out.append(row)
     return out
+
+
+@dataclass(frozen=True)
+class StoredNetworks:
+    """Networks measured whole in the LUT, as training rows.
+
+    Attributes:
+        items: Their LUT items.
+        features: Their features (``None`` when there are none).
+        measured: Their measured latencies (ms).
+        sessions: The run that last measured each (the LUT's ``worker``; see :mod:`.sessions`).
+    """
+
+    items: list[str]
+    features: NetworkFeatures | None
+    measured: np.ndarray
+    sessions: list[str]
 
 
 def stored_training_set(
     lut: LatencyLUT, device: str, space: str, setting: Any, exclude: set[str] | frozenset[str]
-) -> tuple[list[str], NetworkFeatures | None, np.ndarray]:
-    """The networks measured whole in the LUT (:func:`stored_networks`) other than ``exclude``, as training
-    rows: their items, features (``None`` when there are none) and measured latencies (ms).
+) -> StoredNetworks:
+    """The networks measured whole in the LUT (:func:`stored_networks`) other than ``exclude``.
 
     ``calibrate`` adds them to a sample's train part, so a predictor improves as measurements accumulate;
     ``exclude`` keeps out the sample's own networks (its held-out part above all).
     """
-    items = [i for i in stored_networks(lut, device, space, setting) if i not in exclude]
-    if not items:
-        return [], None, np.empty(0)
+    rows = [r for r in _stored_rows(lut, device, space, setting) if r.item not in exclude]
+    if not rows:
+        return StoredNetworks([], None, np.empty(0), [])
+    items = [r.item for r in rows]
     features = features_of(lut, net_rows(items)[1], space, setting, device)
-    return items, features, lut.lookup(items, device, kind="net")
+    return StoredNetworks(items, features, np.array([r.median_ms for r in rows]), [r.worker or "unknown" for r in rows])
 
 
-def predictor_record(predictor: Predictor, train_items: Sequence[str], features: NetworkFeatures) -> dict[str, Any]:
-    """What is stored of a fitted predictor (``coef`` of the ``calibrations`` row)."""
+def predictor_record(
+    predictor: Predictor,
+    train_items: Sequence[str],
+    features: NetworkFeatures,
+    divisors: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """What is stored of a fitted predictor (``coef`` of the ``calibrations`` row).
+
+    Args:
+        predictor: The fitted predictor.
+        train_items: The LUT items it was fitted on.
+        features: Their features.
+        divisors: What their measured latencies were divided by before the fit (:mod:`.sessions`); stored
+            so that a learned model is refitted on the same targets.
+    """
     if predictor.name in MODELS:
         return predictor.record()
     check = predictor.predict(features.take(np.arange(min(_CHECK_ROWS, len(features)))))
-    return predictor.record() | {"train_items": list(train_items), "check_ms": [float(v) for v in check]}
+    record = predictor.record() | {"train_items": list(train_items), "check_ms": [float(v) for v in check]}
+    if divisors is not None and np.any(divisors != 1.0):
+        record["target_divisors"] = [float(v) for v in divisors]
+    return record
+
+
+def stored_targets(lut: LatencyLUT, device: str, coef: dict[str, Any]) -> tuple[list[str], np.ndarray]:
+    """A stored learned predictor's training items and targets (measured latencies over its divisors).
+
+    Raises:
+        InputError: The record's divisors do not match its items.
+    """
+    items = [str(i) for i in coef.get("train_items") or []]
+    divisors = np.asarray(coef.get("target_divisors") or np.ones(len(items)), dtype=np.float64)
+    if divisors.shape != (len(items),) or not np.all(divisors > 0):
+        raise InputError(
+            f"a stored predictor has {len(items)} training networks but {divisors.size} target divisors (or one "
+            "<= 0); re-run calibrate"
+        )
+    return items, lut.lookup(items, device, kind="net") / divisors
 
 
 def load_predictor(
@@ -155,8 +209,7 @@ def load_predictor(
             f"the {name} predictor of {where} uses features {coef.get('feature_set')!r}; this version computes "
             f"{FEATURE_SET!r}; {remedy}"
         )
-    items = [str(i) for i in coef.get("train_items") or []]
-    measured = lut.lookup(items, device, kind="net")
+    items, measured = stored_targets(lut, device, coef)
     if not items or np.isnan(measured).any():
         raise InputError(
             f"the {name} predictor of {where} was fitted on {len(items)} networks of which "
