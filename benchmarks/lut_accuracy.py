@@ -61,7 +61,7 @@ from gpunet_search.latency.pipeline import Setting, build_lut, key_index, measur
 from gpunet_search.latency.predictor import PREDICTORS, cross_validate, make_predictor, select
 from gpunet_search.latency.predictor_store import features_of, predict_networks, stored_training_set
 from gpunet_search.latency.sampling import sample
-from gpunet_search.latency.sessions import align_sessions
+from gpunet_search.latency.sessions import align_stored
 
 RESULTS = Path(__file__).parent / "results"
 LOAD_LIMIT = 1.5  # above this 1-minute load average the machine was not quiet during a step
@@ -174,8 +174,7 @@ def _with_stored(lut: LatencyLUT, device: str, setting: Setting, items: list[str
     all_measured = np.concatenate([measured, stored.measured])
     alignment = None
     if align:
-        alignment = align_sessions(all_features.take(rows), all_measured[rows],
-                                   ["current"] * len(train) + stored.sessions, np.arange(len(rows)) < len(train))
+        alignment = align_stored(features.take(train), measured[train], stored)
         all_measured[rows] = all_measured[rows] / alignment.divisors
     return (all_features, all_measured, rows), alignment
 

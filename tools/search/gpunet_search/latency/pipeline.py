@@ -44,7 +44,7 @@ from .predictor_store import (
     stored_training_set,
 )
 from .sampling import SampleSet
-from .sessions import align_sessions
+from .sessions import align_stored
 
 MIN_LEARNED = 8  # fewest train networks of a learned predictor (a calibration: calibration.min_networks)
 
@@ -339,12 +339,10 @@ def calibrate(
             stored = stored_training_set(lut, fp, space.name, setting, exclude=set(items))
             if stored.features is not None:
                 train_items += stored.items
+                alignment = align_stored(train_x, train_y, stored)
                 train_x = NetworkFeatures(np.vstack([train_x.values, stored.features.values]))
-                pooled_y = np.concatenate([train_y, stored.measured])
-                runs = ["current"] * len(train) + stored.sessions
-                alignment = align_sessions(train_x, pooled_y, runs, np.arange(len(pooled_y)) < len(train))
                 divisors, sessions = alignment.divisors, alignment.summary()
-                train_y = pooled_y / divisors
+                train_y = np.concatenate([train_y, stored.measured]) / divisors
         cv = cross_validate(PREDICTORS, train_x, train_y, k=folds, seed=seed) if model == "auto" else {}
         chosen = select(cv) if model == "auto" else model
         predictor = make_predictor(chosen, seed).fit(train_x, train_y)

@@ -23,6 +23,7 @@ from gpunet_hub.errors import InputError
 
 from .features import NetworkFeatures
 from .predictor import make_predictor
+from .predictor_store import StoredNetworks
 
 # The median ratio of 8 networks measured to ~2 % each is good to ~1 %, under the drift it corrects.
 MIN_SESSION_NETWORKS = 8
@@ -93,3 +94,22 @@ def align_sessions(
         for s in earlier:
             divisors[rows[s]] = float(np.median(ratio[rows[s]])) / reference
     return SessionAlignment(divisors, {s: float(divisors[rows[s]][0]) for s in earlier}, small)
+
+
+def align_stored(current: NetworkFeatures, measured: np.ndarray, stored: StoredNetworks) -> SessionAlignment:
+    """:func:`align_sessions` of the current run's networks followed by stored ones from earlier runs.
+
+    Args:
+        current: Features of the current run's training networks.
+        measured: Their measured latencies (ms).
+        stored: The stored networks (with features).
+
+    Returns:
+        The alignment of the ``len(current) + len(stored.items)`` rows, current rows first.
+    """
+    if stored.features is None:
+        raise InputError("no stored networks to align")
+    features = NetworkFeatures(np.vstack([current.values, stored.features.values]), current.columns)
+    pooled = np.concatenate([np.asarray(measured, dtype=np.float64), stored.measured])
+    runs = ["current"] * len(current) + list(stored.sessions)
+    return align_sessions(features, pooled, runs, np.arange(len(pooled)) < len(current))
