@@ -20,6 +20,14 @@ def test_importing_the_cli_leaves_the_pipeline_out():
     assert result.stdout.split() == ["False", "False"]
 
 
+def test_the_search_commands_register_without_torch():
+    # Every `gpunet-hub search ...` call builds the whole command tree; `tiers` or `lut stats` must not
+    # pay the seconds torch and timm take to import (only training and export need them).
+    code = "import sys, gpunet_search.cli; print('torch' in sys.modules, 'timm' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
+
+
 def test_the_project_registers_search_as_an_entry_point():
     assert SEARCH.value in [ep.value for ep in _plugins.discover() if ep.name == "search"]
 

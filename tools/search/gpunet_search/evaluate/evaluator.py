@@ -27,11 +27,9 @@ from .checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng_state, rng
 from .config import EvalConfig, proxy_config
 from .data import DataSplits, load_data
 from .network import Network, proxy_resolution, resolve_network, scale_width
-from .result import EpochRecord, Result
+from .result import RESULT_NAME, EpochRecord, Result
 from .stopping import StopPolicy
 from .train import build_trainer, build_transforms, train_epoch, train_loader, val_loader, validate
-
-RESULT_NAME = "result.json"
 
 
 @dataclass(frozen=True)

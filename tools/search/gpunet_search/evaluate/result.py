@@ -11,6 +11,7 @@ from typing import Any
 from gpunet_hub.errors import InputError
 
 RESULT_FORMAT = "gpunet-eval-result/1"
+RESULT_NAME = "result.json"  # the file a run folder holds its Result in
 
 
 @dataclass(frozen=True)

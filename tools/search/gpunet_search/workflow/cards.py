@@ -15,7 +15,7 @@ from gpunet_hub.hub.cards import LatencyRow, ModelCard
 from gpunet_hub.hub.cards_io import DATASET_NAMES, HubEntry, write_hub
 from gpunet_hub.pretrained import PretrainedCfg
 
-from ..evaluate.evaluator import RESULT_NAME
+from ..evaluate.result import RESULT_NAME
 from .context import Context
 from .final import trained_arch
 
