@@ -401,6 +401,9 @@ def validate(vector: Sequence[int], space: str | SearchSpace = "release") -> lis
     return values
 
 
+_CHECK_ROWS = 1 << 16  # rows checked at a time: the masks stay in cache for a million-row sample file
+
+
 def check_many(vectors: Any, space: str | SearchSpace = "release") -> np.ndarray:
     """Vectorised validity test of many encodings.
 
@@ -417,11 +420,17 @@ def check_many(vectors: Any, space: str | SearchSpace = "release") -> np.ndarray
     array = np.asarray(vectors)
     if array.ndim != 2 or array.shape[1] != NUM_DIGITS:
         raise EncodingError(f"expected an (N, {NUM_DIGITS}) array of encodings, got shape {array.shape}")
-    hidden = space.hidden(array)
-    ok = np.ones(len(array), dtype=bool)
-    for digit in space.digits:
-        column = array[:, digit.index]
-        ok &= np.where(hidden[:, digit.index], column == 0, np.isin(column, np.asarray(digit.values)))
+    allowed = [(digit.index, np.asarray(digit.values)) for digit in space.digits]
+    ok = np.empty(len(array), dtype=bool)
+    for start in range(0, len(array), _CHECK_ROWS):
+        part = array[start : start + _CHECK_ROWS]
+        hidden = space.hidden(part)
+        good = np.ones(len(part), dtype=bool)
+        for index, values in allowed:
+            column = part[:, index]
+            # "table": a lookup over the digit's small value range, not a sort of a million rows
+            good &= np.where(hidden[:, index], column == 0, np.isin(column, values, kind="table"))
+        ok[start : start + len(part)] = good
     return ok
 
 

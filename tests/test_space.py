@@ -4,6 +4,7 @@ from conftest import RELEASED_ENCODINGS, release_config
 
 from gpunet_hub import EncodingError, decode, encode
 from gpunet_hub.arch import from_list
+from gpunet_hub import space as space_module
 from gpunet_hub.space import NUM_DIGITS, TABLE1, check_many, get_space, validate, validate_many
 
 
@@ -84,7 +85,10 @@ def _random_vectors(n, space, rng):
     return space.canonical(np.stack(columns, axis=1))
 
 
-def test_vectorised_check_agrees_with_scalar_validation():
+@pytest.mark.parametrize("chunk", [None, 33])
+def test_vectorised_check_agrees_with_scalar_validation(chunk, monkeypatch):
+    if chunk:  # checked in chunks of rows: several chunk edges in 400 rows
+        monkeypatch.setattr(space_module, "_CHECK_ROWS", chunk)
     rng = np.random.default_rng(0)
     vectors = _random_vectors(400, TABLE1, rng)
     # Corrupt a third of the rows in one random digit each.
