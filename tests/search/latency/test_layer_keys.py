@@ -13,6 +13,7 @@ from gpunet_hub.arch import from_list
 from gpunet_hub.builder import build_model
 from gpunet_hub.errors import InputError
 from gpunet_hub.space import decode
+from gpunet_search.latency import estimate
 from gpunet_search.latency.estimate import estimate_sums, index_encodings, pack_keys, scaled_resolution, unpack_keys
 from gpunet_search.latency.layer_keys import LayerKey, arch_layer_keys, build_layer, distinct_keys
 from gpunet_search.latency.sampling import sample
@@ -30,8 +31,10 @@ def test_key_string_roundtrip_and_errors():
         LayerKey.parse("irb:c96:k5")
 
 
-@pytest.mark.parametrize("space, scale", [("table1", 1.0), ("table1", 0.25), ("release", 1.0)])
-def test_vectorised_index_matches_archspec_keys(space, scale):
+@pytest.mark.parametrize("space, scale, chunk", [("table1", 1.0, None), ("table1", 0.25, 37), ("release", 1.0, 64)])
+def test_vectorised_index_matches_archspec_keys(space, scale, chunk, monkeypatch):
+    if chunk:  # a million rows are indexed in chunks; small ones put several chunk edges in 300 rows
+        monkeypatch.setattr(estimate, "_CHUNK_ROWS", chunk)
     s = sample(300, space, seed=11)
     index = index_encodings(s.encodings, space, res_scale=scale)
     expanded = index.expand()
@@ -102,7 +105,8 @@ def test_build_layer_output_shape(key):
         assert tuple(y.shape) == (1, key.cout, *key.output_hw)
 
 
-def test_pack_roundtrip_and_estimate_sums():
+def test_pack_roundtrip_and_estimate_sums(monkeypatch):
+    monkeypatch.setattr(estimate, "_CHUNK_ROWS", 23)
     s = sample(200, seed=9)
     index = index_encodings(s.encodings, "table1", res_scale=0.5)
     assert np.array_equal(pack_keys(index.keys), index.codes)
@@ -116,6 +120,9 @@ def test_pack_roundtrip_and_estimate_sums():
     assert np.isnan(estimate_sums(index, latency)[3])
     with pytest.raises(InputError):
         estimate_sums(index, latency[:-1])
+    part = index.take_rows(slice(50, 120))
+    assert part.key_params is index.key_params and part.key_macs_activations is index.key_macs_activations
+    assert np.array_equal(estimate_sums(part, np.nan_to_num(latency)), estimate_sums(index, np.nan_to_num(latency))[50:120])
 
 
 def test_distill_and_bad_precision_refused():
@@ -125,10 +132,14 @@ def test_distill_and_bad_precision_refused():
         arch_layer_keys(decode(RELEASED_ENCODINGS["gpunet_0"], "release"), precision="int8")
 
 
-def test_resolution_too_small_for_the_kernels_is_refused():
+def test_resolution_too_small_for_the_kernels_is_refused(monkeypatch):
     encodings = sample(64, "table1", seed=2).encodings
-    with pytest.raises(InputError, match="larger res_scale"):
+    with pytest.raises(InputError, match="larger res_scale") as whole:
         index_encodings(encodings, "table1", res_scale=0.05)
+    monkeypatch.setattr(estimate, "_CHUNK_ROWS", 5)  # the count and example cover every chunk
+    with pytest.raises(InputError) as chunked:
+        index_encodings(encodings, "table1", res_scale=0.05)
+    assert str(chunked.value) == str(whole.value) and str(whole.value).split()[1:3] == ["of", "64"]
     row = next(r for r in encodings if r[6] == 5 and r[12] == 5)
     arch = decode(row.tolist(), "table1")
     with pytest.raises(InputError, match="smaller than its kernel"):

@@ -11,7 +11,7 @@ estimate itself is ``sum(latency[index] * counts)``, a few hundred milliseconds 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -39,6 +39,9 @@ for _name, _bits in reversed(_FIELDS):
 _WIDTH = dict(_FIELDS)
 _TYPE = {name: i for i, name in enumerate(KEY_LAYER_TYPES)}
 KINDS_PER_NET = 3 + 2 * len(BLOCK_STAGES)  # head, stage-1 conv, (first, rest) x 6 stages, tail
+# Rows indexed at a time: bounds the temporaries (a few MB each) so that a million rows touch little
+# fresh memory, which is slow to map on some hosts; sorting per chunk is also cheaper than per column.
+_CHUNK_ROWS = 1 << 16
 
 
 def scaled_resolution(resolution: int, scale: float, minimum: int = 8) -> int:
@@ -162,6 +165,16 @@ class KeyIndex:
         """Layers per network (head and tail included)."""
         return self.counts.sum(axis=1, dtype=np.int64)
 
+    def take_rows(self, rows: slice) -> KeyIndex:
+        """The index of some rows, over the same keys (their per-key quantities are computed once, here,
+        and shared: a caller going through a million rows in chunks does not recompute them per chunk)."""
+        part = replace(self, index=self.index[rows], counts=self.counts[rows])
+        for name in ("key_params", "key_macs_activations"):
+            part.__dict__[name] = getattr(self, name)  # cached_property's own slot (frozen dataclass allows it)
+        if "keys" in self.__dict__:
+            part.__dict__["keys"] = self.keys
+        return part
+
     def expand(self, rows: slice | np.ndarray | None = None) -> np.ndarray:
         """The ``(n, L)`` per-layer index matrix (network order, ``-1`` padded), for ``rows`` (default all)."""
         index = self.index if rows is None else self.index[rows]
@@ -227,7 +240,47 @@ def index_encodings(
     enc = np.asarray(encodings)
     if enc.ndim != 2 or enc.shape[1] != NUM_DIGITS:
         raise InputError(f"expected an (N, {NUM_DIGITS}) array of encodings, got shape {enc.shape}")
-    enc = enc.astype(np.int64)
+    n = len(enc)
+    index = np.empty((n, KINDS_PER_NET), dtype=np.int32)
+    counts = np.empty((n, KINDS_PER_NET), dtype=np.int16)
+    chunk_uniques: list[list[np.ndarray]] = []
+    too_small: dict[int, tuple[int, int, int]] = {}  # stage -> (networks, an input size, its kernel)
+    for start in range(0, n, _CHUNK_ROWS):
+        rows = slice(start, start + _CHUNK_ROWS)
+        kinds = _chunk_kinds(enc[rows].astype(np.int64), space, res_scale, min_resolution, width_mult, too_small)
+        uniques = []
+        for j, (code, count) in enumerate(kinds):
+            u, inv = np.unique(np.where(count > 0, code, -1), return_inverse=True)
+            uniques.append(u)
+            index[rows, j] = inv.reshape(-1)
+            counts[rows, j] = count
+        chunk_uniques.append(uniques)
+    if too_small:
+        stage, (bad, h, k) = next(iter(sorted(too_small.items())))
+        raise InputError(
+            f"{bad} of {n} networks have a stage-{stage} input smaller than its kernel at resolution scale "
+            f"{res_scale:g} (e.g. {h} px for kernel {k}); use a larger res_scale"
+        )
+    allcodes = np.unique(np.concatenate([u for uniques in chunk_uniques for u in uniques] or [np.zeros(0, np.int64)]))
+    allcodes = allcodes[allcodes >= 0]
+    for c, uniques in enumerate(chunk_uniques):  # chunk-local positions -> positions in allcodes
+        rows = slice(c * _CHUNK_ROWS, (c + 1) * _CHUNK_ROWS)
+        for j, u in enumerate(uniques):
+            position = np.where(u >= 0, np.searchsorted(allcodes, u), -1).astype(np.int32)
+            index[rows, j] = position[index[rows, j]]
+    return KeyIndex(allcodes, index, counts, batch, precision, classes, res_scale)
+
+
+def _chunk_kinds(
+    enc: np.ndarray,
+    space: SearchSpace,
+    res_scale: float,
+    min_resolution: int,
+    width_mult: float,
+    too_small: dict[int, tuple[int, int, int]],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The packed code and repeat count of each of the 15 layer kinds of some rows (stages whose input
+    is smaller than the kernel are tallied in ``too_small``)."""
     n = len(enc)
     ones = np.ones(n, dtype=np.int64)
     res = _scaled_column(enc[:, 0], res_scale, min_resolution)
@@ -252,40 +305,16 @@ def index_encodings(
         first = _pack(type=t, cin=channels, cout=f, k=k, s=stride, e4=4 * e, se=se, act=act, h=h)
         pad = np.zeros_like(k) if (fused and stride == 2) else ((stride - 1) + (k - 1)) // 2
         h_out = (h + 2 * pad - k) // stride + 1
-        too_small = present & (h + 2 * pad < k)
-        if too_small.any():
-            raise InputError(
-                f"{int(too_small.sum())} of {n} networks have a stage-{stage} input smaller than its kernel at "
-                f"resolution "
-                f"scale {res_scale:g} (e.g. {int(h[too_small][0])} px for kernel {int(k[too_small][0])}); use a "
-                f"larger res_scale"
-            )
+        small = present & (h + 2 * pad < k)
+        if small.any():
+            bad, example_h, example_k = too_small.get(stage, (0, int(h[small][0]), int(k[small][0])))
+            too_small[stage] = (bad + int(small.sum()), example_h, example_k)
         rest = _pack(type=t, cin=f, cout=f, k=k, s=1, e4=4 * e, se=se, act=act, h=h_out)
         kinds += [(first, present.astype(np.int64)), (rest, np.maximum(count - 1, 0))]
         h = np.where(present, h_out, h)
         channels = np.where(present, f, channels)
     kinds.append((_pack(type=_TYPE["tail"], cin=channels, cout=width(space.tail_channels), k=1, s=1, h=h), ones))
-    return _factorize(kinds, n, batch=batch, precision=precision, classes=classes, res_scale=res_scale)
-
-
-def _factorize(
-    kinds: list[tuple[np.ndarray, np.ndarray]], n: int, *, batch: int, precision: str, classes: int, res_scale: float
-) -> KeyIndex:
-    uniques, inverses = [], []
-    for code, count in kinds:
-        code = np.where(count > 0, code, -1)
-        u, inv = np.unique(code, return_inverse=True)
-        uniques.append(u)
-        inverses.append(inv.reshape(-1))
-    allcodes = np.unique(np.concatenate(uniques))
-    allcodes = allcodes[allcodes >= 0]
-    index = np.empty((n, len(kinds)), dtype=np.int32)
-    counts = np.empty((n, len(kinds)), dtype=np.int16)
-    for j, ((_, count), u, inv) in enumerate(zip(kinds, uniques, inverses, strict=True)):
-        position = np.where(u >= 0, np.searchsorted(allcodes, u), -1).astype(np.int32)
-        index[:, j] = position[inv]
-        counts[:, j] = count
-    return KeyIndex(allcodes, index, counts, batch, precision, classes, res_scale)
+    return kinds
 
 
 def estimate_sums(key_index: KeyIndex, latency: np.ndarray) -> np.ndarray:
@@ -302,4 +331,8 @@ def estimate_sums(key_index: KeyIndex, latency: np.ndarray) -> np.ndarray:
     if latency.shape != key_index.codes.shape:
         raise InputError(f"need one latency per key ({len(key_index.codes)}), got shape {latency.shape}")
     extended = np.append(latency, 0.0)  # index -1 (absent kind) reads this 0
-    return (extended[key_index.index] * key_index.counts).sum(axis=1)
+    out = np.empty(len(key_index))
+    for start in range(0, len(key_index), _CHUNK_ROWS):
+        rows = slice(start, start + _CHUNK_ROWS)
+        out[rows] = (extended[key_index.index[rows]] * key_index.counts[rows]).sum(axis=1)
+    return out
