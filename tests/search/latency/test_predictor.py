@@ -310,10 +310,12 @@ def test_chunked_prediction_equals_the_whole():
 
     _, index, latency, feats, measured = _synthetic(30)
     encodings = feats.values[:, -41:].astype(np.int64)
-    for name in ("linear+weights", "gbr"):
+    for name in ("linear+weights", "gbr", "rf", "mlp"):
         model = make_predictor(name).fit(feats, measured)
-        chunked = predict_networks(model, index, latency, encodings, chunk=7)
+        chunked = predict_networks(model, index, latency, encodings, chunk=7, workers=1)
         assert np.allclose(chunked, model.predict(feats)), name
+        # chunks predicted by several threads: every row by one of them, so the same values to the bit
+        assert np.array_equal(predict_networks(model, index, latency, encodings, chunk=7, workers=3), chunked), name
 
 
 def test_a_later_pass_replaces_a_slow_first_session_and_resumes(tmp_path):
