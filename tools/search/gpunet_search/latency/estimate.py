@@ -261,7 +261,9 @@ def index_encodings(
             f"{bad} of {n} networks have a stage-{stage} input smaller than its kernel at resolution scale "
             f"{res_scale:g} (e.g. {h} px for kernel {k}); use a larger res_scale"
         )
-    allcodes = np.unique(np.concatenate([u for uniques in chunk_uniques for u in uniques] or [np.zeros(0, np.int64)]))
+    allcodes = _sorted_unique(
+        np.concatenate([u for uniques in chunk_uniques for u in uniques] or [np.zeros(0, np.int64)])
+    )
     allcodes = allcodes[allcodes >= 0]
     for c, uniques in enumerate(chunk_uniques):  # chunk-local positions -> positions in allcodes
         rows = slice(c * _CHUNK_ROWS, (c + 1) * _CHUNK_ROWS)
@@ -269,6 +271,13 @@ def index_encodings(
             position = np.where(u >= 0, np.searchsorted(allcodes, u), -1).astype(np.int32)
             index[rows, j] = position[index[rows, j]]
     return KeyIndex(allcodes, index, counts, batch, precision, classes, res_scale)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` of an int64 array by sort and compare (numpy 2's hash-based unique, used when no
+    inverse is asked for, is many times slower on the couple of million codes of the chunks' keys)."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
 
 
 def _chunk_kinds(
