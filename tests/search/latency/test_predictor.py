@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -174,6 +176,36 @@ def test_learned_predictor_round_trips_through_the_lut(tmp_path):
         record["feature_set"] = make_predictor("gbr").record()["feature_set"]
         lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, "gbr", record, {})
         with pytest.raises(InputError, match="no longer in"):
+            load_predictor(lut, DEVICE.fingerprint, SETTING)
+
+
+@pytest.mark.parametrize("name", ["ridge", "mlp"])
+def test_ridge_and_mlp_load_from_their_stored_weights_without_sklearn_or_torch(name, tmp_path):
+    lut_path, _, items, feats, measured = _store(tmp_path)
+    model = make_predictor(name, 1).fit(feats, measured)
+    record = predictor_record(model, items, feats)
+    assert set(record["state"]) == {"base", name}
+    with LatencyLUT(lut_path) as lut:
+        lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, name, record, {})
+        np.testing.assert_allclose(load_predictor(lut, DEVICE.fingerprint, SETTING).predict(feats), model.predict(feats),
+                                   rtol=1e-12)
+    # A fresh process (as `search tiers` is) loads and applies it with numpy alone.
+    code = (
+        "import sys; from gpunet_search.latency.lut import LatencyLUT; from gpunet_search.latency.pipeline import Setting\n"
+        "from gpunet_search.latency.predictor_store import features_of, load_predictor\n"
+        f"lut = LatencyLUT({str(lut_path)!r}, readonly=True)\n"
+        f"p = load_predictor(lut, {DEVICE.fingerprint!r}, Setting(1, 'fp32', 0.25))\n"
+        "print(p.name, 'sklearn' in sys.modules, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == [name, "False", "False"]
+    with LatencyLUT(lut_path) as lut:  # a damaged state, and weights that do not give the stored predictions
+        lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, name, record | {"state": {"base": {}}}, {})
+        with pytest.raises(InputError, match="damaged"):
+            load_predictor(lut, DEVICE.fingerprint, SETTING)
+        record["check_ms"] = [v * 1.01 for v in record["check_ms"]]
+        lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, name, record, {})
+        with pytest.raises(EnvironmentProblem, match="restored from its stored weights"):
             load_predictor(lut, DEVICE.fingerprint, SETTING)
 
 

@@ -66,12 +66,12 @@ def test_stored_runs_and_divisors_round_trip_through_the_lut(tmp_path):
         by_item = dict(zip(items, workers, strict=True))
         assert stored.sessions == [by_item[i] for i in stored.items]
         divisors = np.where(np.arange(40) < 20, 1.0, 1.04)
-        model = make_predictor("ridge").fit(feats, measured / divisors)
+        model = make_predictor("gbr").fit(feats, measured / divisors)
         record = predictor_record(model, items, feats, divisors)
-        lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, "ridge", record, {})
-        # Reloading refits on the same aligned targets, so it predicts what was stored.
+        lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, "gbr", record, {})
+        # Reloading refits the trees on the same aligned targets, so they predict what was stored.
         np.testing.assert_allclose(load_predictor(lut, DEVICE.fingerprint, SETTING).predict(feats), model.predict(feats))
         record["target_divisors"] = record["target_divisors"][:-1]
-        lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, "ridge", record, {})
+        lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, "gbr", record, {})
         with pytest.raises(InputError, match="40 training networks but 39 target divisors"):
             load_predictor(lut, DEVICE.fingerprint, SETTING)

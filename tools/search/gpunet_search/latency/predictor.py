@@ -17,7 +17,9 @@ measured whole (the LUT's ``net`` rows). Names:
   to the same log-ratio.
 
 Nothing is pickled: a learned predictor is stored as its name, hyper-parameters and the LUT items it
-was fitted on, and refitted from the LUT when loaded (milliseconds to a second; deterministic on CPU).
+was fitted on. ``ridge`` and ``mlp`` also store their fitted numbers (:meth:`LearnedPredictor.fitted_state`)
+and are applied with numpy alone, so loading one imports neither scikit-learn nor torch; the tree
+models are refitted from the LUT when loaded (a second or so; deterministic on CPU).
 :func:`cross_validate` and :func:`select` pick a model by out-of-fold error; :func:`uncertainty` is
 the spread of bootstrap refits, used to choose which networks to measure next.
 """
@@ -158,8 +160,8 @@ class LearnedPredictor:
         if self._state is None:
             raise InputError(f"the {self.name} predictor is not fitted; call fit() first")
         if self.name == "ridge":
-            base, scaler, model = self._state
-            return base.predict(features) + model.predict(scaler.transform(_ridge_matrix(features)))
+            base, affine = self._state
+            return base.predict(features) + affine.predict(_ridge_matrix(features))
         base, model = self._state
         inputs = _log_features(features) if self.name == "mlp" else features.values
         return _positive(base.predict(features)) * np.exp(model.predict(inputs))
@@ -176,6 +178,34 @@ class LearnedPredictor:
     def record(self) -> dict[str, Any]:
         return {"learned": self.name, "seed": self.seed, "params": self.params, "feature_set": FEATURE_SET}
 
+    def fitted_state(self) -> dict[str, Any] | None:
+        """The fitted model as plain numbers (``ridge`` and ``mlp``), for :meth:`from_state`; ``None`` for
+        the tree models, which are refitted from their networks instead."""
+        if self._state is None or self.name not in _STATEFUL:
+            return None
+        base, model = self._state
+        return {"base": base.record(), self.name: model.to_dict()}
+
+    @classmethod
+    def from_state(cls, name: str, seed: int, params: dict[str, Any], state: dict[str, Any]) -> LearnedPredictor:
+        """A fitted ``ridge`` or ``mlp`` from :meth:`fitted_state` (no refit, no scikit-learn or torch).
+
+        Raises:
+            InputError: Another model, or a state that is not one.
+        """
+        if name not in _STATEFUL:
+            raise InputError(f"only {', '.join(_STATEFUL)} can be restored from a state, not {name!r}")
+        try:
+            base = CalibrationPredictor("linear+weights", Calibration.from_record("linear+weights", state["base"]))
+            model = _STATEFUL[name].from_dict(state[name])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(
+                f"the stored {name} state is damaged ({type(exc).__name__}: {exc}); re-run calibrate"
+            ) from None
+        predictor = cls(name, seed, params)
+        predictor._state = (base, model)
+        return predictor
+
 
 def _positive(values: np.ndarray) -> np.ndarray:
     """A base prediction usable in a ratio (a linear base can dip below 0 far outside its data)."""
@@ -186,7 +216,33 @@ def _ridge_matrix(features: NetworkFeatures) -> np.ndarray:
     return np.column_stack([features.column(c) for c in _RIDGE_COLUMNS])
 
 
-def _fit_ridge(features: NetworkFeatures, measured: np.ndarray, params: dict[str, Any]) -> tuple[Any, Any, Any]:
+@dataclass(frozen=True)
+class _Affine:
+    """``((x - mean) / scale) @ coef + intercept``: a fitted ridge, kept as plain arrays."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _Affine:
+        mean, scale, coef = (np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "coef"))
+        return cls(mean, scale, coef, float(data["intercept"]))
+
+
+def _fit_ridge(features: NetworkFeatures, measured: np.ndarray, params: dict[str, Any]) -> tuple[Any, _Affine]:
     from sklearn.linear_model import RidgeCV
     from sklearn.preprocessing import StandardScaler
 
@@ -200,7 +256,7 @@ def _fit_ridge(features: NetworkFeatures, measured: np.ndarray, params: dict[str
     weight = 1.0 / measured**2
     residual = measured - base.predict(features)
     model = RidgeCV(alphas=params["alphas"]).fit(scaler.transform(x), residual, sample_weight=weight / weight.mean())
-    return base, scaler, model
+    return base, _Affine(scaler.mean_, scaler.scale_, model.coef_, float(model.intercept_))
 
 
 def _fit_trees(name: str, x: np.ndarray, target: np.ndarray, params: dict[str, Any], seed: int) -> Any:
@@ -220,20 +276,39 @@ def _log_features(features: NetworkFeatures) -> np.ndarray:
 
 @dataclass
 class _MLPEnsemble:
+    """The trained MLPs as float32 arrays: ``layers[m]`` is member m's ``(weight, bias)`` pairs, a SiLU
+    after each but the last. Applied with numpy, so a stored MLP predicts without importing torch."""
+
     mean: np.ndarray
     scale: np.ndarray
-    nets: list[Any]
+    layers: list[list[tuple[np.ndarray, np.ndarray]]]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        import torch
-
-        inputs = torch.as_tensor((x - self.mean) / self.scale, dtype=torch.float32)
+        inputs = ((x - self.mean) / self.scale).astype(np.float32)
         out = np.zeros(len(x))
-        with torch.no_grad():
-            for start in range(0, len(x), 262_144):  # bounded memory for a million rows
-                chunk = inputs[start : start + 262_144]
-                out[start : start + len(chunk)] = np.mean([n(chunk).squeeze(1).numpy() for n in self.nets], axis=0)
-        return out
+        for member in self.layers:
+            h = inputs
+            for i, (weight, bias) in enumerate(member):
+                h = h @ weight.T + bias
+                if i < len(member) - 1:
+                    h = h / (1.0 + np.exp(-h))  # SiLU, as torch's nn.SiLU
+            out += h[:, 0]
+        return out / len(self.layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "layers": [[[w.tolist(), b.tolist()] for w, b in member] for member in self.layers],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _MLPEnsemble:
+        layers = [
+            [(np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32)) for w, b in member]
+            for member in data["layers"]
+        ]
+        return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["scale"], dtype=np.float64), layers)
 
 
 def _fit_mlp(x: np.ndarray, target: np.ndarray, params: dict[str, Any], seed: int) -> _MLPEnsemble:
@@ -262,10 +337,14 @@ def _fit_mlp(x: np.ndarray, target: np.ndarray, params: dict[str, Any], seed: in
                     loss = nn.functional.mse_loss(net(inputs), y)
                     loss.backward()
                     optimiser.step()
-                nets.append(net.eval())
+                linear = [m for m in net if isinstance(m, nn.Linear)]
+                nets.append([(m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in linear])
     finally:
         torch.set_num_threads(threads)
     return _MLPEnsemble(mean, scale, nets)
+
+
+_STATEFUL: dict[str, Any] = {"ridge": _Affine, "mlp": _MLPEnsemble}
 
 
 def make_predictor(name: str, seed: int = 0, params: dict[str, Any] | None = None) -> Predictor:

@@ -4,9 +4,10 @@ A fitted predictor lives in the LUT's ``calibrations`` table, one per (device, p
 resolution scale), as before: a calibration model stores its coefficients (``a``, ``b``, ``c``,
 ``d``); a learned model stores its name, seed and hyper-parameters, the feature set, the ``net``
 items it was fitted on, what their latencies were divided by (earlier measuring runs brought to the
-level of the fit's own, :mod:`.sessions`) and its predictions for the first of them. Loading a
-learned model refits it on those rows (they are in the same file) and checks the predictions match,
-so no model is pickled and a changed library or a replaced row is caught, not silently used.
+level of the fit's own, :mod:`.sessions`) and its predictions for the first of them. ``ridge`` and
+``mlp`` also store their fitted numbers, and load from them; the tree models are refitted on those
+rows (they are in the same file). Either way the stored predictions are checked on load, so no
+model is pickled and a changed library or a replaced row is caught, not silently used.
 """
 
 from __future__ import annotations
@@ -174,6 +175,9 @@ def predictor_record(
         return predictor.record()
     check = predictor.predict(features.take(np.arange(min(_CHECK_ROWS, len(features)))))
     record = predictor.record() | {"train_items": list(train_items), "check_ms": [float(v) for v in check]}
+    state = predictor.fitted_state() if isinstance(predictor, LearnedPredictor) else None
+    if state is not None:
+        record["state"] = state
     if divisors is not None and np.any(divisors != 1.0):
         record["target_divisors"] = [float(v) for v in divisors]
     return record
@@ -238,16 +242,20 @@ def load_predictor(
             f"the {name} predictor of {where} was fitted on {len(items)} networks of which "
             f"{int(np.isnan(measured).sum())} are no longer in {lut.path}; {remedy}"
         )
-    space, encodings = net_rows(items)
-    features = features_of(lut, encodings, space, setting, device)
-    predictor = LearnedPredictor(name, int(coef.get("seed", 0)), dict(coef.get("params") or {}))
-    predictor.fit(features, measured)
     expected = np.asarray(coef.get("check_ms") or [], dtype=np.float64)
+    seed, params = int(coef.get("seed", 0)), dict(coef.get("params") or {})
+    stateful = isinstance(coef.get("state"), dict)  # ridge, mlp: restored from their fitted numbers
+    space, encodings = net_rows(items[: max(len(expected), 1)] if stateful else items)
+    features = features_of(lut, encodings, space, setting, device)
+    if stateful:
+        predictor = LearnedPredictor.from_state(name, seed, params, coef["state"])
+    else:  # the trees: refitted on every stored network
+        predictor = LearnedPredictor(name, seed, params).fit(features, measured)
+    how = "restored from its stored weights" if stateful else "refitted on its stored networks"
     got = predictor.predict(features.take(np.arange(len(expected))))
     if len(expected) and not np.allclose(got, expected, rtol=_CHECK_RTOL, atol=0):
         raise EnvironmentProblem(
-            f"the {name} predictor of {where}, refitted on its stored networks, predicts {got.round(4).tolist()} ms "
-            f"where it predicted {expected.round(4).tolist()} ms when it was stored (another scikit-learn/torch "
-            f"version?); {remedy}"
+            f"the {name} predictor of {where}, {how}, predicts {got.round(4).tolist()} ms where it predicted "
+            f"{expected.round(4).tolist()} ms when it was stored (another scikit-learn/torch version?); {remedy}"
         )
     return predictor
