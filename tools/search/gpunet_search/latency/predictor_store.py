@@ -30,6 +30,7 @@ from .measure import parse_net_item
 from .predictor import CalibrationPredictor, LearnedPredictor, Predictor
 
 _CHECK_ROWS = 3
+_THREADED_PREDICTORS = ("rf",)  # predict_networks runs their chunks on a thread per CPU
 _CHECK_RTOL = 1e-4
 
 
@@ -62,7 +63,8 @@ def predict_networks(
 
     A calibration needs only the LUT sum and two counts; a learned model gets the full features,
     ``chunk`` rows at a time (about 70 float64 columns: some 18 MB per 32,768 rows), ``workers`` chunks
-    at once (default: one per CPU this process may use). Small chunks are faster than large ones for a
+    at once (default: one per CPU this process may use for ``rf``, whose trees run without the GIL; one
+    for the others, whose work holds it or already runs on BLAS threads). Small chunks are faster than large ones for a
     million rows: their buffers are reused, where large ones are mapped afresh each time, and
     first-touching fresh memory is slow on some hosts. Each row is predicted by one thread, so the
     result does not depend on ``workers``.
@@ -77,12 +79,13 @@ def predict_networks(
         rows = slice(start, start + chunk)
         out[rows] = predictor.predict(network_features(index.take_rows(rows), latency, encodings[rows]))
 
-    if workers is None:
+    if workers is None and predictor.name in _THREADED_PREDICTORS:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = workers or 1
     if workers <= 1 or len(starts) <= 1:
         for start in starts:
             predict_chunk(start)
-    else:  # numpy, scikit-learn's trees and torch release the GIL in their inner loops
+    else:
         with ThreadPoolExecutor(max_workers=min(workers, len(starts))) as pool:
             list(pool.map(predict_chunk, starts))
     return out
