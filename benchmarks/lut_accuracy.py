@@ -23,8 +23,9 @@ Goal: at the noise floor: held-out MAPE <= the retest's, +/-10 % >= the retest's
 0.01 of the retest's, on both seeds. The same goal is checked for ``calibrate``'s own default,
 ``auto`` (each seed's model picked by cross-validation on the networks it is fitted on). The
 retest is given twice: with the fixed protocol (the first ``--rounds`` rounds of the same
-measurements) and with the adaptive one. The cost of each predictor per million networks (features
-and prediction; the key index is common to all) is timed beside the LUT sum's. ``--full-nets K``
+measurements) and with the adaptive one. The cost of tiering a million networks with each predictor
+is timed beside the LUT sum's (``--raw``), as a user meets it: ``gpunet-hub search tiers`` in a fresh
+process per run (``lut_throughput.million_tiering``; placeholder LUT rows). ``--full-nets K``
 adds a small run at full resolution (x1.0) on K networks of ``--full-seed``.
 
 Run it alone (other engineers time on this machine too)::
@@ -52,16 +53,16 @@ import numpy as np
 
 from gpunet_hub._io import atomic_path, atomic_write_text
 from gpunet_search.latency.calibration import accuracy_metrics, raw_bias, split
-from gpunet_search.latency.estimate import estimate_sums, index_encodings
 from gpunet_search.latency.features import NetworkFeatures, network_features
 from gpunet_search.latency.fingerprint import onnxruntime_cpu_device, software_versions
 from gpunet_search.latency.lut import LatencyLUT
 from gpunet_search.latency.measure import LayerTimer, TimingProtocol
 from gpunet_search.latency.pipeline import Setting, build_lut, key_index, measure_networks, network_items
 from gpunet_search.latency.predictor import PREDICTORS, cross_validate, make_predictor, select
-from gpunet_search.latency.predictor_store import features_of, predict_networks, stored_training_set
+from gpunet_search.latency.predictor_store import features_of, stored_training_set
 from gpunet_search.latency.sampling import sample
 from gpunet_search.latency.sessions import align_stored
+from lut_throughput import million_tiering  # a sibling script: python puts benchmarks/ on the path
 
 RESULTS = Path(__file__).parent / "results"
 LOAD_LIMIT = 1.5  # above this 1-minute load average the machine was not quiet during a step
@@ -262,45 +263,6 @@ def goal(pred: dict[str, float], retest: dict[str, float]) -> dict[str, bool]:
             "spearman >= retest - 0.01": pred["spearman"] >= retest["spearman"] - 0.01}
 
 
-def _best_of(repeats: int, action) -> tuple[float, float, Any]:
-    """(first, fastest) seconds of ``repeats`` calls of ``action``, and what the last call returned."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = action()
-        times.append(time.perf_counter() - start)
-    return times[0], min(times), result
-
-
-def cost_per_million(features, measured, train, n: int = 1_000_000, repeats: int = 3) -> dict[str, Any]:
-    """Seconds to predict ``n`` networks: the LUT sum and each predictor (fitted on ``train``), the fastest of
-    ``repeats`` calls (the first call of each is also given: on these VMs touching fresh memory for the first
-    time can take several times longer, so a single call measures the host as much as the code).
-
-    The latencies are placeholders proportional to each key's multiply-adds (a CPU LUT of all the keys of
-    a million networks would take days to measure); the cost does not depend on the values.
-    """
-    space = "table1"
-    enc = sample(n, space, seed=0).encodings
-    key_first, key_index_s, index = _best_of(repeats, lambda: index_encodings(enc, space, res_scale=1.0))
-    macs, _ = index.key_macs_activations
-    latency = macs * 1e-9 + 0.01
-    _, sum_s, _ = _best_of(repeats, lambda: estimate_sums(index, latency))
-    out: dict[str, Any] = {"networks": len(enc), "repeats": repeats, "key_index_s": round(key_index_s, 2),
-                           "key_index_first_s": round(key_first, 2), "lut_sum_s": round(sum_s, 3),
-                           "predict_s": {}, "predict_first_s": {}, "tiering_total_s": {},
-                           "what": "fastest of `repeats` calls (first call: *_first_s); predict_s: features (learned "
-                                   "models) + prediction, in chunks of 200,000 rows; tiering_total_s adds the key index "
-                                   "(Sobol draw and LUT read not included)",
-                           "values": "placeholder latencies (multiply-add proportional); cost only"}
-    for name in PREDICTORS:
-        model = make_predictor(name).fit(features.take(train), measured[train])
-        first, best, _ = _best_of(repeats, lambda model=model: predict_networks(model, index, latency, enc))
-        out["predict_s"][name], out["predict_first_s"][name] = round(best, 2), round(first, 2)
-        out["tiering_total_s"][name] = round(key_index_s + best, 2)
-    return out
-
-
 def _row(name: str, m: dict) -> str:
     return (f"{name:<46} {m['n']:>4} {m['spearman']:>8.3f} {m['kendall']:>8.3f} {m['mape']:>7.1%} "
             f"{m['acc5']:>7.0%} {m['acc10']:>7.0%} {m['rmse_ms']:>8.3f}")
@@ -422,7 +384,10 @@ def main(argv: list[str] | None = None) -> int:
         full_seed = args.seeds[0] if args.full_seed is None else args.full_seed
         full = run_seed(lut_path, log_path, full_seed, full_setting, args.full_nets, full_protocols,
                         measure_seed(lut_path, log_path, full_seed, full_setting, args.full_nets, full_protocols))
-    cost = cost_per_million(*report_rep["_arrays"][:3], n=args.million)
+    # The cost of tiering a million networks, as a user meets it: the `search tiers` command in a fresh
+    # process per run, with each predictor stored in a LUT of placeholder rows (lut_throughput.py).
+    cost = million_tiering(args.million, predictors=PREDICTORS, calibration_nets=2 * report_rep["n_train"],
+                           repeats=3)
     used = {f"x{r['res_scale']:g}-seed{r['seed']}" for r in (select_rep, report_rep, full) if r}
     steps = {k: v for k, v in json.loads(log_path.read_text()).items() if k.split(":")[0] in used}
     busy = sorted(k for k, v in steps.items() if max(v["loadavg_before"][0], v["loadavg_after"][0]) > LOAD_LIMIT)
@@ -474,9 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     _print_goals(goals)
     print("calibrate's default (auto, chosen per seed by cross-validation on the networks it is fitted on):")
     _print_goals(auto_goals, result["calibrate_default"]["chose"])
-    print(f"cost per {cost['networks']:,} networks (fastest of {cost['repeats']}): key index {cost['key_index_s']} s "
-          f"(common; first call {cost['key_index_first_s']} s), LUT sum {cost['lut_sum_s']} s, predict (with features) " +
-          ", ".join(f"{k} {v} s" for k, v in cost["predict_s"].items()))
+    print(f"tiering {cost['networks']:,} networks (`search tiers`, a fresh process per run, median of {cost['repeats']} s): " +
+          ", ".join(f"{k} {v['wall_s_median']}" for k, v in cost["variants"].items()) +
+          f" (target < {cost['target_s']:g} s: {'PASS' if cost['passed'] else 'FAIL'})")
     if busy:
         print(f"NOTE: {result['busy_note']}: {', '.join(busy)}")
     missing = [name for name, ok in result["issue_protocol"].items() if not ok]
