@@ -117,7 +117,8 @@ class CalibrationPredictor:
 _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "ridge": {"alphas": [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0]},
     "gbr": {"n_estimators": 150, "learning_rate": 0.05, "max_depth": 2, "subsample": 0.8, "min_samples_leaf": 3},
-    "rf": {"n_estimators": 100, "min_samples_leaf": 2, "max_features": 0.3},
+    # rf: 50 trees held-out as accurate as 100 on the lut_accuracy seeds, at half the cost of tiering
+    "rf": {"n_estimators": 50, "min_samples_leaf": 2, "max_features": 0.3},
     "mlp": {"hidden": 32, "layers": 2, "epochs": 400, "lr": 3e-3, "weight_decay": 1e-2, "ensemble": 5},
 }
 
