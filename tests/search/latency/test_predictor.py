@@ -203,6 +203,11 @@ def test_ridge_and_mlp_load_from_their_stored_weights_without_sklearn_or_torch(n
         lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, name, record | {"state": {"base": {}}}, {})
         with pytest.raises(InputError, match="damaged"):
             load_predictor(lut, DEVICE.fingerprint, SETTING)
+        truncated = json.loads(json.dumps(record["state"]))  # arrays of the wrong shape
+        truncated[name]["mean"] = truncated[name]["mean"][:-1]
+        lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, name, record | {"state": truncated}, {})
+        with pytest.raises(InputError, match="damaged"):
+            load_predictor(lut, DEVICE.fingerprint, SETTING)
         record["check_ms"] = [v * 1.01 for v in record["check_ms"]]
         lut.save_calibration(DEVICE.fingerprint, "fp32", 1, 0.25, name, record, {})
         with pytest.raises(EnvironmentProblem, match="restored from its stored weights"):

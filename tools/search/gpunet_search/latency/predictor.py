@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gpunet_hub.errors import InputError
+from gpunet_hub.space import NUM_DIGITS
 
 from .calibration import MODELS, Calibration, accuracy_metrics, fit
 from .features import COLUMNS, FEATURE_SET, GROUPS, NetworkFeatures
@@ -199,6 +200,8 @@ class LearnedPredictor:
         try:
             base = CalibrationPredictor("linear+weights", Calibration.from_record("linear+weights", state["base"]))
             model = _STATEFUL[name].from_dict(state[name])
+            width = len(_RIDGE_COLUMNS) if name == "ridge" else len(_LOG_COLUMNS) + NUM_DIGITS
+            model.predict(np.zeros((1, width)))  # arrays of the wrong shapes fail here, not in the caller's loop
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(
                 f"the stored {name} state is damaged ({type(exc).__name__}: {exc}); re-run calibrate"
