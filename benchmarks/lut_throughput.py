@@ -15,11 +15,12 @@ measurement.
 
 The in-process phases are timed in one warm process, after the LUT fill. A user runs
 ``gpunet-hub search tiers`` once, in a fresh process, so the target is checked on that: the command
-itself, ``--raw`` (the LUT sum) and then with each predictor stored in the LUT (``calibrate`` with a
-placeholder network timer, on ``--calibration-nets`` networks), every run a new process, the variants
-alternated round by round. Its wall time includes the interpreter's start, the imports, reading the
-sample file and the LUT, refitting a learned predictor on its stored networks, and writing the tier
-files; on these VMs a process's first touch of fresh memory is slow, so peak memory is recorded too.
+with ``--raw`` (the LUT sum) and with each predictor stored in the LUT (``calibrate`` with a
+placeholder network timer, on ``--calibration-nets`` networks), every run a new process, the
+variants alternated round by round, each round starting one variant later. Its wall time includes
+the interpreter's start, the imports, reading the sample file and the LUT, loading the predictor
+(a tree model is refitted on its stored networks), and writing the tier files; on these VMs a
+process's first touch of fresh memory is slow, so peak memory is recorded too.
 
     python benchmarks/lut_throughput.py [--n 1000000] [--repeats 3] [--calibration-nets 1088]
 
@@ -184,10 +185,11 @@ def cli_tiering(encodings: np.ndarray, lut_path: Path, device, workdir: Path, *,
     variants = {"raw": [*command, "--lut", str(lut_path), "--raw"]}
     variants |= {name: [*command, "--lut", str(path)] for name, path in luts.items()}
     runs: dict[str, list[tuple[float, float, dict[str, float]]]] = {v: [] for v in variants}
-    for r in range(repeats):  # A B C A B C: a slow spell of the host is shared out, not given to one variant
-        for name, args in variants.items():
+    names = list(variants)
+    for r in range(repeats):  # A B C, B C A, ...: a slow spell of the host, or a slot, is shared out
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             out_dir = workdir / f"tiers-{name}"
-            runs[name].append(_run_cli([*args, "--out-dir", str(out_dir)], timeout, workdir))
+            runs[name].append(_run_cli([*variants[name], "--out-dir", str(out_dir)], timeout, workdir))
             shutil.rmtree(out_dir)
     out: dict[str, Any] = {}
     for name, rows in runs.items():
