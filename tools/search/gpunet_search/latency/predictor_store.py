@@ -62,12 +62,12 @@ def predict_networks(
     """A predictor's latency (ms) for every row of a key index, in chunks (bounded memory for millions).
 
     A calibration needs only the LUT sum and two counts; a learned model gets the full features,
-    ``chunk`` rows at a time (about 70 float64 columns: some 18 MB per 32,768 rows), ``workers`` chunks
-    at once (default: one per CPU this process may use for ``rf``, whose trees run without the GIL; one
-    for the others, whose work holds it or already runs on BLAS threads). Small chunks are faster than large ones for a
-    million rows: their buffers are reused, where large ones are mapped afresh each time, and
-    first-touching fresh memory is slow on some hosts. Each row is predicted by one thread, so the
-    result does not depend on ``workers``.
+    ``chunk`` rows at a time (about 70 float64 columns: some 18 MB per 32,768 rows), ``workers``
+    chunks at once (default: one per CPU this process may use for ``rf``, whose trees run without the
+    GIL; one for the others, whose work holds it or already runs on BLAS threads). Small chunks are
+    faster than large ones for a million rows: their buffers are reused, where large ones are mapped
+    afresh each time, and first-touching fresh memory is slow on some hosts. Each row is predicted by
+    one thread, so the result does not depend on ``workers``.
     """
     if isinstance(predictor, CalibrationPredictor) and predictor.calibration is not None:
         return predictor.calibration.apply(estimate_sums(index, latency), index.num_layers, index.params_m)
@@ -219,8 +219,8 @@ def load_predictor(
     Raises:
         InputError: None stored, fitted on an older revision of the rows, of an older feature set, or
             its networks are gone from the LUT.
-        EnvironmentProblem: The refitted model does not reproduce the stored predictions (another
-            scikit-learn or torch version): re-run calibrate (it reuses the measurements).
+        EnvironmentProblem: The restored or refitted model does not reproduce the stored predictions
+            (another scikit-learn or torch version): re-run calibrate (it reuses the measurements).
     """
     record = lut.calibration(device, setting.precision, setting.batch, setting.res_scale)
     where = f"device {device} ({setting.precision}, batch {setting.batch}, res_scale {setting.res_scale:g})"
