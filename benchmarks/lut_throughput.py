@@ -205,7 +205,8 @@ def cli_tiering(encodings: np.ndarray, lut_path: Path, device, workdir: Path, *,
     return {"what": "wall time of `gpunet-hub search tiers` on the networks, each run a fresh process; phases as the "
                     "command reports them (total: after imports, to the last file written); startup_s: wall - total "
                     "(interpreter, imports)",
-            "command": "gpunet-hub search tiers --samples SAMPLES --device DEVICE --tiers 1,2,4,8 --lut LUT [--raw]",
+            "command": " ".join(["gpunet-hub", *command[1:]]).replace(str(samples_path), "SAMPLES")
+            .replace(device.fingerprint, "DEVICE") + " --lut LUT [--raw]",
             "calibration_nets": len(fitted), "calibrate_s_untimed": fit_s, "repeats": repeats,
             "target_s": TARGET_S, "variants": out, "passed": all(v["under_target"] for v in out.values())}
 
