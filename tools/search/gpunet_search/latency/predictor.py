@@ -17,9 +17,10 @@ measured whole (the LUT's ``net`` rows). Names:
   to the same log-ratio.
 
 Nothing is pickled: a learned predictor is stored as its name, hyper-parameters and the LUT items it
-was fitted on. ``ridge`` and ``mlp`` also store their fitted numbers (:meth:`LearnedPredictor.fitted_state`)
-and are applied with numpy alone, so loading one imports neither scikit-learn nor torch; the tree
-models are refitted from the LUT when loaded (a second or so; deterministic on CPU).
+was fitted on. ``ridge``, ``mlp`` and ``gbr`` also store their fitted numbers (:mod:`.fitted`) and are
+applied with numpy alone, so loading one imports neither scikit-learn nor torch; ``rf`` (50 deep
+trees, a numpy walk of which would be slow) is refitted from the LUT when loaded (a second or so;
+deterministic on CPU).
 :func:`cross_validate` and :func:`select` pick a model by out-of-fold error; :func:`uncertainty` is
 the spread of bootstrap refits, used to choose which networks to measure next.
 """
@@ -36,6 +37,7 @@ from gpunet_hub.space import NUM_DIGITS
 
 from .calibration import MODELS, Calibration, accuracy_metrics, fit
 from .features import COLUMNS, FEATURE_SET, GROUPS, NetworkFeatures
+from .fitted import Affine, BoostedTrees, MLPEnsemble
 
 LEARNED = ("ridge", "gbr", "rf", "mlp")
 PREDICTORS = (*MODELS, *LEARNED)
@@ -181,8 +183,8 @@ class LearnedPredictor:
         return {"learned": self.name, "seed": self.seed, "params": self.params, "feature_set": FEATURE_SET}
 
     def fitted_state(self) -> dict[str, Any] | None:
-        """The fitted model as plain numbers (``ridge`` and ``mlp``), for :meth:`from_state`; ``None`` for
-        the tree models, which are refitted from their networks instead."""
+        """The fitted model as plain numbers (``ridge``, ``mlp`` and ``gbr``), for :meth:`from_state`;
+        ``None`` for ``rf``, which is refitted from its networks instead (deep trees, slow to walk in numpy)."""
         if self._state is None or self.name not in _STATEFUL:
             return None
         base, model = self._state
@@ -190,7 +192,7 @@ class LearnedPredictor:
 
     @classmethod
     def from_state(cls, name: str, seed: int, params: dict[str, Any], state: dict[str, Any]) -> LearnedPredictor:
-        """A fitted ``ridge`` or ``mlp`` from :meth:`fitted_state` (no refit, no scikit-learn or torch).
+        """A fitted ``ridge``, ``mlp`` or ``gbr`` from :meth:`fitted_state` (no refit, no scikit-learn or torch).
 
         Raises:
             InputError: Another model, or a state that is not one.
@@ -200,9 +202,8 @@ class LearnedPredictor:
         try:
             base = CalibrationPredictor("linear+weights", Calibration.from_record("linear+weights", state["base"]))
             model = _STATEFUL[name].from_dict(state[name])
-            width = len(_RIDGE_COLUMNS) if name == "ridge" else len(_LOG_COLUMNS) + NUM_DIGITS
-            model.predict(np.zeros((1, width)))  # arrays of the wrong shapes fail here, not in the caller's loop
-        except (KeyError, TypeError, ValueError) as exc:
+            model.predict(np.zeros((1, _INPUT_WIDTH[name])))  # wrong shapes fail here, not in the caller's loop
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InputError(
                 f"the stored {name} state is damaged ({type(exc).__name__}: {exc}); re-run calibrate"
             ) from None
@@ -220,33 +221,7 @@ def _ridge_matrix(features: NetworkFeatures) -> np.ndarray:
     return np.column_stack([features.column(c) for c in _RIDGE_COLUMNS])
 
 
-@dataclass(frozen=True)
-class _Affine:
-    """``((x - mean) / scale) @ coef + intercept``: a fitted ridge, kept as plain arrays."""
-
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "coef": self.coef.tolist(),
-            "intercept": self.intercept,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> _Affine:
-        mean, scale, coef = (np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "coef"))
-        return cls(mean, scale, coef, float(data["intercept"]))
-
-
-def _fit_ridge(features: NetworkFeatures, measured: np.ndarray, params: dict[str, Any]) -> tuple[Any, _Affine]:
+def _fit_ridge(features: NetworkFeatures, measured: np.ndarray, params: dict[str, Any]) -> tuple[Any, Affine]:
     from sklearn.linear_model import RidgeCV
     from sklearn.preprocessing import StandardScaler
 
@@ -260,14 +235,14 @@ def _fit_ridge(features: NetworkFeatures, measured: np.ndarray, params: dict[str
     weight = 1.0 / measured**2
     residual = measured - base.predict(features)
     model = RidgeCV(alphas=params["alphas"]).fit(scaler.transform(x), residual, sample_weight=weight / weight.mean())
-    return base, _Affine(scaler.mean_, scaler.scale_, model.coef_, float(model.intercept_))
+    return base, Affine(scaler.mean_, scaler.scale_, model.coef_, float(model.intercept_))
 
 
 def _fit_trees(name: str, x: np.ndarray, target: np.ndarray, params: dict[str, Any], seed: int) -> Any:
     from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 
-    if name == "gbr":
-        return GradientBoostingRegressor(random_state=seed, **params).fit(x, target)
+    if name == "gbr":  # kept as its node arrays: applied with numpy, and stored as numbers
+        return BoostedTrees.from_sklearn(GradientBoostingRegressor(random_state=seed, **params).fit(x, target))
     return RandomForestRegressor(random_state=seed, n_jobs=1, **params).fit(x, target)
 
 
@@ -278,44 +253,7 @@ def _log_features(features: NetworkFeatures) -> np.ndarray:
     return np.column_stack([logs, digits])
 
 
-@dataclass
-class _MLPEnsemble:
-    """The trained MLPs as float32 arrays: ``layers[m]`` is member m's ``(weight, bias)`` pairs, a SiLU
-    after each but the last. Applied with numpy, so a stored MLP predicts without importing torch."""
-
-    mean: np.ndarray
-    scale: np.ndarray
-    layers: list[list[tuple[np.ndarray, np.ndarray]]]
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        inputs = ((x - self.mean) / self.scale).astype(np.float32)
-        out = np.zeros(len(x))
-        for member in self.layers:
-            h = inputs
-            for i, (weight, bias) in enumerate(member):
-                h = h @ weight.T + bias
-                if i < len(member) - 1:
-                    h = h / (1.0 + np.exp(-h))  # SiLU, as torch's nn.SiLU
-            out += h[:, 0]
-        return out / len(self.layers)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "layers": [[[w.tolist(), b.tolist()] for w, b in member] for member in self.layers],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> _MLPEnsemble:
-        layers = [
-            [(np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32)) for w, b in member]
-            for member in data["layers"]
-        ]
-        return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["scale"], dtype=np.float64), layers)
-
-
-def _fit_mlp(x: np.ndarray, target: np.ndarray, params: dict[str, Any], seed: int) -> _MLPEnsemble:
+def _fit_mlp(x: np.ndarray, target: np.ndarray, params: dict[str, Any], seed: int) -> MLPEnsemble:
     import torch
     from torch import nn
 
@@ -345,10 +283,11 @@ def _fit_mlp(x: np.ndarray, target: np.ndarray, params: dict[str, Any], seed: in
                 nets.append([(m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in linear])
     finally:
         torch.set_num_threads(threads)
-    return _MLPEnsemble(mean, scale, nets)
+    return MLPEnsemble(mean, scale, nets)
 
 
-_STATEFUL: dict[str, Any] = {"ridge": _Affine, "mlp": _MLPEnsemble}
+_STATEFUL: dict[str, Any] = {"ridge": Affine, "mlp": MLPEnsemble, "gbr": BoostedTrees}
+_INPUT_WIDTH = {"ridge": len(_RIDGE_COLUMNS), "mlp": len(_LOG_COLUMNS) + NUM_DIGITS, "gbr": len(COLUMNS)}
 
 
 def make_predictor(name: str, seed: int = 0, params: dict[str, Any] | None = None) -> Predictor:

@@ -1,0 +1,66 @@
+"""Fitted models as numpy arrays: gradient-boosted trees give scikit-learn's predictions to the bit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.ensemble import GradientBoostingRegressor
+
+from gpunet_hub.errors import InputError
+from gpunet_search.latency.fitted import BoostedTrees, Tree
+from gpunet_search.latency.predictor import LearnedPredictor
+
+
+def _boosted(depth: int) -> tuple[GradientBoostingRegressor, np.ndarray]:
+    rng = np.random.default_rng(depth)
+    scale = np.logspace(-3, 3, 12)  # columns from milli to kilo, as the latency features span
+    x = rng.normal(size=(300, 12)) * scale
+    y = np.sin(x[:, 0] * 1e3) + 1e-3 * x[:, 7] + 0.1 * rng.normal(size=300)
+    model = GradientBoostingRegressor(n_estimators=40, max_depth=depth, subsample=0.8, min_samples_leaf=3,
+                                      random_state=0).fit(x, y)
+    rows = np.vstack([x, rng.normal(size=(200, 12)) * scale])  # training rows lie next to the thresholds
+    return model, rows
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_boosted_trees_predict_as_sklearn_to_the_bit_and_round_trip_through_json(depth):
+    model, rows = _boosted(depth)
+    trees = BoostedTrees.from_sklearn(model)
+    assert np.array_equal(trees.predict(rows), model.predict(rows))
+    again = BoostedTrees.from_dict(json.loads(json.dumps(trees.to_dict())))
+    assert np.array_equal(again.predict(rows), model.predict(rows))
+
+
+def test_a_row_with_a_missing_input_is_nan_and_leaves_the_others_alone():
+    model, rows = _boosted(2)
+    rows = rows.copy()
+    rows[3, 5] = np.nan
+    got = BoostedTrees.from_sklearn(model).predict(rows)
+    assert np.isnan(got[3]) and not np.isnan(np.delete(got, 3)).any()
+    assert np.array_equal(np.delete(got, 3), model.predict(np.delete(rows, 3, axis=0)))
+
+
+def test_node_arrays_that_are_not_a_tree_are_refused():
+    left, right = np.array([1, -1, -1]), np.array([2, -1, -1])
+    feature, threshold, value = np.array([0, -2, -2]), np.array([0.5, -2.0, -2.0]), np.array([0.0, 1.0, 2.0])
+    assert np.array_equal(Tree(left, right, feature, threshold, value).predict(np.array([[0.0, 1.0]])), [1.0, 2.0])
+    with pytest.raises(ValueError, match="do not form a tree"):
+        Tree(np.array([0, -1, -1]), right, feature, threshold, value)  # a node that is its own child: no end
+    with pytest.raises(ValueError, match="do not form a tree"):
+        Tree(np.array([1, -1, -1]), np.array([7, -1, -1]), feature, threshold, value)  # a child past the arrays
+    with pytest.raises(ValueError, match="differ in length"):
+        Tree(left, right, feature, threshold, value[:2])
+
+
+def test_a_stored_gbr_with_a_feature_past_the_inputs_is_damaged_and_other_models_are_refused():
+    model, _ = _boosted(2)
+    state = BoostedTrees.from_sklearn(model).to_dict()
+    base = {"a": 1.0, "b": 0.0, "c": 0.0, "d": 0.0}
+    assert LearnedPredictor.from_state("gbr", 0, {}, {"base": base, "gbr": state}).name == "gbr"
+    state["trees"][0]["feature"][0] = 10_000
+    with pytest.raises(InputError, match="damaged"):
+        LearnedPredictor.from_state("gbr", 0, {}, {"base": base, "gbr": state})
+    with pytest.raises(InputError, match="squared-error"):
+        BoostedTrees.from_sklearn(GradientBoostingRegressor(loss="absolute_error", n_estimators=2).fit(np.eye(4), np.ones(4)))
