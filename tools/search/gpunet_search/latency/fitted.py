@@ -57,9 +57,14 @@ class MLPEnsemble:
         for member in self.layers:
             h = inputs
             for i, (weight, bias) in enumerate(member):
-                h = h @ weight.T + bias
-                if i < len(member) - 1:
-                    h = h / (1.0 + np.exp(-h))  # SiLU, as torch's nn.SiLU
+                h = h @ weight.T
+                h += bias
+                if i < len(member) - 1:  # SiLU, as torch's nn.SiLU: h / (1 + exp(-h)), in place
+                    denominator = np.negative(h)
+                    with np.errstate(over="ignore"):  # exp -> inf gives h / inf = 0, SiLU's limit
+                        np.exp(denominator, out=denominator)
+                    denominator += 1.0
+                    h /= denominator
             out += h[:, 0]
         return out / len(self.layers)
 

@@ -248,9 +248,11 @@ def _fit_trees(name: str, x: np.ndarray, target: np.ndarray, params: dict[str, A
 
 def _log_features(features: NetworkFeatures) -> np.ndarray:
     """``log1p`` of the size-like columns (spanning decades), the digits as they are."""
-    logs = np.log1p(np.maximum(np.column_stack([features.column(c) for c in _LOG_COLUMNS]), 0.0))
+    logs = features.values[:, [features.columns.index(c) for c in _LOG_COLUMNS]]
+    np.maximum(logs, 0.0, out=logs)
+    np.log1p(logs, out=logs)
     digits = features.values[:, [i for i, c in enumerate(features.columns) if c.startswith("digit")]]
-    return np.column_stack([logs, digits])
+    return np.concatenate([logs, digits], axis=1)
 
 
 def _fit_mlp(x: np.ndarray, target: np.ndarray, params: dict[str, Any], seed: int) -> MLPEnsemble:
