@@ -23,10 +23,12 @@ Goal: at the noise floor: held-out MAPE <= the retest's, +/-10 % >= the retest's
 0.01 of the retest's, on both seeds. The same goal is checked for ``calibrate``'s own default,
 ``auto`` (each seed's model picked by cross-validation on the networks it is fitted on). The
 retest is given twice: with the fixed protocol (the first ``--rounds`` rounds of the same
-measurements) and with the adaptive one. The cost of tiering a million networks with each predictor
+measurements) and with the adaptive one; ``net_pass_spread`` says how far a network's passes (each a
+fresh session at another time) disagree. The cost of tiering a million networks with each predictor
 is timed beside the LUT sum's (``--raw``), as a user meets it: ``gpunet-hub search tiers`` in a fresh
 process per run (``lut_throughput.million_tiering``; placeholder LUT rows). ``--full-nets K``
-adds a small run at full resolution (x1.0) on K networks of ``--full-seed``.
+adds a small run at full resolution (x1.0) on K networks of ``--full-seed`` (``--full-net-passes``
+passes over them, by default ``--net-passes``).
 
 Run it alone (other engineers time on this machine too)::
 
@@ -135,6 +137,19 @@ def _evaluate(names, features, measured, train, test, seed: int) -> dict[str, di
     return out
 
 
+def _pass_spread(per_pass: dict[str, list[float]]) -> dict[str, Any] | None:
+    """How far a network's passes (each a fresh session, at another time) disagree: its largest pass value
+    over its smallest, over the networks (and retests) with more than one pass."""
+    ratios = np.array([max(v) / min(v) for v in per_pass.values() if len(v) > 1])
+    if not len(ratios):
+        return None
+    return {"what": "per network (and retest), its largest pass value over its smallest; the network's value is the "
+                    "smallest (each pass is a fresh session at another time, its value the min of its rounds)",
+            "networks": len(ratios), "passes": sorted({len(v) for v in per_pass.values() if len(v) > 1}),
+            "median": float(np.median(ratios)), "p90": float(np.percentile(ratios, 90)), "max": float(ratios.max()),
+            "share_over_1.05": float(np.mean(ratios > 1.05))}
+
+
 def _seed_samples(seed: int, nets: int):
     """A seed's networks and its held-out half (the half the retest and every predictor are compared on)."""
     samples = sample(nets, "table1", seed=seed)
@@ -203,6 +218,7 @@ def run_seed(lut_path: Path, log_path: Path, seed: int, setting: Setting, nets: 
         unaligned, _ = _with_stored(lut, fp, setting, items, features, measured, train, held_out_elsewhere, align=False)
         rows_by_item = {r.item: r for r in lut.rows(fp, kind="net")}
         layer_rows = list(lut.rows(fp, kind="layer"))
+        net_passes = lut.pass_values(items + retest_items, fp, kind="net")
     rounds_taken = np.array([rows_by_item[i].rounds for i in items + retest_items])
     sums = features.column("lut_sum_ms")
     one_pass = None
@@ -246,6 +262,7 @@ def run_seed(lut_path: Path, log_path: Path, seed: int, setting: Setting, nets: 
         # moves every retest alike; scatter alone keeps this near 1.
         "retest_over_measured_median": float(np.median(retest / measured[test])),
         "retest_held_out_fixed_protocol": accuracy_metrics(fixed_retest, fixed[test]),
+        "net_pass_spread": _pass_spread(net_passes),
         "adaptive_rounds": {"min": int(rounds_taken.min()), "median": float(np.median(rounds_taken)),
                             "max": int(rounds_taken.max()), "mean": float(rounds_taken.mean()),
                             "share_extended": float((rounds_taken > net_protocol.rounds).mean())},
@@ -296,6 +313,10 @@ def _print_seed(report: dict[str, Any], role: str) -> None:
     print(_row("retest, adaptive protocol", report["retest_held_out"]))
     print(f"  (retest / first measurement, median: {report['retest_over_measured_median']:.3f})")
     print(_row("retest, fixed protocol (first rounds)", report["retest_held_out_fixed_protocol"]))
+    spread = report.get("net_pass_spread")
+    if spread:
+        print(f"  passes of a network ({spread['passes']}), largest over smallest: median {spread['median']:.3f}, "
+              f"p90 {spread['p90']:.3f}, max {spread['max']:.3f}, {spread['share_over_1.05']:.0%} over 1.05")
 
 
 def _print_goals(goals: dict[str, dict[str, bool]], chose: dict[str, str] | None = None) -> None:
@@ -346,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rounds", type=int, default=6)
     parser.add_argument("--layer-passes", type=int, default=2, help="Independent passes over the LUT's layers.")
     parser.add_argument("--net-passes", type=int, default=1, help="Independent passes over the whole networks.")
+    parser.add_argument("--full-net-passes", type=int, default=None,
+                        help="Passes over the x1.0 networks (default: --net-passes; each pass at x1.0 takes minutes).")
     parser.add_argument("--full-nets", type=int, default=0, help="Also K networks at full resolution (x1.0).")
     parser.add_argument("--full-seed", type=int, default=None, help="Seed of the x1.0 networks (default: the selection seed).")
     parser.add_argument("--full-runs", type=int, default=10, help="Timed runs per round at x1.0 (layers and networks).")
@@ -380,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         full_protocols = (TimingProtocol(warmup=3, runs=args.full_runs, rounds=args.rounds, cv_max=0.10,
                                          passes=args.layer_passes),
                           TimingProtocol(warmup=2, runs=args.full_runs, rounds=args.rounds, cv_max=0.10,
-                                         spread_max=args.spread_max, max_rounds=args.max_rounds, passes=args.net_passes))
+                                         spread_max=args.spread_max, max_rounds=args.max_rounds,
+                                         passes=args.net_passes if args.full_net_passes is None else args.full_net_passes))
         full_seed = args.seeds[0] if args.full_seed is None else args.full_seed
         full = run_seed(lut_path, log_path, full_seed, full_setting, args.full_nets, full_protocols,
                         measure_seed(lut_path, log_path, full_seed, full_setting, args.full_nets, full_protocols))
@@ -423,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
                               "chose": {f"seed {r['seed']}": r["predictors"]["auto"]["model"] for r in (select_rep, report_rep)},
                               "goal": auto_goals},
         "seeds": {f"{r['seed']}": {k: v for k, v in r.items() if k != "_arrays"} for r in (select_rep, report_rep)},
-        "full_resolution": None if full is None else {k: v for k, v in full.items() if k != "_arrays"},
+        "full_resolution": None if full is None else {k: v for k, v in full.items() if k != "_arrays"}
+        | {"net_passes": full_protocols[1].passes},
         "cost_per_million": cost,
     }
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
