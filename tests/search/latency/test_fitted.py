@@ -52,6 +52,10 @@ def test_node_arrays_that_are_not_a_tree_are_refused():
         Tree(np.array([1, -1, -1]), np.array([7, -1, -1]), feature, threshold, value)  # a child past the arrays
     with pytest.raises(ValueError, match="differ in length"):
         Tree(left, right, feature, threshold, value[:2])
+    chain, leaves = np.arange(100), [-1] * 101  # a valid tree 100 levels deep: a chain of left children
+    with pytest.raises(ValueError, match="levels deep"):
+        Tree(np.concatenate([chain + 1, leaves]), np.concatenate([chain + 101, leaves]),
+             np.concatenate([0 * chain, [-2] * 101]), np.zeros(201), np.zeros(201))
 
 
 def test_a_stored_gbr_with_a_feature_past_the_inputs_is_damaged_and_other_models_are_refused():

@@ -85,6 +85,7 @@ class MLPEnsemble:
 
 
 _TREE_FIELDS = ("left", "right", "feature", "threshold", "value")
+_MAX_TREE_DEPTH = 64  # far deeper than a boosted tree grows, far shallower than Python's recursion limit
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,11 @@ class Tree:
         # Children after their parent and inside the arrays: the walk in predict ends, on every node.
         if np.any(children <= parents) or np.any(children >= len(nodes)) or np.any(self.feature[inner] < 0):
             raise ValueError("a tree's node arrays do not form a tree")
+        depth = np.zeros(len(nodes), dtype=np.int64)
+        for node in nodes[inner]:  # parents come first, so each depth is final when it is read
+            depth[self.left[node]] = depth[self.right[node]] = depth[node] + 1
+        if depth.max() > _MAX_TREE_DEPTH:  # predict recurses once per level
+            raise ValueError(f"a tree is {depth.max()} levels deep; at most {_MAX_TREE_DEPTH} are applied")
 
     def predict(self, columns: np.ndarray) -> np.ndarray:
         """Leaf values of every row; ``columns`` is ``(features, rows)``."""
