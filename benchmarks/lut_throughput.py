@@ -18,8 +18,8 @@ The in-process phases are timed in one warm process, after the LUT fill. A user 
 ``--raw`` (the LUT sum) and with each predictor stored in the LUT (``calibrate`` with a placeholder
 network timer, on ``--calibration-nets`` networks), every run a new process, the variants alternated
 round by round, each round starting one variant later. Its wall time includes the interpreter's
-start, the imports, reading the sample file and the LUT, loading the predictor (``rf`` is refitted
-on its stored networks; the others are read as stored numbers), and writing the tier files; on these
+start, the imports, reading the sample file and the LUT, loading the predictor (read as stored
+numbers, with no refit), and writing the tier files; on these
 VMs a process's first touch of fresh memory is slow, so peak memory is recorded too.
 
     python benchmarks/lut_throughput.py [--n 1000000] [--repeats 3] [--calibration-nets 1088]

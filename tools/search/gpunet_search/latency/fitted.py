@@ -1,14 +1,18 @@
-"""Fitted learned predictors kept as plain arrays and applied with numpy.
+"""Fitted learned predictors kept as plain data, applied without the library that fitted them.
 
-``ridge``, ``mlp`` and ``gbr`` are fitted with scikit-learn or torch, then copied into one of these:
-the same numbers, stored as JSON beside the measurements (``to_dict`` / ``from_dict``) and applied
-without importing either library, so ``search tiers`` on a million networks pays neither the import
-nor a refit. Each class's ``predict`` takes the model's input matrix (one row per network).
+The learned models are fitted with scikit-learn or torch, then copied into one of these: the same
+numbers, stored as JSON beside the measurements (``to_dict`` / ``from_dict``) and applied without
+importing either library, so ``search tiers`` on a million networks pays neither the import nor a
+refit. ``ridge``, ``mlp`` and ``gbr`` are applied with numpy; ``rf``'s 50 deep trees, which a numpy
+walk would be slow on, become an ONNX-ML tree ensemble that onnxruntime runs (:class:`Forest`). Each
+class's ``predict`` takes the model's input matrix (one row per network).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import binascii
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -182,3 +186,123 @@ class BoostedTrees:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BoostedTrees:
         return cls(float(data["init"]), float(data["rate"]), [Tree.from_dict(t) for t in data["trees"]])
+
+
+_ONNX_ML_OPSET = 3  # the first with float64 thresholds and leaf values (``*_as_tensor``)
+
+
+@dataclass
+class Forest:
+    """The mean of a fitted scikit-learn ``RandomForestRegressor``'s trees, run by onnxruntime.
+
+    Kept as an ONNX model of one ``ai.onnx.ml`` ``TreeEnsembleRegressor`` (the standard operator for tree
+    ensembles, which onnxruntime runs compiled and without the GIL): its thresholds and leaf values are
+    float64 and each row is rounded to float32, then compared in float64, as scikit-learn's trees
+    compare, so every row reaches the leaves it reaches in scikit-learn. The operator's output is
+    float32, so the prediction equals scikit-learn's to float32 precision. A row with a missing input
+    (NaN) gets NaN, as from the other models.
+
+    Attributes:
+        model: The serialised ONNX model (input ``X``: float64 rows of ``inputs`` columns).
+        inputs: Columns per row.
+    """
+
+    model: bytes
+    inputs: int
+    _session: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        # One thread per session: callers run chunks on a thread per CPU (predict_networks).
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        try:
+            self._session = onnxruntime.InferenceSession(self.model, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own error types (InvalidProtobuf, Fail, ...) are not public
+            raise ValueError(f"not a loadable ONNX model ({type(exc).__name__}: {exc})") from None
+        shapes = [(i.name, i.type, i.shape[-1] if i.shape else None) for i in self._session.get_inputs()]
+        if shapes != [("X", "tensor(double)", self.inputs)]:
+            raise ValueError(f"the ONNX model takes {shapes}, not float64 rows X of {self.inputs} columns")
+
+    @classmethod
+    def from_sklearn(cls, model: Any) -> Forest:
+        """The ONNX form of a fitted single-output ``RandomForestRegressor`` (needs the ``onnx`` package).
+
+        Raises:
+            InputError: Another kind of model.
+        """
+        if type(model).__name__ != "RandomForestRegressor" or getattr(model, "n_outputs_", 0) != 1:
+            raise InputError("only a single-output RandomForestRegressor becomes a Forest")
+        from onnx import TensorProto, helper
+
+        nodes: dict[str, list[Any]] = {k: [] for k in ("tree", "node", "feature", "split", "mode", "true", "false")}
+        leaves: dict[str, list[Any]] = {"tree": [], "node": [], "value": []}
+        for tree_id, estimator in enumerate(model.estimators_):
+            t = estimator.tree_
+            for node in range(t.node_count):
+                leaf = bool(t.children_left[node] < 0)
+                nodes["tree"].append(tree_id)
+                nodes["node"].append(node)
+                nodes["feature"].append(0 if leaf else int(t.feature[node]))
+                nodes["split"].append(0.0 if leaf else float(t.threshold[node]))
+                nodes["mode"].append("LEAF" if leaf else "BRANCH_LEQ")
+                nodes["true"].append(0 if leaf else int(t.children_left[node]))
+                nodes["false"].append(0 if leaf else int(t.children_right[node]))
+                if leaf:
+                    leaves["tree"].append(tree_id)
+                    leaves["node"].append(node)
+                    leaves["value"].append(float(t.value[node, 0, 0]))
+        ensemble = helper.make_node(
+            "TreeEnsembleRegressor",
+            ["X"],
+            ["Y"],
+            domain="ai.onnx.ml",
+            n_targets=1,
+            aggregate_function="AVERAGE",
+            post_transform="NONE",
+            nodes_treeids=nodes["tree"],
+            nodes_nodeids=nodes["node"],
+            nodes_featureids=nodes["feature"],
+            nodes_values_as_tensor=helper.make_tensor(
+                "splits", TensorProto.DOUBLE, [len(nodes["split"])], nodes["split"]
+            ),
+            nodes_modes=nodes["mode"],
+            nodes_truenodeids=nodes["true"],
+            nodes_falsenodeids=nodes["false"],
+            target_treeids=leaves["tree"],
+            target_nodeids=leaves["node"],
+            target_ids=[0] * len(leaves["node"]),
+            target_weights_as_tensor=helper.make_tensor(
+                "leaves", TensorProto.DOUBLE, [len(leaves["value"])], leaves["value"]
+            ),
+        )
+        inputs = int(model.n_features_in_)
+        graph = helper.make_graph(
+            [ensemble],
+            "random_forest",
+            [helper.make_tensor_value_info("X", TensorProto.DOUBLE, [None, inputs])],
+            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
+        )
+        onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("ai.onnx.ml", _ONNX_ML_OPSET)])
+        return cls(onnx_model.SerializeToString(), inputs)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.inputs:
+            raise ValueError(f"the forest takes rows of {self.inputs} columns, got an array of shape {x.shape}")
+        rows = x.astype(np.float32).astype(np.float64)
+        out = self._session.run(None, {"X": rows})[0][:, 0].astype(np.float64)
+        out[np.isnan(x).any(axis=1)] = np.nan
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"onnx": base64.b64encode(self.model).decode("ascii"), "inputs": self.inputs}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Forest:
+        try:
+            model = base64.b64decode(data["onnx"], validate=True)
+        except (binascii.Error, TypeError) as exc:
+            raise ValueError(f"the stored forest is not base64 ({exc})") from None
+        return cls(model, int(data["inputs"]))

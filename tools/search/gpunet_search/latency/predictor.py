@@ -16,11 +16,10 @@ measured whole (the LUT's ``net`` rows). Names:
 * ``mlp``: a small torch MLP (2 x 32, an ensemble of 5 seeds) on the standardised log-features, fitted
   to the same log-ratio.
 
-Nothing is pickled: a learned predictor is stored as its name, hyper-parameters and the LUT items it
-was fitted on. ``ridge``, ``mlp`` and ``gbr`` also store their fitted numbers (:mod:`.fitted`) and are
-applied with numpy alone, so loading one imports neither scikit-learn nor torch; ``rf`` (50 deep
-trees, a numpy walk of which would be slow) is refitted from the LUT when loaded (a second or so;
-deterministic on CPU).
+Nothing is pickled: a learned predictor is stored as its name, hyper-parameters, the LUT items it
+was fitted on and its fitted numbers (:mod:`.fitted`). ``ridge``, ``mlp`` and ``gbr`` are applied
+with numpy alone and ``rf`` as an ONNX tree ensemble by onnxruntime, so loading one imports neither
+scikit-learn nor torch.
 :func:`cross_validate` and :func:`select` pick a model by out-of-fold error; :func:`uncertainty` is
 the spread of bootstrap refits, used to choose which networks to measure next.
 """
@@ -37,7 +36,7 @@ from gpunet_hub.space import NUM_DIGITS
 
 from .calibration import MODELS, Calibration, accuracy_metrics, fit
 from .features import COLUMNS, FEATURE_SET, GROUPS, NetworkFeatures
-from .fitted import Affine, BoostedTrees, MLPEnsemble
+from .fitted import Affine, BoostedTrees, Forest, MLPEnsemble
 
 LEARNED = ("ridge", "gbr", "rf", "mlp")
 PREDICTORS = (*MODELS, *LEARNED)
@@ -183,8 +182,7 @@ class LearnedPredictor:
         return {"learned": self.name, "seed": self.seed, "params": self.params, "feature_set": FEATURE_SET}
 
     def fitted_state(self) -> dict[str, Any] | None:
-        """The fitted model as plain numbers (``ridge``, ``mlp`` and ``gbr``), for :meth:`from_state`;
-        ``None`` for ``rf``, which is refitted from its networks instead (deep trees, slow to walk in numpy)."""
+        """The fitted model as plain data (:mod:`.fitted`), for :meth:`from_state`; ``None`` unfitted."""
         if self._state is None or self.name not in _STATEFUL:
             return None
         base, model = self._state
@@ -192,7 +190,7 @@ class LearnedPredictor:
 
     @classmethod
     def from_state(cls, name: str, seed: int, params: dict[str, Any], state: dict[str, Any]) -> LearnedPredictor:
-        """A fitted ``ridge``, ``mlp`` or ``gbr`` from :meth:`fitted_state` (no refit, no scikit-learn or torch).
+        """A fitted model from :meth:`fitted_state` (no refit, no scikit-learn or torch).
 
         Raises:
             InputError: Another model, or a state that is not one.
@@ -243,7 +241,7 @@ def _fit_trees(name: str, x: np.ndarray, target: np.ndarray, params: dict[str, A
 
     if name == "gbr":  # kept as its node arrays: applied with numpy, and stored as numbers
         return BoostedTrees.from_sklearn(GradientBoostingRegressor(random_state=seed, **params).fit(x, target))
-    return RandomForestRegressor(random_state=seed, n_jobs=1, **params).fit(x, target)
+    return Forest.from_sklearn(RandomForestRegressor(random_state=seed, n_jobs=1, **params).fit(x, target))
 
 
 def _log_features(features: NetworkFeatures) -> np.ndarray:
@@ -288,8 +286,13 @@ def _fit_mlp(x: np.ndarray, target: np.ndarray, params: dict[str, Any], seed: in
     return MLPEnsemble(mean, scale, nets)
 
 
-_STATEFUL: dict[str, Any] = {"ridge": Affine, "mlp": MLPEnsemble, "gbr": BoostedTrees}
-_INPUT_WIDTH = {"ridge": len(_RIDGE_COLUMNS), "mlp": len(_LOG_COLUMNS) + NUM_DIGITS, "gbr": len(COLUMNS)}
+_STATEFUL: dict[str, Any] = {"ridge": Affine, "mlp": MLPEnsemble, "gbr": BoostedTrees, "rf": Forest}
+_INPUT_WIDTH = {
+    "ridge": len(_RIDGE_COLUMNS),
+    "mlp": len(_LOG_COLUMNS) + NUM_DIGITS,
+    "gbr": len(COLUMNS),
+    "rf": len(COLUMNS),
+}
 
 
 def make_predictor(name: str, seed: int = 0, params: dict[str, Any] | None = None) -> Predictor:

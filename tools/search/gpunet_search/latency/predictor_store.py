@@ -4,10 +4,10 @@ A fitted predictor lives in the LUT's ``calibrations`` table, one per (device, p
 resolution scale), as before: a calibration model stores its coefficients (``a``, ``b``, ``c``,
 ``d``); a learned model stores its name, seed and hyper-parameters, the feature set, the ``net``
 items it was fitted on, what their latencies were divided by (earlier measuring runs brought to the
-level of the fit's own, :mod:`.sessions`) and its predictions for the first of them. ``ridge``,
-``mlp`` and ``gbr`` also store their fitted numbers, and load from them; ``rf`` is refitted on those
-rows (they are in the same file). Either way the stored predictions are checked on load, so no
-model is pickled and a changed library or a replaced row is caught, not silently used.
+level of the fit's own, :mod:`.sessions`), its predictions for the first of them and its fitted
+numbers (:mod:`.fitted`), which it loads from. A record stored before its model kept its numbers is
+refitted on those rows (they are in the same file). Either way the stored predictions are checked on
+load, so no model is pickled and a changed library or a replaced row is caught, not silently used.
 """
 
 from __future__ import annotations
@@ -247,12 +247,12 @@ def load_predictor(
         )
     expected = np.asarray(coef.get("check_ms") or [], dtype=np.float64)
     seed, params = int(coef.get("seed", 0)), dict(coef.get("params") or {})
-    stateful = isinstance(coef.get("state"), dict)  # ridge, mlp, gbr: restored from their fitted numbers
+    stateful = isinstance(coef.get("state"), dict)  # restored from its fitted numbers
     space, encodings = net_rows(items[: max(len(expected), 1)] if stateful else items)
     features = features_of(lut, encodings, space, setting, device)
     if stateful:
         predictor = LearnedPredictor.from_state(name, seed, params, coef["state"])
-    else:  # rf, and a gbr stored before gbr kept its numbers: refitted on every stored network
+    else:  # a gbr or rf stored before they kept their numbers: refitted on every stored network
         predictor = LearnedPredictor(name, seed, params).fit(features, measured)
     how = "restored from its stored weights" if stateful else "refitted on its stored networks"
     got = predictor.predict(features.take(np.arange(len(expected))))
