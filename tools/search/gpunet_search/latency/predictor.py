@@ -183,7 +183,7 @@ class LearnedPredictor:
 
     def fitted_state(self) -> dict[str, Any] | None:
         """The fitted model as plain data (:mod:`.fitted`), for :meth:`from_state`; ``None`` unfitted."""
-        if self._state is None or self.name not in _STATEFUL:
+        if self._state is None:
             return None
         base, model = self._state
         return {"base": base.record(), self.name: model.to_dict()}
