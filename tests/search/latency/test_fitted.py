@@ -4,6 +4,7 @@ random forest run by onnxruntime gives them to float32 precision."""
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -85,6 +86,8 @@ def test_a_forest_predicts_as_sklearn_to_float32_precision_and_round_trips_throu
     np.testing.assert_allclose(forest.predict(rows), expected, rtol=1e-6, atol=1e-7)
     again = Forest.from_dict(json.loads(json.dumps(forest.to_dict())))
     assert np.array_equal(again.predict(rows), forest.predict(rows))
+    copied = pickle.loads(pickle.dumps(forest))  # its onnxruntime session is rebuilt, not pickled
+    assert copied == forest and np.array_equal(copied.predict(rows), forest.predict(rows))
     rows[4, 2] = np.nan
     got = forest.predict(rows)
     assert np.isnan(got[4]) and not np.isnan(np.delete(got, 4)).any()

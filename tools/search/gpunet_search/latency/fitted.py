@@ -225,6 +225,13 @@ class Forest:
         if shapes != [("X", "tensor(double)", self.inputs)]:
             raise ValueError(f"the ONNX model takes {shapes}, not float64 rows X of {self.inputs} columns")
 
+    def __getstate__(self) -> dict[str, Any]:  # the session is rebuilt, not pickled (it cannot be)
+        return {"model": self.model, "inputs": self.inputs}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.model, self.inputs = state["model"], state["inputs"]
+        self.__post_init__()
+
     @classmethod
     def from_sklearn(cls, model: Any) -> Forest:
         """The ONNX form of a fitted single-output ``RandomForestRegressor`` (needs the ``onnx`` package).
