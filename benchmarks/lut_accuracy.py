@@ -317,6 +317,11 @@ def _full_goals(reports: list[dict[str, Any]]) -> dict[str, Any]:
                                   "goal": auto_goals}}
 
 
+def _stored(report: dict[str, Any]) -> dict[str, Any]:
+    """A seed's report as the results file holds it (without the arrays kept for the plot)."""
+    return {k: v for k, v in report.items() if k != "_arrays"}
+
+
 def _row(name: str, m: dict) -> str:
     return (f"{name:<46} {m['n']:>4} {m['spearman']:>8.3f} {m['kendall']:>8.3f} {m['mape']:>7.1%} "
             f"{m['acc5']:>7.0%} {m['acc10']:>7.0%} {m['rmse_ms']:>8.3f}")
@@ -489,10 +494,10 @@ def main(argv: list[str] | None = None) -> int:
                                                         "cross-validated MAPE on the networks it is fitted on",
                               "chose": {f"seed {r['seed']}": r["predictors"]["auto"]["model"] for r in (select_rep, report_rep)},
                               "goal": auto_goals},
-        "seeds": {f"{r['seed']}": {k: v for k, v in r.items() if k != "_arrays"} for r in (select_rep, report_rep)},
-        "full_resolution": None if not full else {k: v for k, v in full[0].items() if k != "_arrays"}
+        "seeds": {f"{r['seed']}": _stored(r) for r in (select_rep, report_rep)},
+        "full_resolution": None if not full else _stored(full[0])
         | {"net_passes": full_protocols[1].passes},
-        "full_resolution_report": None if len(full) < 2 else {k: v for k, v in full[1].items() if k != "_arrays"},
+        "full_resolution_report": None if len(full) < 2 else _stored(full[1]),
         "full_resolution_goals": None if not full else _full_goals(full),
         "cost_per_million": cost,
     }

@@ -14,13 +14,13 @@ latencies (proportional to each layer's multiply-adds); no latency figure of thi
 measurement.
 
 The in-process phases are timed in one warm process, after the LUT fill. A user runs
-``gpunet-hub search tiers`` once, in a fresh process, so the target is checked on that: the command with
-``--raw`` (the LUT sum) and with each predictor stored in the LUT (``calibrate`` with a placeholder
-network timer, on ``--calibration-nets`` networks), every run a new process, the variants alternated
-round by round, each round starting one variant later. Its wall time includes the interpreter's
-start, the imports, reading the sample file and the LUT, loading the predictor (read as stored
-numbers, with no refit), and writing the tier files; on these
-VMs a process's first touch of fresh memory is slow, so peak memory is recorded too.
+``gpunet-hub search tiers`` once, in a fresh process, so the target is checked on that: the command
+with ``--raw`` (the LUT sum) and with each predictor stored in the LUT (``calibrate`` with a
+placeholder network timer, on ``--calibration-nets`` networks), every run a new process, the
+variants alternated round by round, each round starting one variant later. Its wall time includes
+the interpreter's start, the imports, reading the sample file and the LUT, loading the predictor
+(read as stored numbers, with no refit), and writing the tier files; on these VMs a process's first
+touch of fresh memory is slow, so peak memory is recorded too.
 
     python benchmarks/lut_throughput.py [--n 1000000] [--repeats 3] [--calibration-nets 1088]
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 
 import numpy as np
 import pytest
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 
-from gpunet_hub.errors import InputError
+from gpunet_hub.errors import InputError, MissingDependencyError
 from gpunet_search.latency.fitted import BoostedTrees, Forest, Tree
 from gpunet_search.latency.predictor import LearnedPredictor
 
@@ -106,6 +107,14 @@ def test_a_damaged_forest_is_refused_when_loaded():
         Forest.from_dict(state).predict(np.zeros((2, 11)))
     with pytest.raises(InputError, match="RandomForestRegressor"):
         Forest.from_sklearn(GradientBoostingRegressor(n_estimators=2).fit(x, y))
+
+
+def test_a_forest_without_onnxruntime_names_the_extra_to_install(monkeypatch):
+    x, y, _ = _data(9)
+    state = Forest.from_sklearn(RandomForestRegressor(n_estimators=2, random_state=0).fit(x, y)).to_dict()
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # an import of it now fails
+    with pytest.raises(MissingDependencyError, match=r"gpunet-hub\[search\]"):
+        Forest.from_dict(state)
 
 
 def test_a_forest_compares_as_sklearn_at_a_threshold_between_adjacent_float32_values():

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from gpunet_hub.errors import InputError
+from gpunet_hub.errors import InputError, require
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,12 @@ class MLPEnsemble:
             for member in data["layers"]
         ]
         return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["scale"], dtype=np.float64), layers)
+
+
+def _as_sklearn_compares(x: np.ndarray) -> np.ndarray:
+    """``x`` rounded to float32 and widened back: what scikit-learn's trees compare against their float64
+    thresholds (they cast their input to float32)."""
+    return x.astype(np.float32).astype(np.float64)
 
 
 _TREE_FIELDS = ("left", "right", "feature", "threshold", "value")
@@ -173,7 +179,7 @@ class BoostedTrees:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
-        columns = np.ascontiguousarray(x.T.astype(np.float32).astype(np.float64))
+        columns = np.ascontiguousarray(_as_sklearn_compares(x.T))
         out = np.full(len(x), self.init)
         for tree in self.trees:
             out += self.rate * tree.predict(columns)
@@ -212,8 +218,7 @@ class Forest:
     _session: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        import onnxruntime
-
+        onnxruntime = require("onnxruntime", "search", "applying a stored rf predictor")
         options = onnxruntime.SessionOptions()
         # One thread per session: callers run chunks on a thread per CPU (predict_networks).
         options.intra_op_num_threads = options.inter_op_num_threads = 1
@@ -241,7 +246,8 @@ class Forest:
         """
         if type(model).__name__ != "RandomForestRegressor" or getattr(model, "n_outputs_", 0) != 1:
             raise InputError("only a single-output RandomForestRegressor becomes a Forest")
-        from onnx import TensorProto, helper
+        onnx = require("onnx", "search", "storing an rf predictor")
+        helper, tensor = onnx.helper, onnx.TensorProto
 
         nodes: dict[str, list[Any]] = {k: [] for k in ("tree", "node", "feature", "split", "mode", "true", "false")}
         leaves: dict[str, list[Any]] = {"tree": [], "node": [], "value": []}
@@ -271,9 +277,7 @@ class Forest:
             nodes_treeids=nodes["tree"],
             nodes_nodeids=nodes["node"],
             nodes_featureids=nodes["feature"],
-            nodes_values_as_tensor=helper.make_tensor(
-                "splits", TensorProto.DOUBLE, [len(nodes["split"])], nodes["split"]
-            ),
+            nodes_values_as_tensor=helper.make_tensor("splits", tensor.DOUBLE, [len(nodes["split"])], nodes["split"]),
             nodes_modes=nodes["mode"],
             nodes_truenodeids=nodes["true"],
             nodes_falsenodeids=nodes["false"],
@@ -281,15 +285,15 @@ class Forest:
             target_nodeids=leaves["node"],
             target_ids=[0] * len(leaves["node"]),
             target_weights_as_tensor=helper.make_tensor(
-                "leaves", TensorProto.DOUBLE, [len(leaves["value"])], leaves["value"]
+                "leaves", tensor.DOUBLE, [len(leaves["value"])], leaves["value"]
             ),
         )
         inputs = int(model.n_features_in_)
         graph = helper.make_graph(
             [ensemble],
             "random_forest",
-            [helper.make_tensor_value_info("X", TensorProto.DOUBLE, [None, inputs])],
-            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
+            [helper.make_tensor_value_info("X", tensor.DOUBLE, [None, inputs])],
+            [helper.make_tensor_value_info("Y", tensor.FLOAT, [None, 1])],
         )
         onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("ai.onnx.ml", _ONNX_ML_OPSET)])
         return cls(onnx_model.SerializeToString(), inputs)
@@ -298,8 +302,7 @@ class Forest:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.inputs:
             raise ValueError(f"the forest takes rows of {self.inputs} columns, got an array of shape {x.shape}")
-        rows = x.astype(np.float32).astype(np.float64)
-        out = self._session.run(None, {"X": rows})[0][:, 0].astype(np.float64)
+        out = self._session.run(None, {"X": _as_sklearn_compares(x)})[0][:, 0].astype(np.float64)
         out[np.isnan(x).any(axis=1)] = np.nan
         return out
 
