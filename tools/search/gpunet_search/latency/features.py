@@ -3,11 +3,16 @@
 For N networks (a :class:`~.estimate.KeyIndex`) and the LUT's per-key latencies, the columns are:
 the LUT sum and its share per stage (head, stages 1-7, tail), the parameters, output activations
 and multiply-adds of the whole network, the multiply-adds per stage, the layer count, how many layers
-have squeeze-excite, swish or a kernel wider than 3 (and the SE layers' activations), and the 41
-digits of the encoding. The counts let a linear model learn a cost per layer of each make: a layer
-timed alone runs faster than inside a network, by an amount that depends on its operators (an SE
-block's pooling and scaling, a swish, a wide depthwise kernel), not only on its size. A million
-networks take a few seconds (``(N, 15)`` gathers, no network built).
+have squeeze-excite, swish or a kernel wider than 3 (and the SE layers' activations), each layer's
+weight bytes capped at a few sizes and summed (:data:`WEIGHT_KNOTS_MB`), and the 41 digits of the
+encoding. The counts let a linear model learn a cost per layer of each make: a layer timed alone runs
+faster than inside a network, by an amount that depends on its operators (an SE block's pooling and
+scaling, a swish, a wide depthwise kernel), not only on its size. The capped weights let it learn the
+other part of that gap: a layer timed alone in a loop keeps the weights that fit its caches hot, while
+inside a network the other layers evict them, so each layer pays to stream its weights again, at a
+rate per byte that depends on how its size compares with the cache levels (a piecewise-linear cost of
+each layer's bytes, which the network's total weight count cannot express). A million networks take a
+few seconds (``(N, 15)`` gathers, no network built).
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ from gpunet_hub.space import ACT_NAMES, BLOCK_STAGES, NUM_DIGITS
 
 from .estimate import KINDS_PER_NET, KeyIndex, estimate_sums
 
-FEATURE_SET = "gpunet-latency-features/2"  # bump when the columns change: stored predictors name it
+FEATURE_SET = "gpunet-latency-features/3"  # bump when the columns change: stored predictors name it
 GROUPS = ("head", "stage1", *(f"stage{s}" for s in BLOCK_STAGES), "tail")
 # Kind j of a KeyIndex row (head, stage-1 conv, (first, rest) per block stage, tail) -> its group.
+# Knots of the per-layer weight-bytes cost, spaced to bracket CPU L2 (0.5-2 MB), L3 slices and GPU L2
+# (4-40 MB) caches: a column sums min(layer bytes, knot) over a network's layers.
+WEIGHT_KNOTS_MB = (0.25, 1.0, 4.0, 16.0)
+_BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2}
 _KIND_GROUP = np.array([0, 1, *(2 + i // 2 for i in range(2 * len(BLOCK_STAGES))), len(GROUPS) - 1])
 COLUMNS = (
     "lut_sum_ms",
@@ -37,6 +46,7 @@ COLUMNS = (
     "layers_swish",
     "layers_wide_kernel",
     "activations_se_m",
+    *(f"weights_mb_upto_{knot:g}" for knot in WEIGHT_KNOTS_MB),
     *(f"digit{i}" for i in range(NUM_DIGITS)),
 )
 
@@ -97,6 +107,7 @@ def network_features(index: KeyIndex, latency: np.ndarray, encodings: np.ndarray
     se = index.key_field("se").astype(np.float64)
     swish = (index.key_field("act") == ACT_NAMES.index("swish")).astype(np.float64)
     wide = (index.key_field("k") > 3).astype(np.float64)
+    weight_mb = index.key_params * (_BYTES_PER_WEIGHT[index.precision] / 1e6)
     values = np.column_stack(
         [
             estimate_sums(index, latency),
@@ -110,6 +121,7 @@ def network_features(index: KeyIndex, latency: np.ndarray, encodings: np.ndarray
             estimate_sums(index, swish),
             estimate_sums(index, wide),
             estimate_sums(index, se * acts) / 1e6,
+            *(estimate_sums(index, np.minimum(weight_mb, knot)) for knot in WEIGHT_KNOTS_MB),
             encodings.astype(np.float64),
         ]
     )

@@ -6,7 +6,8 @@ measured whole (the LUT's ``net`` rows). Names:
 * the calibrations of :mod:`.calibration` (``linear``, ``linear+weights``, ...): a few least-squares
   coefficients on the LUT sum, the parameter and layer counts;
 * ``ridge``: a ``linear+weights`` base plus a linear model of its residual on the per-stage LUT
-  sums, parameters, activations, per-stage multiply-adds and layer counts (scikit-learn ``RidgeCV``,
+  sums, parameters, activations, per-stage multiply-adds, layer counts and capped weight bytes
+  (scikit-learn ``RidgeCV``,
   weighted by ``1 / measured^2`` so it minimises relative error, shrunk towards the base): a
   separate scale per stage;
 * ``gbr`` / ``rf``: gradient-boosted trees / a random forest (scikit-learn) on every feature (digits
@@ -35,7 +36,7 @@ from gpunet_hub.errors import InputError
 from gpunet_hub.space import NUM_DIGITS
 
 from .calibration import MODELS, Calibration, accuracy_metrics, fit
-from .features import COLUMNS, FEATURE_SET, GROUPS, NetworkFeatures
+from .features import COLUMNS, FEATURE_SET, GROUPS, WEIGHT_KNOTS_MB, NetworkFeatures
 from .fitted import Affine, BoostedTrees, Forest, MLPEnsemble
 
 LEARNED = ("ridge", "gbr", "rf", "mlp")
@@ -50,6 +51,7 @@ _RIDGE_COLUMNS = (
     "layers_swish",
     "layers_wide_kernel",
     "activations_se_m",
+    *(f"weights_mb_upto_{knot:g}" for knot in WEIGHT_KNOTS_MB),
 )
 _LOG_COLUMNS = tuple(c for c in COLUMNS if not c.startswith("digit"))
 
