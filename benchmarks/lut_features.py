@@ -18,7 +18,12 @@ on the second.
     flock /tmp/gpunet-timing.lock python benchmarks/lut_accuracy.py --seeds 37 38 --lut LUT
     python benchmarks/lut_features.py --seeds 37 38 --lut LUT
 
-Writes ``benchmarks/results/lut_features.json``; prints a table.
+Writes ``benchmarks/results/lut_features.json``; prints a table. The rows of the LUT behind that file
+are ``results/lut_features_measurements.json.gz`` (``gpunet-hub search lut export``); to analyse them
+again without measuring::
+
+    gunzip -c benchmarks/results/lut_features_measurements.json.gz > rows.json
+    gpunet-hub search lut import --file rows.json --lut LUT
 """
 
 from __future__ import annotations
