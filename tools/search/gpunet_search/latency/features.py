@@ -28,11 +28,11 @@ from .estimate import KINDS_PER_NET, KeyIndex, estimate_sums
 
 FEATURE_SET = "gpunet-latency-features/3"  # bump when the columns change: stored predictors name it
 GROUPS = ("head", "stage1", *(f"stage{s}" for s in BLOCK_STAGES), "tail")
-# Kind j of a KeyIndex row (head, stage-1 conv, (first, rest) per block stage, tail) -> its group.
 # Knots of the per-layer weight-bytes cost, spaced to bracket CPU L2 (0.5-2 MB), L3 slices and GPU L2
 # (4-40 MB) caches: a column sums min(layer bytes, knot) over a network's layers.
 WEIGHT_KNOTS_MB = (0.25, 1.0, 4.0, 16.0)
 _BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2}
+# Kind j of a KeyIndex row (head, stage-1 conv, (first, rest) per block stage, tail) -> its group.
 _KIND_GROUP = np.array([0, 1, *(2 + i // 2 for i in range(2 * len(BLOCK_STAGES))), len(GROUPS) - 1])
 COLUMNS = (
     "lut_sum_ms",

@@ -6,10 +6,9 @@ measured whole (the LUT's ``net`` rows). Names:
 * the calibrations of :mod:`.calibration` (``linear``, ``linear+weights``, ...): a few least-squares
   coefficients on the LUT sum, the parameter and layer counts;
 * ``ridge``: a ``linear+weights`` base plus a linear model of its residual on the per-stage LUT
-  sums, parameters, activations, per-stage multiply-adds, layer counts and capped weight bytes
-  (scikit-learn ``RidgeCV``,
-  weighted by ``1 / measured^2`` so it minimises relative error, shrunk towards the base): a
-  separate scale per stage;
+  sums, parameters, activations, per-stage multiply-adds, layer counts and capped per-layer weight
+  bytes (scikit-learn ``RidgeCV``, weighted by ``1 / measured^2`` so it minimises relative error,
+  shrunk towards the base): a separate scale per stage;
 * ``gbr`` / ``rf``: gradient-boosted trees / a random forest (scikit-learn) on every feature (digits
   included), fitted to the log-ratio of the measured latency over a ``linear+weights`` base fitted on
   the same networks, so the trees model what the linear calibration misses and the prediction still
