@@ -38,22 +38,20 @@ import numpy as np
 
 from gpunet_hub._io import atomic_write_text
 from gpunet_search.latency.calibration import accuracy_metrics
-from gpunet_search.latency.features import WEIGHT_KNOTS_MB, NetworkFeatures
+from gpunet_search.latency.features import WEIGHT_COLUMNS, NetworkFeatures
 from gpunet_search.latency.fingerprint import onnxruntime_cpu_device
 from gpunet_search.latency.lut import LatencyLUT
 from gpunet_search.latency.pipeline import Setting, network_items
-from gpunet_search.latency.predictor import PREDICTORS
 from gpunet_search.latency.predictor_store import features_of
-from lut_accuracy import CANDIDATES, _evaluate, _seed_samples, _with_stored, goal, held_out_items
+from lut_accuracy import CANDIDATES, _evaluate, _goals, _seed_samples, _with_stored, goal, held_out_items
 
 RESULTS = Path(__file__).parent / "results"
-CAPPED = tuple(f"weights_mb_upto_{knot:g}" for knot in WEIGHT_KNOTS_MB)
 VARIANTS = ("all_columns", "without_capped_weights")
 
 
 def _without_capped(features: NetworkFeatures) -> NetworkFeatures:
     values = features.values.copy()
-    values[:, [features.columns.index(c) for c in CAPPED]] = 0.0
+    values[:, [features.columns.index(c) for c in WEIGHT_COLUMNS]] = 0.0
     return NetworkFeatures(values, features.columns)
 
 
@@ -83,14 +81,13 @@ def analyse_seed(lut_path: Path, seed: int, setting: Setting, nets: int, held_ou
 
 
 def _defaults(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per variant, the predictor with the lowest held-out MAPE on the first seed and its goal on every seed."""
+    """Per variant, the predictor with the lowest held-out MAPE on the first seed and its goal on every seed
+    (``lut_accuracy``'s rule), and ``auto``'s goal on every seed."""
     out = {}
     for variant in VARIANTS:
-        first = reports[0][variant]
-        name = min(PREDICTORS, key=lambda n: (first[n]["held_out"]["mape"], PREDICTORS.index(n)))
-        out[variant] = {"model": name, "chosen_on": f"seed {reports[0]['seed']}",
-                        "goal": {f"seed {r['seed']}": r[variant][name]["goal"] for r in reports},
-                        "auto_goal": {f"seed {r['seed']}": r[variant]["auto"]["goal"] for r in reports}}
+        name, goals, auto_goals = _goals([{"seed": r["seed"], "predictors": r[variant],
+                                           "retest_held_out": r["retest_held_out"]} for r in reports])
+        out[variant] = {"model": name, "chosen_on": f"seed {reports[0]['seed']}", "goal": goals, "auto_goal": auto_goals}
     return out
 
 
@@ -109,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     reports = [analyse_seed(args.lut, s, setting, args.nets, frozenset().union(*(v for k, v in held.items() if k != s)))
                for s in args.seeds]
     result = {"benchmark": "lut_features", "lut_protocol": "lut_accuracy.py's (its results file has the protocol)",
-              "capped_columns": list(CAPPED), "variants": list(VARIANTS), "seeds": reports, "defaults": _defaults(reports)}
+              "capped_columns": list(WEIGHT_COLUMNS), "variants": list(VARIANTS), "seeds": reports, "defaults": _defaults(reports)}
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
 
     for rep in reports:

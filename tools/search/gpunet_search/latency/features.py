@@ -31,6 +31,7 @@ GROUPS = ("head", "stage1", *(f"stage{s}" for s in BLOCK_STAGES), "tail")
 # Knots of the per-layer weight-bytes cost, spaced to bracket CPU L2 (0.5-2 MB), L3 slices and GPU L2
 # (4-40 MB) caches: a column sums min(layer bytes, knot) over a network's layers.
 WEIGHT_KNOTS_MB = (0.25, 1.0, 4.0, 16.0)
+WEIGHT_COLUMNS = tuple(f"weights_mb_upto_{knot:g}" for knot in WEIGHT_KNOTS_MB)
 _BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2}
 # Kind j of a KeyIndex row (head, stage-1 conv, (first, rest) per block stage, tail) -> its group.
 _KIND_GROUP = np.array([0, 1, *(2 + i // 2 for i in range(2 * len(BLOCK_STAGES))), len(GROUPS) - 1])
@@ -46,7 +47,7 @@ COLUMNS = (
     "layers_swish",
     "layers_wide_kernel",
     "activations_se_m",
-    *(f"weights_mb_upto_{knot:g}" for knot in WEIGHT_KNOTS_MB),
+    *WEIGHT_COLUMNS,
     *(f"digit{i}" for i in range(NUM_DIGITS)),
 )
 

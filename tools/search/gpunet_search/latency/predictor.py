@@ -35,7 +35,7 @@ from gpunet_hub.errors import InputError
 from gpunet_hub.space import NUM_DIGITS
 
 from .calibration import MODELS, Calibration, accuracy_metrics, fit
-from .features import COLUMNS, FEATURE_SET, GROUPS, WEIGHT_KNOTS_MB, NetworkFeatures
+from .features import COLUMNS, FEATURE_SET, GROUPS, WEIGHT_COLUMNS, NetworkFeatures
 from .fitted import Affine, BoostedTrees, Forest, MLPEnsemble
 
 LEARNED = ("ridge", "gbr", "rf", "mlp")
@@ -50,7 +50,7 @@ _RIDGE_COLUMNS = (
     "layers_swish",
     "layers_wide_kernel",
     "activations_se_m",
-    *(f"weights_mb_upto_{knot:g}" for knot in WEIGHT_KNOTS_MB),
+    *WEIGHT_COLUMNS,
 )
 _LOG_COLUMNS = tuple(c for c in COLUMNS if not c.startswith("digit"))
 
