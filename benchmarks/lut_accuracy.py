@@ -7,9 +7,8 @@ independent passes), measure every network whole with the adaptive protocol (mor
 lowest rounds disagree), split the networks in half (train, held-out) and measure the held-out half
 whole again (the retest: the noise floor). Report, on the held-out half, Spearman, Kendall, MAPE,
 +/-5 % / +/-10 % and RMSE of the raw sum, every calibration, every learned predictor (``ridge``,
-``gbr``, ``rf``, ``mlp``), ``auto`` (the simplest within one standard error of the lowest
-cross-validated error on the networks it is fitted on) and ``auto_lowest_cv`` (the lowest; the rule
-before), beside the retest of the same networks. The predictors are fitted as
+``gbr``, ``rf``, ``mlp``) and ``auto`` (the one with the lowest cross-validated error on the
+networks it is fitted on), beside the retest of the same networks. The predictors are fitted as
 ``calibrate`` fits them by default: on the seed's train half and every other network the LUT holds
 at that resolution scale (the other seeds' networks; every seed is measured before any is analysed)
 except the other seeds' held-out halves: no held-out network trains a model that is compared or
@@ -22,8 +21,7 @@ first pass only (``one_layer_pass``), and the passes' layer values and network s
 The default predictor is chosen on the first seed (lowest held-out MAPE) and reported on the second.
 Goal: at the noise floor: held-out MAPE <= the retest's, +/-10 % >= the retest's, Spearman within
 0.01 of the retest's, on both seeds. The same goal is checked for ``calibrate``'s own default,
-``auto`` (each seed's model picked by cross-validation on the networks it is fitted on), and for
-the rule before it, ``auto_lowest_cv`` (``lowest_cv_rule``). The
+``auto`` (each seed's model picked by cross-validation on the networks it is fitted on). The
 retest is given twice: with the fixed protocol (the first ``--rounds`` rounds of the same
 measurements) and with the adaptive one; ``net_pass_spread`` says how far a network's passes (each a
 fresh session at another time) disagree. The cost of tiering a million networks with each predictor
@@ -73,10 +71,7 @@ from lut_throughput import million_tiering  # a sibling script: python puts benc
 
 RESULTS = Path(__file__).parent / "results"
 LOAD_LIMIT = 1.5  # above this 1-minute load average the machine was not quiet during a step
-# ``auto`` is calibrate's rule (the simplest within one standard error of the lowest cross-validated MAPE);
-# ``auto_lowest_cv`` the rule before it (the lowest), scored beside it.
-AUTO_RULES = {"auto": "one-se", "auto_lowest_cv": "lowest"}
-CANDIDATES = (*PREDICTORS, *AUTO_RULES)
+CANDIDATES = (*PREDICTORS, "auto")
 UNALIGNED_CANDIDATES = ("linear+weights", "ridge", "gbr", "auto")
 
 
@@ -138,7 +133,7 @@ def _evaluate(names, features, measured, train, test, seed: int,
     tr_x, tr_y, te_x = features.take(train), measured[train], features.take(test)
     cv = cross_validate(PREDICTORS, tr_x, tr_y, k=5, seed=seed)
     for name in names:
-        chosen = select(cv, AUTO_RULES[name]) if name in AUTO_RULES else name
+        chosen = select(cv) if name == "auto" else name
         start = time.perf_counter()
         model = make_predictor(chosen, seed).fit(tr_x, tr_y)
         fit_s = time.perf_counter() - start
@@ -308,12 +303,7 @@ def _goals(reports: list[dict[str, Any]]) -> tuple[str, dict[str, dict[str, bool
     default = min(PREDICTORS, key=lambda n: (first[n]["held_out"]["mape"], PREDICTORS.index(n)))
     return (default,
             {f"seed {r['seed']}": goal(r["predictors"][default]["held_out"], r["retest_held_out"]) for r in reports},
-            _auto_goals(reports))
-
-
-def _auto_goals(reports: list[dict[str, Any]], name: str = "auto") -> dict[str, dict[str, bool]]:
-    """The goal on every seed of an ``auto`` rule (:data:`AUTO_RULES`)."""
-    return {f"seed {r['seed']}": goal(r["predictors"][name]["held_out"], r["retest_held_out"]) for r in reports}
+            {f"seed {r['seed']}": goal(r["predictors"]["auto"]["held_out"], r["retest_held_out"]) for r in reports})
 
 
 def _full_goals(reports: list[dict[str, Any]]) -> dict[str, Any]:
@@ -324,15 +314,7 @@ def _full_goals(reports: list[dict[str, Any]]) -> dict[str, Any]:
                                   "goal": goals},
             "calibrate_default": {"model": "auto", "chose": {f"seed {r['seed']}": r["predictors"]["auto"]["model"]
                                                                for r in reports},
-                                  "goal": auto_goals},
-            "lowest_cv_rule": _lowest_cv_rule(reports)}
-
-
-def _lowest_cv_rule(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """``auto_lowest_cv`` (the selection rule before the one-standard-error rule): its choices and goal."""
-    return {"model": "auto_lowest_cv", "what": "the lowest cross-validated MAPE on the networks it is fitted on",
-            "chose": {f"seed {r['seed']}": r["predictors"]["auto_lowest_cv"]["model"] for r in reports},
-            "goal": _auto_goals(reports, "auto_lowest_cv")}
+                                  "goal": auto_goals}}
 
 
 def _stored(report: dict[str, Any]) -> dict[str, Any]:
@@ -357,7 +339,7 @@ def _print_seed(report: dict[str, Any], role: str) -> None:
     print(f"{'held-out':<46} {'n':>4} {'Spearman':>8} {'Kendall':>8} {'MAPE':>7} {'+/-5%':>7} {'+/-10%':>7} {'RMSE ms':>8}")
     print(_row("raw LUT sum", report["raw_held_out"]))
     for name, p in report["predictors"].items():
-        print(_row(name + (f" (-> {p['model']})" if name in AUTO_RULES else ""), p["held_out"]))
+        print(_row(name + (f" (-> {p['model']})" if name == "auto" else ""), p["held_out"]))
     for name, p in report["predictors_pooled_unaligned"].items():
         if name != "what":
             print(_row(f"{name} (-> {p['model']}), pool not aligned" if name == "auto" else
@@ -457,9 +439,8 @@ def main(argv: list[str] | None = None) -> int:
                                        measurements[s],
                                        frozenset().union(*(v for k, v in held_out.items() if k != s)))
                               for s in args.seeds)
-    # `calibrate`'s own default is `auto` (the simplest within one standard error of the lowest
-    # cross-validated MAPE on the networks it is given), so the goal is also checked for that rule,
-    # not only for the model the first seed picked.
+    # `calibrate`'s own default is `auto` (the lowest cross-validated MAPE on the networks it is given),
+    # so the goal is also checked for that rule, not only for the model the first seed picked.
     default, goals, auto_goals = _goals([select_rep, report_rep])
     full: list[dict[str, Any]] = []
     if args.full_nets:
@@ -509,12 +490,10 @@ def main(argv: list[str] | None = None) -> int:
                            "full resolution part": bool(full)},
         "default_predictor": {"model": default, "chosen_on": f"seed {args.seeds[0]}, lowest held-out MAPE",
                               "reported_on": f"seed {args.seeds[1]}", "goal": goals},
-        "calibrate_default": {"model": "auto", "what": "calibrate --model auto: each seed's predictor is the simplest "
-                                                        "within one standard error of the lowest cross-validated MAPE "
-                                                        "on the networks it is fitted on",
+        "calibrate_default": {"model": "auto", "what": "calibrate --model auto: each seed's predictor is the lowest "
+                                                        "cross-validated MAPE on the networks it is fitted on",
                               "chose": {f"seed {r['seed']}": r["predictors"]["auto"]["model"] for r in (select_rep, report_rep)},
                               "goal": auto_goals},
-        "lowest_cv_rule": _lowest_cv_rule([select_rep, report_rep]),
         "seeds": {f"{r['seed']}": _stored(r) for r in (select_rep, report_rep)},
         "full_resolution": None if not full else _stored(full[0])
         | {"net_passes": full_protocols[1].passes},
@@ -535,8 +514,6 @@ def main(argv: list[str] | None = None) -> int:
     _print_goals(goals)
     print("calibrate's default (auto, chosen per seed by cross-validation on the networks it is fitted on):")
     _print_goals(auto_goals, result["calibrate_default"]["chose"])
-    print("the rule before (auto_lowest_cv, the lowest cross-validated MAPE):")
-    _print_goals(result["lowest_cv_rule"]["goal"], result["lowest_cv_rule"]["chose"])
     if full:
         x1 = result["full_resolution_goals"]
         print(f"at x1.0: default predictor {x1['default_predictor']['model']} "
@@ -544,8 +521,6 @@ def main(argv: list[str] | None = None) -> int:
         _print_goals(x1["default_predictor"]["goal"])
         print("at x1.0, calibrate's default (auto):")
         _print_goals(x1["calibrate_default"]["goal"], x1["calibrate_default"]["chose"])
-        print("at x1.0, the rule before (auto_lowest_cv):")
-        _print_goals(x1["lowest_cv_rule"]["goal"], x1["lowest_cv_rule"]["chose"])
     print(f"tiering {cost['networks']:,} networks (`search tiers`, a fresh process per run, median of {cost['repeats']} s): " +
           ", ".join(f"{k} {v['wall_s_median']}" for k, v in cost["variants"].items()) +
           f" (target < {cost['target_s']:g} s: {'PASS' if cost['passed'] else 'FAIL'})")

@@ -43,7 +43,7 @@ from gpunet_search.latency.fingerprint import onnxruntime_cpu_device
 from gpunet_search.latency.lut import LatencyLUT
 from gpunet_search.latency.pipeline import Setting, network_items
 from gpunet_search.latency.predictor_store import features_of
-from lut_accuracy import AUTO_RULES, CANDIDATES, _evaluate, _goals, _seed_samples, _with_stored, goal, held_out_items
+from lut_accuracy import CANDIDATES, _evaluate, _goals, _seed_samples, _with_stored, goal, held_out_items
 
 RESULTS = Path(__file__).parent / "results"
 VARIANTS = ("all_columns", "without_capped_weights")
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             cells = []
             for variant in VARIANTS:
                 p = rep[variant][name]
-                label = f"({p['model']}) " if name in AUTO_RULES else ""
+                label = f"({p['model']}) " if name == "auto" else ""
                 m = p["held_out"]
                 cells.append(f"{label}{m['mape']:.1%} / {m['acc10']:.0%} / {m['spearman']:.3f}")
             print(f"{name:<22} {cells[0]:>26} {cells[1]:>26}")

@@ -27,7 +27,6 @@ from gpunet_search.latency.pipeline import Setting, calibrate, check_calibration
 from gpunet_search.latency.predictor import (
     LEARNED,
     PREDICTORS,
-    SIMPLEST_FIRST,
     cross_validate,
     make_predictor,
     select,
@@ -134,36 +133,6 @@ def test_the_uncalibrated_sum_is_a_candidate_that_cross_validation_keeps_when_fi
     assert select(cv) == "sum" and cv["sum"]["mape"] < min(v["mape"] for k, v in cv.items() if k != "sum")
     # With a real bias the fitted models win again.
     assert select(cross_validate(("sum", "linear"), feats.take(rows), 1.4 * measured[rows] + 2.0, k=4)) == "linear"
-
-
-def test_auto_keeps_the_simplest_model_within_one_standard_error_of_the_lowest_error():
-    assert sorted(SIMPLEST_FIRST) == sorted(PREDICTORS)
-
-    def cv(figures: dict[str, tuple[float, float, float]]) -> dict[str, dict[str, float]]:
-        return {n: {"mape": m, "acc10": 1.0, "mape_over_best": gap, "mape_over_best_se": se}
-                for n, (m, gap, se) in figures.items()}
-
-    close = {"ridge": (0.020, 0.0, 0.0), "linear+weights": (0.022, 0.002, 0.003), "sum": (0.050, 0.030, 0.004)}
-    assert select(cv(close)) == "linear+weights" and select(cv(close), "lowest") == "ridge"
-    assert select(cv({**close, "linear+weights": (0.030, 0.010, 0.003)})) == "ridge"
-    bare = {n: {"mape": f["mape"], "acc10": 1.0} for n, f in cv(close).items()}  # stored before the gaps were kept
-    assert select(bare) == "ridge"
-    with pytest.raises(InputError, match="one-se, lowest"):
-        select(cv(close), "simplest")
-
-    # Measured: a scale and an offset of the LUT sum, +/-2 % noise. The raw sum is far off; a weights term
-    # only chases the noise, so whichever of the two fits is lower, the simpler one is kept.
-    _, _, _, feats, _ = _synthetic()
-    rows = np.arange(24)
-    measured = (1.3 * feats.column("lut_sum_ms") + 0.5)[rows] * np.random.default_rng(2).uniform(0.98, 1.02, 24)
-    found = cross_validate(("sum", "linear", "linear+weights"), feats.take(rows), measured, k=4)
-    lowest = select(found, "lowest")
-    assert found[lowest]["mape_over_best"] == 0.0 and found[lowest]["mape_over_best_se"] == 0.0
-    for figures in found.values():
-        assert figures["mape_over_best"] == pytest.approx(figures["mape"] - found[lowest]["mape"])
-        assert figures["mape_over_best_se"] >= 0.0
-    assert found["sum"]["mape_over_best"] > found["sum"]["mape_over_best_se"] > 0.0
-    assert select(found) == "linear"
 
 
 def test_fit_warnings_flag_few_networks_and_implausible_signs():

@@ -406,8 +406,7 @@ def calibrate_cmd(
         str,
         typer.Option(
             "--model",
-            help="auto (the simplest within one standard error of the lowest cross-validated MAPE on the train "
-            "part) | linear+weights | linear | scale | "
+            help="auto (lowest cross-validated error on the train part) | linear+weights | linear | scale | "
             "linear+layers | linear+weights+layers | sum (the LUT sum as it is) | ridge | gbr | rf | mlp.",
         ),
     ] = "auto",

@@ -27,7 +27,6 @@ from .lut import LatencyLUT
 from .measure import ItemTimer, ProgressFn, TimingProtocol, measure_items, net_item
 from .predictor import (
     PREDICTORS,
-    SELECTION_BY,
     CalibrationPredictor,
     Predictor,
     cross_validate,
@@ -288,9 +287,8 @@ def calibrate(
         backend: The timing backend.
         protocol: The measuring protocol (layers and networks).
         setting: Batch, precision and resolution scale.
-        model: A predictor name (:data:`~.predictor.PREDICTORS`), or ``auto``: the simplest one whose
-            cross-validated MAPE on the train part is within one standard error of the lowest
-            (:func:`~.predictor.select`; the choice and every candidate's figures are stored).
+        model: A predictor name (:data:`~.predictor.PREDICTORS`), or ``auto``: the one with the lowest
+            cross-validated MAPE on the train part (the choice and every candidate's figures are stored).
         train_fraction: Share of ``samples`` the fit sees.
         seed: Seed of the split, the folds and the learned models.
         folds: Cross-validation folds of ``auto``.
@@ -357,7 +355,7 @@ def calibrate(
             "raw": accuracy_metrics(sums[test], measured[test]),
             "calibrated": accuracy_metrics(predictor.predict(features.take(test)), measured[test]),
             "bias": raw_bias(sums, measured),
-            "selection": {"by": SELECTION_BY.format(folds=folds), "cv": cv} if cv else None,
+            "selection": {"by": f"{folds}-fold cross-validated MAPE on the train part", "cv": cv} if cv else None,
             "sessions": sessions,
             "warnings": warnings,
             "coef": predictor.record(),

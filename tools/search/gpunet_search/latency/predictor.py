@@ -20,9 +20,8 @@ Nothing is pickled: a learned predictor is stored as its name, hyper-parameters,
 was fitted on and its fitted numbers (:mod:`.fitted`). ``ridge``, ``mlp`` and ``gbr`` are applied
 with numpy alone and ``rf`` as an ONNX tree ensemble by onnxruntime, so loading one imports neither
 scikit-learn nor torch.
-:func:`cross_validate` and :func:`select` pick a model by out-of-fold error, with the one-standard-error
-rule: the simplest model whose error is within one standard error of the lowest; :func:`uncertainty`
-is the spread of bootstrap refits, used to choose which networks to measure next.
+:func:`cross_validate` and :func:`select` pick a model by out-of-fold error; :func:`uncertainty` is
+the spread of bootstrap refits, used to choose which networks to measure next.
 """
 
 from __future__ import annotations
@@ -41,12 +40,6 @@ from .fitted import Affine, BoostedTrees, Forest, MLPEnsemble
 
 LEARNED = ("ridge", "gbr", "rf", "mlp")
 PREDICTORS = (*MODELS, *LEARNED)
-# The order in which select() prefers models that cross-validate alike: fewest fitted numbers first.
-SIMPLEST_FIRST = ("sum", "scale", "linear", "linear+weights", "linear+layers", "linear+weights+layers", *LEARNED)
-SELECTION_RULES = ("one-se", "lowest")
-SELECTION_BY = (
-    "the simplest model within one standard error of the lowest {folds}-fold cross-validated MAPE on the train part"
-)
 _RIDGE_COLUMNS = (
     *(f"lut_{g}_ms" for g in GROUPS),
     "params_m",
@@ -335,15 +328,11 @@ def cross_validate(
 ) -> dict[str, dict[str, float]]:
     """Out-of-fold metrics of each predictor (:func:`~.calibration.accuracy_metrics` of the pooled folds).
 
-    Each predictor's metrics also say how far its MAPE is above the lowest one (``mape_over_best``) and
-    the standard error of that gap (``mape_over_best_se``: of the mean of the per-network differences
-    in absolute relative error, paired on the same networks), which :func:`select` uses. A predictor
-    that cannot be fitted on some fold (too few networks for its terms) is left out.
+    A predictor that cannot be fitted on some fold (too few networks for its terms) is left out.
     """
     measured = np.asarray(measured, dtype=np.float64)
     splits = folds(len(measured), k, seed)
     out: dict[str, dict[str, float]] = {}
-    errors: dict[str, np.ndarray] = {}
     for name in names:
         pred = np.empty_like(measured)
         try:
@@ -353,45 +342,14 @@ def cross_validate(
         except InputError:
             continue
         out[name] = accuracy_metrics(pred, measured)
-        errors[name] = np.abs(pred - measured) / measured
-    if out:
-        best = errors[_lowest_mape(out)]
-        for name, metrics in out.items():
-            gap = errors[name] - best
-            metrics["mape_over_best"] = float(gap.mean())
-            metrics["mape_over_best_se"] = float(gap.std(ddof=1) / np.sqrt(len(gap)))
     return out
 
 
-def _lowest_mape(cv: dict[str, dict[str, float]]) -> str:
-    return min(cv, key=lambda n: (round(cv[n]["mape"], 6), -cv[n]["acc10"], PREDICTORS.index(n)))
-
-
-def select(cv: dict[str, dict[str, float]], rule: str = "one-se") -> str:
-    """The simplest predictor whose cross-validated MAPE is within one standard error of the lowest.
-
-    The one-standard-error rule (Hastie, Tibshirani and Friedman, *The Elements of Statistical
-    Learning*, 7.10): when a richer model beats a simpler one by less than the noise of the estimate,
-    the simpler one generalises at least as well, which matters when few networks were measured (a
-    25-column ridge against a 2-coefficient calibration on two dozen networks). Simplest means first in
-    :data:`SIMPLEST_FIRST`. Metrics without the standard errors (from before they were recorded) give
-    the lowest MAPE (ties: higher +/-10 %, then the name order), as does ``rule="lowest"``.
-
-    Args:
-        cv: :func:`cross_validate`'s metrics.
-        rule: One of :data:`SELECTION_RULES`: ``"one-se"`` or ``"lowest"`` (the lowest MAPE).
-
-    Raises:
-        InputError: When ``cv`` is empty or the rule is unknown.
-    """
-    if rule not in SELECTION_RULES:
-        raise InputError(f"unknown selection rule {rule!r}; choose one of {', '.join(SELECTION_RULES)}")
+def select(cv: dict[str, dict[str, float]]) -> str:
+    """The predictor with the lowest cross-validated MAPE (ties: higher +/-10 %, then the name order)."""
     if not cv:
         raise InputError("no predictor could be cross-validated: measure more networks")
-    if rule == "lowest" or not all("mape_over_best_se" in m for m in cv.values()):
-        return _lowest_mape(cv)
-    within = [n for n, m in cv.items() if m["mape_over_best"] <= m["mape_over_best_se"]]
-    return min(within, key=SIMPLEST_FIRST.index)
+    return min(cv, key=lambda n: (round(cv[n]["mape"], 6), -cv[n]["acc10"], PREDICTORS.index(n)))
 
 
 def uncertainty(
