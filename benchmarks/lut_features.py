@@ -15,14 +15,14 @@ Spearman within 0.01), for every predictor, for ``auto`` (chosen by cross-valida
 it is fitted on) and for the default chosen on the first seed (lowest held-out MAPE) and reported
 on the second.
 
-    flock /tmp/gpunet-timing.lock python benchmarks/lut_accuracy.py --seeds 37 38 --lut LUT
-    python benchmarks/lut_features.py --seeds 37 38 --lut LUT
+    flock /tmp/gpunet-timing.lock python benchmarks/lut_accuracy.py --seeds 39 40 --nets 64 --net-passes 3 --lut LUT
+    python benchmarks/lut_features.py --seeds 39 40 --lut LUT
 
 Writes ``benchmarks/results/lut_features.json``; prints a table. The rows of the LUT behind that file
-are ``results/lut_features_measurements.json.gz`` (``gpunet-hub search lut export``); to analyse them
-again without measuring::
+(and ``lut_accuracy.json``) are ``results/lut_accuracy_measurements.json.gz`` (``gpunet-hub search lut
+export``); to analyse them again without measuring::
 
-    gunzip -c benchmarks/results/lut_features_measurements.json.gz > rows.json
+    gunzip -c benchmarks/results/lut_accuracy_measurements.json.gz > rows.json
     gpunet-hub search lut import --file rows.json --lut LUT
 """
 

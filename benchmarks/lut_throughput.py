@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--calibration-nets", type=int, default=1088,
-                        help="Networks each stored predictor is fitted on (half train; lut_accuracy pools ~544).")
+                        help="Networks each stored predictor is fitted on (half train, as calibrate splits them).")
     parser.add_argument("--predictors", nargs="+", default=list(PREDICTORS), choices=PREDICTORS)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
