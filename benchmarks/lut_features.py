@@ -18,6 +18,9 @@ on the second.
     flock /tmp/gpunet-timing.lock python benchmarks/lut_accuracy.py --seeds 39 40 --nets 64 --net-passes 3 --lut LUT
     python benchmarks/lut_features.py --seeds 39 40 --lut LUT
 
+(the LUT of ``lut_features.json`` also held the rows of seeds 37 and 38 of an earlier run, imported
+before measuring, so the fits pool 192 networks).
+
 Writes ``benchmarks/results/lut_features.json``; prints a table. The rows of the LUT behind that file
 (and ``lut_accuracy.json``) are ``results/lut_accuracy_measurements.json.gz`` (``gpunet-hub search lut
 export``); to analyse them again without measuring::
