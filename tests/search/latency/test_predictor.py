@@ -19,7 +19,7 @@ from gpunet_hub.cli import main
 from gpunet_hub.errors import EnvironmentProblem, InputError
 from gpunet_search.latency.calibration import Calibration, fit_warnings
 from gpunet_search.latency.estimate import scaled_resolution
-from gpunet_search.latency.features import COLUMNS, WEIGHT_KNOTS_MB, network_features
+from gpunet_search.latency.features import COLUMNS, WEIGHT_COLUMNS, WEIGHT_KNOTS_MB, network_features
 from gpunet_search.latency.layer_keys import arch_layer_keys
 from gpunet_search.latency.lut import LatencyLUT, Measurement
 from gpunet_search.latency.measure import TimingProtocol, net_item, parse_net_item, run_worker
@@ -54,10 +54,10 @@ def test_features_match_the_network():
     layer_params.append(sum(p.numel() for p in model.parameters()) - sum(layer_params))
     layer_mb = 4 * np.array(layer_params) / 1e6
     assert layer_mb.min() < WEIGHT_KNOTS_MB[0] and layer_mb.max() > WEIGHT_KNOTS_MB[1]  # the caps bind on some layers
-    for knot in WEIGHT_KNOTS_MB:
-        assert feats.column(f"weights_mb_upto_{knot:g}")[0] == pytest.approx(np.minimum(layer_mb, knot).sum())
+    for knot, column in zip(WEIGHT_KNOTS_MB, WEIGHT_COLUMNS, strict=True):
+        assert feats.column(column)[0] == pytest.approx(np.minimum(layer_mb, knot).sum())
     half = network_features(replace(index, precision="fp16"), latency, samples.encodings)  # 2 bytes a weight
-    assert half.column("weights_mb_upto_1")[0] == pytest.approx(np.minimum(layer_mb / 2, 1.0).sum())
+    assert half.column(WEIGHT_COLUMNS[1])[0] == pytest.approx(np.minimum(layer_mb / 2, WEIGHT_KNOTS_MB[1]).sum())
     counted = np.array([[sum(k.se for k in keys), sum(k.act == "swish" for k in keys), sum(k.kernel > 3 for k in keys)]
                         for keys in (arch_layer_keys(decode(e.tolist(), "table1"), resolution=scaled_resolution(int(e[0]), SETTING.res_scale))
                                      for e in samples.encodings)])
